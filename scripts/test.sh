@@ -1,0 +1,28 @@
+#!/bin/sh
+# Install what the tests need (Debian/Ubuntu, as root), then run the whole suite:
+# ruff, mypy --strict and pytest.  Extra arguments go to pytest.
+set -eu
+cd "$(dirname "$0")/.."
+
+missing=""
+command -v corosync >/dev/null 2>&1 || missing="$missing corosync"
+[ -x /usr/sbin/sshd ] || missing="$missing openssh-server"
+command -v ssh >/dev/null 2>&1 || missing="$missing openssh-client"
+command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+command -v nsenter >/dev/null 2>&1 || missing="$missing util-linux"
+command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+python3 -c 'import ensurepip' >/dev/null 2>&1 || missing="$missing python3-venv"
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "test.sh: missing packages:$missing; install them as root (apt-get install$missing)" >&2
+        exit 2
+    fi
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+.venv/bin/ruff check --output-format=concise src tests bench
+.venv/bin/mypy
+exec .venv/bin/pytest "$@"

@@ -1,0 +1,52 @@
+"""What every ``corokey`` subcommand shares: the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Callable, TextIO
+
+from corokey.errors import CorokeyError
+
+PROGRAM = "corokey"
+
+# Exit statuses of `corokey` (documented in the README and corokey(1)).
+EXIT_OK = 0
+EXIT_FINDINGS = 1  # check/compare/verify: warnings, or keys that differ
+EXIT_ERROR = 2  # the request could not be carried out; nothing was changed
+EXIT_INTERNAL = 70  # a bug in corokey (EX_SOFTWARE)
+EXIT_INTERRUPTED = 130
+
+
+def format_error(error: CorokeyError) -> str:
+    """One line: what is wrong, then what to do about it."""
+    line = f"{PROGRAM}: {error.message}"
+    if error.hint:
+        line += f"; {error.hint}"
+    return line
+
+
+def run_guarded(action: Callable[[], int], stderr: TextIO = sys.stderr) -> int:
+    """Run a command body, turning every exception into a message and exit status.
+
+    Unexpected exceptions are reported by type and place only: their messages
+    could carry values from the failing frame, and key bytes must never leak.
+    """
+    try:
+        return action()
+    except CorokeyError as error:
+        stderr.write(format_error(error) + "\n")
+        return error.exit_code
+    except KeyboardInterrupt:
+        stderr.write(f"{PROGRAM}: interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_ERROR
+    except Exception as exc:  # the last line of defence; see docstring
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+        stderr.write(
+            f"{PROGRAM}: internal error ({type(exc).__name__} at {where}); "
+            "please report it with the command you ran\n"
+        )
+        return EXIT_INTERNAL

@@ -1,0 +1,177 @@
+"""``corosync-keygen``: a drop-in for corosync's own tool (2.x and 3.x interfaces).
+
+Same options, stdout lines and exit codes as corosync 3.1's tool; the
+differences (never blocks, atomic write, refuses links) are in the README.
+This module is on the start-up path of every run: it imports only what
+generating a key needs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import List, NoReturn, Optional, Sequence, TextIO
+
+from corokey.cli.gnuopt import GetoptError, LongOption, getopt_long, strtoll_base10
+from corokey.errors import CorokeyError, SecretFileError
+from corokey.key import (
+    DEFAULT_KEY_PATH,
+    KEY_LEN_DEFAULT,
+    KEY_LEN_MAX,
+    KEY_LEN_MIN,
+    generate_key,
+    read_random_source,
+)
+from corokey.secretfile import write_secret
+
+# corosync 3.1 tools/corosync-keygen.c: getopt_long(argc, argv, "k:r:s:lh", ...).
+# We also accept -m, which the 3.x usage line advertises but the C tool rejects.
+SHORT_OPTIONS = "k:r:m:s:lh"
+LONG_OPTIONS = (
+    LongOption("key-file", True, "k"),
+    LongOption("less-secure", False, "l"),
+    LongOption("random-file", True, "r"),
+    LongOption("size", True, "s"),
+    LongOption("help", False, "h"),
+)
+# What the C tool prints for its default source; we read the same kernel pool
+# through getrandom(2), which cannot block after early boot.
+DEFAULT_RANDOM_LABEL = "/dev/urandom"
+BLOCKING_RANDOM = "/dev/random"
+
+# Exit statuses of corosync 3.1's corosync-keygen, by failing step.
+EXIT_OK = 0
+EXIT_USAGE = 1  # bad option, bad size, random source failed
+EXIT_BY_STAGE = {"create": 2, "mode": 3, "write": 4, "commit": 5, "read": 2}
+
+USAGE = f"""\
+Usage: corosync-keygen [-k <keyfile>] [-s <size>] [-r <randomfile>] [-l] [-h]
+Create the shared authentication key of a Corosync cluster.
+
+  -k, --key-file=FILE     write the key to FILE (default {DEFAULT_KEY_PATH})
+  -s, --size=BYTES        key length: {KEY_LEN_MIN} to {KEY_LEN_MAX} (default {KEY_LEN_DEFAULT})
+  -r, -m, --random-file=FILE
+                          read the key from FILE instead of the kernel's CSPRNG
+  -l, --less-secure       accepted for compatibility; has no effect
+  -h, --help              show this help and exit
+
+The key is written atomically, mode 0400 (owner root:root when run as root).
+Copy it to every node of the cluster, e.g. with: corokey push
+"""
+
+
+class Request:
+    """What the command line asked for."""
+
+    def __init__(self) -> None:
+        self.key_file: str = DEFAULT_KEY_PATH
+        self.random_file: Optional[str] = None
+        self.size: int = KEY_LEN_DEFAULT
+        self.help: bool = False
+
+
+class _Exit(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+def parse(argv: Sequence[str], program: str, stdout: TextIO, stderr: TextIO) -> Request:
+    """Apply options in order, as the C tool does; raise _Exit where it exits."""
+    request = Request()
+    try:
+        for letter, value in getopt_long(argv, SHORT_OPTIONS, LONG_OPTIONS):
+            if letter == "k":
+                request.key_file = str(value)
+            elif letter in ("r", "m"):
+                request.random_file = str(value)
+            elif letter == "s":
+                size = strtoll_base10(str(value))
+                if size is None or not KEY_LEN_MIN <= size <= KEY_LEN_MAX:
+                    _fail(
+                        stderr,
+                        EXIT_USAGE,
+                        f"Unsupported key size (supported <{KEY_LEN_MIN},{KEY_LEN_MAX}>)",
+                        f"give -s a whole number of bytes from {KEY_LEN_MIN} to {KEY_LEN_MAX}",
+                    )
+                request.size = size
+            elif letter == "h":
+                stdout.write(USAGE)
+                raise _Exit(EXIT_OK)
+            # "l": kept for compatibility, no effect.
+    except GetoptError as exc:
+        stderr.write(f"{program}: {exc}\n")
+        stdout.write("Error parsing command line options.\n")
+        raise _Exit(EXIT_USAGE) from None
+    return request
+
+
+def _fail(stderr: TextIO, code: int, message: str, hint: Optional[str] = None) -> NoReturn:
+    name = _short_name()
+    stderr.write(f"{name}: {message}\n")
+    if hint:
+        stderr.write(f"{name}: hint: {hint}\n")
+    raise _Exit(code)
+
+
+def _short_name() -> str:
+    # err(3) prefixes program_invocation_short_name; getopt uses argv[0] as given.
+    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "corosync-keygen"
+
+
+def generate(request: Request, stdout: TextIO, stderr: TextIO) -> None:
+    stdout.write("Corosync Cluster Engine Authentication key generator.\n")
+    source = request.random_file or DEFAULT_RANDOM_LABEL
+    stdout.write(f"Gathering {request.size * 8} bits for key from {source}.\n")
+    try:
+        if request.random_file is None:
+            key = generate_key(request.size)
+        else:
+            key = read_random_source(
+                request.random_file, request.size, on_opened=lambda: _prompt(request, stdout)
+            )
+    except CorokeyError as exc:
+        _fail(stderr, EXIT_USAGE, exc.message, exc.hint)
+
+    def announce() -> None:
+        stdout.write(f"Writing corosync key to {request.key_file}.\n")
+
+    owner = (0, 0) if os.geteuid() == 0 else None
+    try:
+        write_secret(request.key_file, key, mode=0o400, owner=owner, on_created=announce)
+    except SecretFileError as exc:
+        _fail(stderr, EXIT_BY_STAGE.get(exc.stage, 2), exc.message, exc.hint)
+
+
+def _prompt(request: Request, stdout: TextIO) -> None:
+    # The C tool says this once the source is open, only for /dev/random; since
+    # Linux 5.6 /dev/random no longer blocks once the kernel pool is ready.
+    if request.random_file == BLOCKING_RANDOM:
+        stdout.write("Press keys on your keyboard to generate entropy.\n")
+        stdout.flush()
+
+
+def run(argv: List[str], stdout: TextIO, stderr: TextIO) -> int:
+    program = argv[0] if argv and argv[0] else "corosync-keygen"
+    try:
+        request = parse(argv, program, stdout, stderr)
+        generate(request, stdout, stderr)
+    except _Exit as done:
+        return done.code
+    return EXIT_OK
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    if argv is None:
+        argv = sys.argv
+    try:
+        code = run(list(argv), sys.stdout, sys.stderr)
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 1
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

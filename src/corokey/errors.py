@@ -1,0 +1,100 @@
+"""One exception hierarchy for the whole library.
+
+Every error carries a short reference (stable, greppable, documented), a
+one-line message naming the path or value at fault, and a hint saying what to
+do next.  The library raises these and never prints or exits; exactly one place
+per command line tool (``corokey.cli.common.run``) turns them into a message and an
+exit status.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+
+class CorokeyError(Exception):
+    """Base class of every error corokey reports to a user."""
+
+    #: Short stable reference, e.g. ``"key-too-short"``.
+    reference: str = "error"
+    #: Exit status the ``corokey`` command uses for this error.
+    exit_code: int = 2
+
+    def __init__(self, message: str, hint: Optional[str] = None, reference: Optional[str] = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if reference is not None:
+            self.reference = reference
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(CorokeyError):
+    """The command line or an argument value is wrong."""
+
+    reference = "usage"
+    exit_code = 64
+
+
+class KeySizeError(CorokeyError):
+    """A key size is outside what corosync accepts."""
+
+    reference = "key-size"
+    exit_code = 1
+
+
+class RandomSourceError(CorokeyError):
+    """The random source could not be opened or read, or ended early."""
+
+    reference = "random-source"
+    exit_code = 1
+
+
+class SecretFileError(CorokeyError):
+    """A secret file could not be read or written safely.
+
+    ``stage`` says which step failed, so that ``corosync-keygen`` can map it to
+    the exit status the C tool uses for that step: ``"create"``, ``"mode"``,
+    ``"write"`` or ``"commit"`` (for reading: ``"read"``).
+    """
+
+    reference = "secret-file"
+
+    def __init__(
+        self,
+        message: str,
+        hint: Optional[str] = None,
+        reference: Optional[str] = None,
+        *,
+        stage: str = "create",
+        path: Optional[str] = None,
+        errno: Optional[int] = None,
+        strerror: Optional[str] = None,
+    ):
+        super().__init__(message, hint, reference)
+        self.stage = stage
+        self.path = path
+        self.errno = errno
+        self.strerror = strerror
+
+
+class UnsafeTargetError(SecretFileError):
+    """The target path is a symlink, a directory or another non-regular file."""
+
+    reference = "unsafe-target"
+
+
+class KeyExistsError(CorokeyError):
+    """A key exists where a new one would go, and replacing was not asked for."""
+
+    reference = "key-exists"
+    exit_code = 1
+
+
+class RemoteError(CorokeyError):
+    """A node could not be reached or a remote step failed."""
+
+    reference = "remote"
+    exit_code = 3

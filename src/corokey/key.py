@@ -1,0 +1,143 @@
+"""Key material: corosync's limits, generation, effective bytes, fingerprints.
+
+The numbers below come from corosync's sources; each cites where.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterator, Optional
+
+from corokey.errors import KeySizeError, RandomSourceError
+
+# include/corosync/totem/totem.h: TOTEM_PRIVATE_KEY_LEN_MIN / _MAX (corosync 3.x).
+# corosync 3 refuses a key file shorter than MIN ("Could only read N bits of
+# minimum 1024 bits from FILE." in exec/totemconfig.c) and silently ignores
+# everything past MAX.
+KEY_LEN_MIN = 128
+KEY_LEN_MAX = 4096
+# tools/corosync-keygen.c: DEFAULT_KEYFILE_LEN.
+KEY_LEN_DEFAULT = 256
+# corosync 2.x (exec/totemconfig.c, totem.h TOTEM_PRIVATE_KEY_LEN) reads exactly
+# the first 128 bytes of the key file.
+COROSYNC2_KEY_LEN = 128
+# NSS in FIPS mode refuses HMAC keys longer than this (knet crypto_nss.c).
+FIPS_KEY_LEN_MAX = 256
+# A key of exactly KEY_LEN_MIN needs corosync >= 3.0.2 with knet >= 1.9
+# (older knet required more than 128 bytes).
+KEY_LEN_MIN_NEEDS = "corosync >= 3.0.2 with knet >= 1.9"
+# tools/corosync-keygen.c: DEFAULT_KEYFILE (COROSYSCONFDIR "/authkey").
+DEFAULT_KEY_PATH = "/etc/corosync/authkey"
+
+_GETRANDOM_CHUNK = 256  # getrandom(2) never returns short for requests this small
+
+
+def check_key_size(size: int) -> int:
+    """Return ``size`` if corosync 3 accepts keys of that many bytes, else raise."""
+    if not KEY_LEN_MIN <= size <= KEY_LEN_MAX:
+        raise KeySizeError(
+            f"Unsupported key size {size} (supported <{KEY_LEN_MIN},{KEY_LEN_MAX}>)",
+            hint=f"choose a size from {KEY_LEN_MIN} to {KEY_LEN_MAX} bytes; "
+            f"{KEY_LEN_DEFAULT} is the default and fits FIPS mode",
+            reference="key-size",
+        )
+    return size
+
+
+def generate_key(size: int = KEY_LEN_DEFAULT) -> bytes:
+    """Return ``size`` fresh random bytes from the kernel CSPRNG.
+
+    Uses getrandom(2), which never blocks once the kernel's pool is
+    initialised (early boot only) and never asks for keyboard input.
+    """
+    check_key_size(size)
+    parts = []
+    remaining = size
+    while remaining:
+        chunk = os.getrandom(min(remaining, _GETRANDOM_CHUNK))
+        parts.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(parts)
+
+
+def read_random_source(
+    path: str, size: int, on_opened: Optional[Callable[[], None]] = None
+) -> bytes:
+    """Read exactly ``size`` bytes from ``path`` as corosync-keygen -r does.
+
+    Short reads are retried; the end of the file before ``size`` bytes is an
+    error (``Unexpected end of PATH``), never a short key.  ``on_opened`` runs
+    once the source is open, before the first read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise RandomSourceError(
+            f"Failed to open random source: {exc.strerror}",
+            hint=f"check that {path} exists and is readable, or drop -r to use the kernel CSPRNG",
+            reference="random-open",
+        ) from None
+    try:
+        if on_opened is not None:
+            on_opened()
+        return b"".join(_read_exactly(fd, path, size))
+    finally:
+        os.close(fd)
+
+
+def _read_exactly(fd: int, path: str, size: int) -> Iterator[bytes]:
+    remaining = size
+    while remaining:
+        try:
+            chunk = os.read(fd, remaining)
+        except InterruptedError:  # pragma: no cover - PEP 475 retries for us
+            continue
+        except OSError as exc:
+            raise RandomSourceError(
+                f"Could not read {path}: {exc.strerror}",
+                hint="use another random source, or drop -r to use the kernel CSPRNG",
+                reference="random-read",
+            ) from None
+        if not chunk:
+            raise RandomSourceError(
+                f"Unexpected end of {path}",
+                hint=f"{path} holds fewer than {size} bytes; use a larger source or a smaller -s",
+                reference="random-eof",
+            )
+        remaining -= len(chunk)
+        yield chunk
+
+
+def effective_key_bytes(data: bytes, corosync2: bool = False) -> bytes:
+    """The bytes corosync actually uses from a key file's content.
+
+    corosync 3 uses the first 4096 bytes; corosync 2 the first 128.
+    """
+    return data[: COROSYNC2_KEY_LEN if corosync2 else KEY_LEN_MAX]
+
+
+def fingerprint_digest(data: bytes, corosync2: bool = False) -> bytes:
+    """SHA-256 of the effective key bytes."""
+    import hashlib
+
+    return hashlib.sha256(effective_key_bytes(data, corosync2)).digest()
+
+
+def fingerprint(data: bytes, corosync2: bool = False) -> str:
+    """ssh-keygen style fingerprint: ``SHA256:`` + base64 without padding."""
+    import base64
+
+    encoded = base64.b64encode(fingerprint_digest(data, corosync2)).decode("ascii")
+    return "SHA256:" + encoded.rstrip("=")
+
+
+def fingerprint_hex(data: bytes, corosync2: bool = False) -> str:
+    """Hex SHA-256 of the effective bytes; equals ``sha256sum`` for keys <= 4096 bytes."""
+    return fingerprint_digest(data, corosync2).hex()
+
+
+def same_key(a: bytes, b: bytes, corosync2: bool = False) -> bool:
+    """True when corosync treats both contents as the same key."""
+    import hmac
+
+    return hmac.compare_digest(effective_key_bytes(a, corosync2), effective_key_bytes(b, corosync2))
