@@ -207,9 +207,14 @@ def _unsafe(path: str, facts: FileFacts, stage: str) -> UnsafeTargetError:
     else:
         what = f"a {facts.kind.replace('-', ' ')}, not a regular file"
         hint = f"move {path} out of the way, or choose another path"
-    verb = "read" if stage == "read" else "write"
+    if stage == "read":
+        message = f"refusing to read {path}: it is {what}"
+    elif facts.kind == "directory":
+        message = f"Could not create {path}: Is a directory"  # corosync-keygen's words
+    else:
+        message = f"Could not create {path}: it is {what}; refusing to replace it"
     return UnsafeTargetError(
-        f"refusing to {verb} {path}: it is {what}",
+        message,
         hint=hint,
         reference="not-regular" if facts.kind != "symlink" else "symlink",
         stage=stage,
