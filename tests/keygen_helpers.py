@@ -53,7 +53,7 @@ def run_tool(
         capture_output=True,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
-        preexec_fn=set_umask if umask is not None else None,  # noqa: PLW1509
+        preexec_fn=set_umask if umask is not None else None,
         check=False,
     )
 

@@ -89,7 +89,9 @@ def _observe(tool: str, vector: List[str], workdir: Path) -> Dict[str, object]:
         if arg in ("-k", "--key-file", "--k", "--key") and index + 1 < len(vector):
             target = Path(vector[index + 1].replace("@D@", str(workdir)))
         elif arg.startswith(("-k@", "--key-file=", "--key=")):
-            target = Path(arg.split("=", 1)[-1].replace("-k@D@", "@D@").replace("@D@", str(workdir)))
+            target = Path(
+                arg.split("=", 1)[-1].replace("-k@D@", "@D@").replace("@D@", str(workdir))
+            )
     size = mode = None
     if target is not None and target.is_file():
         st = target.stat()
