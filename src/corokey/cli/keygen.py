@@ -89,6 +89,7 @@ def parse(argv: Sequence[str], program: str, stdout: TextIO, stderr: TextIO) -> 
                 if size is None or not KEY_LEN_MIN <= size <= KEY_LEN_MAX:
                     _fail(
                         stderr,
+                        program,
                         EXIT_USAGE,
                         f"Unsupported key size (supported <{KEY_LEN_MIN},{KEY_LEN_MAX}>)",
                         f"give -s a whole number of bytes from {KEY_LEN_MIN} to {KEY_LEN_MAX}",
@@ -105,20 +106,18 @@ def parse(argv: Sequence[str], program: str, stdout: TextIO, stderr: TextIO) -> 
     return request
 
 
-def _fail(stderr: TextIO, code: int, message: str, hint: Optional[str] = None) -> NoReturn:
-    name = _short_name()
+def _fail(
+    stderr: TextIO, program: str, code: int, message: str, hint: Optional[str] = None
+) -> NoReturn:
+    # err(3) prefixes program_invocation_short_name; getopt uses argv[0] as given.
+    name = os.path.basename(program) or "corosync-keygen"
     stderr.write(f"{name}: {message}\n")
     if hint:
         stderr.write(f"{name}: hint: {hint}\n")
     raise _Exit(code)
 
 
-def _short_name() -> str:
-    # err(3) prefixes program_invocation_short_name; getopt uses argv[0] as given.
-    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "corosync-keygen"
-
-
-def generate(request: Request, stdout: TextIO, stderr: TextIO) -> None:
+def generate(request: Request, program: str, stdout: TextIO, stderr: TextIO) -> None:
     stdout.write("Corosync Cluster Engine Authentication key generator.\n")
     source = request.random_file or DEFAULT_RANDOM_LABEL
     stdout.write(f"Gathering {request.size * 8} bits for key from {source}.\n")
@@ -130,7 +129,7 @@ def generate(request: Request, stdout: TextIO, stderr: TextIO) -> None:
                 request.random_file, request.size, on_opened=lambda: _prompt(request, stdout)
             )
     except CorokeyError as exc:
-        _fail(stderr, EXIT_USAGE, exc.message, exc.hint)
+        _fail(stderr, program, EXIT_USAGE, exc.message, exc.hint)
 
     def announce() -> None:
         stdout.write(f"Writing corosync key to {request.key_file}.\n")
@@ -139,7 +138,7 @@ def generate(request: Request, stdout: TextIO, stderr: TextIO) -> None:
     try:
         write_secret(request.key_file, key, mode=0o400, owner=owner, on_created=announce)
     except SecretFileError as exc:
-        _fail(stderr, EXIT_BY_STAGE.get(exc.stage, 2), exc.message, exc.hint)
+        _fail(stderr, program, EXIT_BY_STAGE.get(exc.stage, 2), exc.message, exc.hint)
 
 
 def _prompt(request: Request, stdout: TextIO) -> None:
@@ -154,7 +153,7 @@ def run(argv: List[str], stdout: TextIO, stderr: TextIO) -> int:
     program = argv[0] if argv and argv[0] else "corosync-keygen"
     try:
         request = parse(argv, program, stdout, stderr)
-        generate(request, stdout, stderr)
+        generate(request, program, stdout, stderr)
     except _Exit as done:
         return done.code
     return EXIT_OK
