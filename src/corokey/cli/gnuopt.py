@@ -116,7 +116,7 @@ def _match_long(name: str, arg: str, longopts: Sequence[LongOption]) -> LongOpti
     if not candidates:
         raise GetoptError(f"unrecognized option '{arg}'")
     names = " ".join(f"'--{option.name}'" for option in candidates)
-    raise GetoptError(f"option '--{name}' is ambiguous; possibilities: {names}")
+    raise GetoptError(f"option '{arg}' is ambiguous; possibilities: {names}")
 
 
 def strtoll_base10(text: str) -> Optional[int]:
