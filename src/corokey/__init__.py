@@ -13,7 +13,7 @@ The public API (imported lazily, so that command start-up stays fast)::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 
 __version__ = "0.1.0"
 
@@ -42,6 +42,8 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from corokey.errors import (
         CorokeyError,
         KeySizeError,

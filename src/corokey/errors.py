@@ -9,7 +9,9 @@ exit status.
 
 from __future__ import annotations
 
-from typing import Optional
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 class CorokeyError(Exception):

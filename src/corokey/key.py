@@ -6,7 +6,6 @@ The numbers below come from corosync's sources; each cites where.
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterator, Optional
 
 from corokey.errors import KeySizeError, RandomSourceError
 
@@ -28,6 +27,10 @@ FIPS_KEY_LEN_MAX = 256
 KEY_LEN_MIN_NEEDS = "corosync >= 3.0.2 with knet >= 1.9"
 # tools/corosync-keygen.c: DEFAULT_KEYFILE (COROSYSCONFDIR "/authkey").
 DEFAULT_KEY_PATH = "/etc/corosync/authkey"
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Callable, Iterator, Optional
 
 _GETRANDOM_CHUNK = 256  # getrandom(2) never returns short for requests this small
 

@@ -14,15 +14,18 @@ Nothing here prints, exits, or puts key bytes into an exception.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterator, Optional, Tuple
 
 from corokey.errors import SecretFileError, UnsafeTargetError
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Callable, Iterator, Optional, Tuple
+
+    Owner = Tuple[int, int]
 
 #: Temp files are named ``.NAME.corokey-PID-RANDOM.tmp`` next to the target.
 TEMP_INFIX = ".corokey-"
@@ -33,38 +36,94 @@ STALE_TEMP_SECONDS = 600
 #: plus one byte so callers can tell "exactly 4096" from "longer".
 DEFAULT_READ_LIMIT = 4096 + 1
 
-Owner = Tuple[int, int]
+
+class _Record:
+    """A small immutable record (dataclasses would cost start-up time on this path)."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _set(self, **values: object) -> None:
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
 
 
-@dataclass(frozen=True)
-class WriteResult:
+class WriteResult(_Record):
     """What :func:`write_secret` did."""
 
+    __slots__ = ("old_path", "path", "replaced")
     path: str
     replaced: bool
-    old_path: Optional[str] = None
+    old_path: Optional[str]
+
+    def __init__(self, path: str, replaced: bool, old_path: Optional[str] = None) -> None:
+        self._set(path=path, replaced=replaced, old_path=old_path)
 
 
-@dataclass(frozen=True)
-class FileFacts:
-    """What the file system says about a path, taken from ``lstat`` or ``fstat``."""
+class FileFacts(_Record):
+    """What the file system says about a path, taken from ``lstat`` or ``fstat``.
 
+    ``kind`` is one of regular, symlink, directory, fifo, socket, char-device,
+    block-device, missing; ``mode`` holds the permission bits only.
+    """
+
+    __slots__ = ("gid", "kind", "link_target", "mode", "nlink", "path", "size", "uid")
     path: str
-    kind: str  # regular, symlink, directory, fifo, socket, char-device, block-device, missing
-    mode: int = 0  # permission bits only
-    uid: int = -1
-    gid: int = -1
-    nlink: int = 0
-    size: int = 0
-    link_target: Optional[str] = None
+    kind: str
+    mode: int
+    uid: int
+    gid: int
+    nlink: int
+    size: int
+    link_target: Optional[str]
+
+    def __init__(
+        self,
+        path: str,
+        kind: str,
+        mode: int = 0,
+        uid: int = -1,
+        gid: int = -1,
+        nlink: int = 0,
+        size: int = 0,
+        link_target: Optional[str] = None,
+    ) -> None:
+        self._set(
+            path=path,
+            kind=kind,
+            mode=mode,
+            uid=uid,
+            gid=gid,
+            nlink=nlink,
+            size=size,
+            link_target=link_target,
+        )
 
 
-@dataclass(frozen=True)
-class SecretContent:
+class SecretContent(_Record):
     """A secret read safely: its first bytes and the facts of the open descriptor."""
 
+    __slots__ = ("data", "facts")
     data: bytes
     facts: FileFacts
+
+    def __init__(self, data: bytes, facts: FileFacts) -> None:
+        self._set(data=data, facts=facts)
 
     def __repr__(self) -> str:  # never show key bytes, even in a debugger or traceback
         return f"SecretContent(<{len(self.data)} bytes>, {self.facts!r})"
@@ -388,9 +447,10 @@ def _close(fd: int) -> Optional[OSError]:
 
 
 def _unlink_quietly(name: str, dir_fd: int) -> None:
-    # If this fails there is nothing more to do: the next run removes it (remove_stale_temps).
-    with contextlib.suppress(OSError):
+    try:  # noqa: SIM105 - contextlib would cost start-up time
         os.unlink(name, dir_fd=dir_fd)
+    except OSError:
+        pass  # nothing more to do: the next run removes it (remove_stale_temps)
 
 
 def _error(stage: str, path: str, what: str, exc: OSError) -> SecretFileError:

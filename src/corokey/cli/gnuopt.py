@@ -16,19 +16,25 @@ required value may be the next argument even if it starts with ``-``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 
 class GetoptError(Exception):
     """An option glibc's getopt would reject; ``str()`` is glibc's message without the prefix."""
 
 
-@dataclass(frozen=True)
 class LongOption:
-    name: str
-    has_arg: bool
-    short: str
+    """One entry of getopt_long's ``struct option`` table."""
+
+    __slots__ = ("has_arg", "name", "short")
+
+    def __init__(self, name: str, has_arg: bool, short: str) -> None:
+        self.name = name
+        self.has_arg = has_arg
+        self.short = short
 
 
 def parse_short_spec(spec: str) -> Dict[str, bool]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import List, NoReturn, Optional, Sequence, TextIO
 
 from corokey.cli.gnuopt import GetoptError, LongOption, getopt_long, strtoll_base10
 from corokey.errors import CorokeyError, SecretFileError
@@ -23,6 +22,10 @@ from corokey.key import (
     read_random_source,
 )
 from corokey.secretfile import write_secret
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import List, NoReturn, Optional, Sequence, TextIO
 
 # corosync 3.1 tools/corosync-keygen.c: getopt_long(argc, argv, "k:r:s:lh", ...).
 # We also accept -m, which the 3.x usage line advertises but the C tool rejects.
