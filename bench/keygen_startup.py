@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import alternate, report, time_once  # noqa: E402
+from bench.common import alternate, report, time_once
 
 GOAL = 1.2
 
@@ -35,7 +35,9 @@ def main() -> int:
             "corokey corosync-keygen -k FILE": lambda: time_once([ours, "-k", key]),
         }
         if theirs:
-            commands["corosync 3.1 corosync-keygen -k FILE"] = lambda: time_once([theirs, "-k", key])
+            commands["corosync 3.1 corosync-keygen -k FILE"] = lambda: time_once(
+                [theirs, "-k", key]
+            )
         medians = report(alternate(commands, rounds), "python -c pass")
     ratio = medians["corokey corosync-keygen -k FILE"] / medians["python -c pass"]
     verdict = "meets" if ratio <= GOAL else "MISSES"
