@@ -37,21 +37,18 @@ class UsageError(CorokeyError):
     """The command line or an argument value is wrong."""
 
     reference = "usage"
-    exit_code = 64
 
 
 class KeySizeError(CorokeyError):
     """A key size is outside what corosync accepts."""
 
     reference = "key-size"
-    exit_code = 1
 
 
 class RandomSourceError(CorokeyError):
     """The random source could not be opened or read, or ended early."""
 
     reference = "random-source"
-    exit_code = 1
 
 
 class SecretFileError(CorokeyError):
@@ -92,11 +89,9 @@ class KeyExistsError(CorokeyError):
     """A key exists where a new one would go, and replacing was not asked for."""
 
     reference = "key-exists"
-    exit_code = 1
 
 
 class RemoteError(CorokeyError):
     """A node could not be reached or a remote step failed."""
 
     reference = "remote"
-    exit_code = 3

@@ -521,3 +521,36 @@ def remove_stale_temps(dir_fd: int, name: str) -> int:
             _unlink_quietly(entry, dir_fd)
             removed += 1
     return removed
+
+
+# ----------------------------------------------------------------------------- streams
+
+
+def write_secret_stream(data: bytes, fd: int = 1) -> Optional[str]:
+    """Write key bytes to an inherited descriptor (standard output).
+
+    Refuses a terminal (the key would end up in scroll-back and screen logs).
+    Returns a warning when the descriptor is a file others can read.
+    """
+    if os.isatty(fd):
+        raise SecretFileError(
+            "refusing to write a raw key to a terminal",
+            hint="redirect it (corokey generate - > FILE) or name a path instead of -",
+            reference="stdout-terminal",
+            stage="create",
+            path="-",
+        )
+    st = os.fstat(fd)
+    warning = None
+    if stat.S_ISREG(st.st_mode) and st.st_mode & 0o044:
+        warning = (
+            f"standard output is a file of mode {stat.S_IMODE(st.st_mode):04o}, readable by "
+            "others; protect it: chmod 0400 FILE"
+        )
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise _error("write", "-", "Could not write the key to standard output", exc) from None
+    return warning

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import Callable, TextIO
+from typing import TYPE_CHECKING, Callable, TextIO
 
 from corokey.errors import CorokeyError
+
+if TYPE_CHECKING:
+    import argparse
 
 PROGRAM = "corokey"
 
@@ -50,3 +53,29 @@ def run_guarded(action: Callable[[], int], stderr: TextIO = sys.stderr) -> int:
             "please report it with the command you ran\n"
         )
         return EXIT_INTERNAL
+
+
+def print_json(document: object, stdout: TextIO = sys.stdout) -> None:
+    """One JSON document on stdout, stable key order, for automation."""
+    import json
+
+    stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+
+
+def add_profile_option(parser: argparse.ArgumentParser) -> None:
+    from corokey.profiles import DEFAULT_PROFILE, PROFILES
+
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default=DEFAULT_PROFILE,
+        help=f"which cluster secret (default {DEFAULT_PROFILE}): sets path, size, owner, mode",
+    )
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def warn(message: str, stderr: TextIO = sys.stderr) -> None:
+    stderr.write(f"{PROGRAM}: warning: {message}\n")

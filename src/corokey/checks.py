@@ -1,0 +1,354 @@
+"""The findings engine behind ``corokey check`` (and doctor, verify, rotate).
+
+API:
+
+* :func:`check_key` reads a key file safely and returns a :class:`CheckReport`.
+* :func:`check_facts` and :func:`check_content` check what someone else read
+  (a remote node's ``stat`` output, bytes that arrived on stdin), so the same
+  rules serve local and remote keys.
+* :func:`host_fips_enabled` tells whether this host runs in FIPS mode.
+
+Every :class:`Finding` has a severity (``error``: corosync will fail or the
+secret is exposed; ``warning``: works but is wrong; ``note``: worth knowing), a
+stable reference, a message naming the path and value, and the command that
+fixes it.  A report's exit code is 0 when clean (notes only), 1 with warnings,
+2 with errors.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from corokey.key import (
+    COROSYNC2_KEY_LEN,
+    FIPS_KEY_LEN_MAX,
+    KEY_LEN_MAX,
+    KEY_LEN_MIN,
+    KEY_LEN_MIN_NEEDS,
+    fingerprint,
+)
+from corokey.profiles import Profile, ProfileOwnerError
+from corokey.secretfile import FileFacts, lstat_facts, read_secret
+
+ERROR, WARNING, NOTE = "error", "warning", "note"
+_RANK = {NOTE: 0, WARNING: 1, ERROR: 2}
+FIPS_FLAG = "/proc/sys/crypto/fips_enabled"
+#: A key whose zlib-compressed form is smaller than this share of it has structure.
+COMPRESSIBLE_RATIO = 0.8
+#: Below this size the key is refused for its size alone; its content says nothing more.
+MIN_SIZE_FOR_CONTENT_CHECKS = 16
+#: Repeated patterns up to this period are "a short repeated pattern".
+MAX_PATTERN_PERIOD = 32
+
+_HEX = frozenset(b"0123456789abcdefABCDEF\r\n")
+_BASE64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_\r\n")
+_TEXT = frozenset(range(0x20, 0x7F)) | frozenset(b"\t\r\n")
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: str
+    reference: str
+    message: str
+    fix: Optional[str] = None
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "severity": self.severity,
+            "reference": self.reference,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    path: str
+    profile: str
+    size: Optional[int] = None
+    fingerprint: Optional[str] = None
+    findings: Tuple[Finding, ...] = field(default_factory=tuple)
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``warning`` or ``error``: the worst finding (notes count as ok)."""
+        worst = max((_RANK[f.severity] for f in self.findings), default=0)
+        return {0: "ok", 1: WARNING, 2: ERROR}[worst]
+
+    @property
+    def exit_code(self) -> int:
+        return {"ok": 0, WARNING: 1, ERROR: 2}[self.status]
+
+    def errors(self) -> List[Finding]:
+        return [f for f in self.findings if f.severity == ERROR]
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "path": self.path,
+            "profile": self.profile,
+            "status": self.status,
+            "size": self.size,
+            "fingerprint": self.fingerprint,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+def host_fips_enabled(flag_path: str = FIPS_FLAG) -> bool:
+    """True when the kernel runs in FIPS mode (NSS then refuses keys over 256 bytes)."""
+    try:
+        with open(flag_path, encoding="ascii") as handle:
+            return handle.read().strip() == "1"
+    except OSError:
+        return False
+
+
+def check_key(path: str, profile: Profile, fips: Optional[bool] = None) -> CheckReport:
+    """Read ``path`` safely and check it against ``profile``.
+
+    ``fips``: ``None`` asks this host; ``True``/``False`` forces the answer.
+    """
+    if fips is None:
+        fips = host_fips_enabled()
+    facts = lstat_facts(path)
+    if facts.kind == "missing":
+        finding = Finding(
+            ERROR,
+            "missing",
+            f"{path} does not exist; corosync will refuse to start with crypto enabled",
+            f"corokey generate {_q(path)}",
+        )
+        return CheckReport(path, profile.name, findings=(finding,))
+    if facts.kind != "regular":
+        return CheckReport(path, profile.name, findings=tuple(check_facts(facts, profile)))
+    content = read_secret(path)
+    findings = check_facts(content.facts, profile)
+    findings += check_content(content.data, content.facts.size, profile, fips, path)
+    return CheckReport(
+        path, profile.name, content.facts.size, fingerprint(content.data), tuple(findings)
+    )
+
+
+def check_facts(facts: FileFacts, profile: Profile) -> List[Finding]:
+    """Findings about the file itself: type, links, mode, owner."""
+    path = facts.path
+    if facts.kind == "symlink":
+        return [
+            Finding(
+                ERROR,
+                "symlink",
+                f"{path} is a symbolic link to {facts.link_target}; whoever controls the "
+                "link controls the key, and corokey never writes through it",
+                f"rm {_q(path)} && corokey install {_q(facts.link_target or '')} {_q(path)}",
+            )
+        ]
+    if facts.kind != "regular":
+        return [
+            Finding(
+                ERROR,
+                "not-regular",
+                f"{path} is a {facts.kind.replace('-', ' ')}, not a regular file",
+                f"move {_q(path)} away, then: corokey generate {_q(path)}",
+            )
+        ]
+    findings: List[Finding] = []
+    if facts.nlink > 1:
+        findings.append(
+            Finding(
+                ERROR,
+                "hard-links",
+                f"{path} has {facts.nlink} hard links; the key can be read or replaced "
+                "through another name",
+                f"corokey install {_q(path)} {_q(path)} (writes a fresh single-link copy)",
+            )
+        )
+    findings += _mode_findings(facts, profile)
+    findings += _owner_findings(facts, profile)
+    return findings
+
+
+def _mode_findings(facts: FileFacts, profile: Profile) -> List[Finding]:
+    path, mode = facts.path, facts.mode
+    fix = f"chmod {profile.mode:04o} {_q(path)}"
+    if mode & 0o044:
+        who = (
+            "group and others" if mode & 0o044 == 0o044 else ("group" if mode & 0o040 else "others")
+        )
+        return [Finding(ERROR, "mode-readable", f"{path} is {mode:04o} (readable by {who})", fix)]
+    if mode & 0o022:
+        return [Finding(ERROR, "mode-writable", f"{path} is {mode:04o} (writable by others)", fix)]
+    if mode == profile.mode:
+        return []
+    if mode in (0o400, 0o600):
+        return [
+            Finding(
+                NOTE,
+                "mode-accepted",
+                f"{path} is {mode:04o}; the {profile.name} profile uses {profile.mode:04o}",
+                fix,
+            )
+        ]
+    return [
+        Finding(WARNING, "mode-unusual", f"{path} is {mode:04o}, expected {profile.mode:04o}", fix)
+    ]
+
+
+def _owner_findings(facts: FileFacts, profile: Profile) -> List[Finding]:
+    path = facts.path
+    try:
+        uid, gid = profile.owner_ids()
+    except ProfileOwnerError as exc:
+        return [Finding(NOTE, "owner-unknown", f"owner of {path} not checked: {exc.message}")]
+    fix = f"chown {profile.owner_label()} {_q(path)}"
+    if facts.uid != uid:
+        return [
+            Finding(
+                ERROR,
+                "owner",
+                f"{path} is owned by uid {facts.uid}, not {profile.owner} (uid {uid}); "
+                "that user can read or replace the key",
+                fix,
+            )
+        ]
+    if facts.gid != gid:
+        return [
+            Finding(
+                WARNING,
+                "group",
+                f"{path} has group gid {facts.gid}, not {profile.group} (gid {gid})",
+                fix,
+            )
+        ]
+    return []
+
+
+def check_content(
+    data: bytes, size: int, profile: Profile, fips: bool, path: str = "-"
+) -> List[Finding]:
+    """Findings about the key bytes: size limits, FIPS, text encodings, low entropy.
+
+    ``data`` may be only the first bytes of the key (at least 4097 when the key
+    is longer); ``size`` is the whole size.
+    """
+    findings = _size_findings(size, profile, fips, path)
+    if size >= MIN_SIZE_FOR_CONTENT_CHECKS:
+        findings += _entropy_findings(data[:KEY_LEN_MAX], profile, path)
+    return findings
+
+
+def _size_findings(size: int, profile: Profile, fips: bool, path: str) -> List[Finding]:
+    regenerate = f"corokey generate --force --profile {profile.name} {_q(path)}, then corokey push"
+    if size < KEY_LEN_MIN:
+        if profile.corosync:
+            message = (
+                f"{path} has {size} bytes; corosync 3 refuses to start: "
+                f'"Could only read {size * 8} bits of minimum {KEY_LEN_MIN * 8} bits from {path}."'
+            )
+        else:
+            message = f"{path} has {size} bytes, fewer than the {KEY_LEN_MIN} bytes a key needs"
+        return [Finding(ERROR, "too-short", message, regenerate)]
+    findings: List[Finding] = []
+    if size > KEY_LEN_MAX:
+        findings.append(
+            Finding(
+                WARNING,
+                "too-long",
+                f"{path} has {size} bytes; corosync silently ignores all past the first "
+                f"{KEY_LEN_MAX}",
+                regenerate,
+            )
+        )
+    if profile.corosync and fips and size > FIPS_KEY_LEN_MAX:
+        findings.append(
+            Finding(
+                ERROR,
+                "fips-too-long",
+                f"{path} has {size} bytes; in FIPS mode NSS refuses keys over "
+                f"{FIPS_KEY_LEN_MAX} bytes and corosync cannot start",
+                f"corokey generate --force --size {FIPS_KEY_LEN_MAX} {_q(path)}, then corokey push",
+            )
+        )
+    if profile.corosync and size == KEY_LEN_MIN:
+        findings.append(
+            Finding(
+                NOTE,
+                "minimum-size",
+                f"{path} has exactly {KEY_LEN_MIN} bytes, which needs {KEY_LEN_MIN_NEEDS}; "
+                f"corosync 2.x uses only the first {COROSYNC2_KEY_LEN} bytes of any key",
+            )
+        )
+    return findings
+
+
+def _entropy_findings(data: bytes, profile: Profile, path: str) -> List[Finding]:
+    regenerate = f"corokey generate --force --profile {profile.name} {_q(path)}, then corokey push"
+    distinct = set(data)
+    if len(distinct) == 1:
+        return [
+            Finding(
+                ERROR,
+                "one-byte",
+                f"{path} is {len(data)} copies of one byte value; it is no secret",
+                regenerate,
+            )
+        ]
+    period = _pattern_period(data)
+    if period is not None:
+        return [
+            Finding(
+                ERROR,
+                "repeated-pattern",
+                f"{path} repeats a {period}-byte pattern; it is guessable",
+                regenerate,
+            )
+        ]
+    encoding = _text_encoding(distinct)
+    if encoding is not None:
+        return [
+            Finding(
+                WARNING,
+                "text",
+                f"{path} looks like {encoding}, not raw random bytes; corosync uses the "
+                "characters as they are, so the key holds far less entropy than its size "
+                "(was it written with 'openssl rand -base64' or echo?)",
+                regenerate,
+            )
+        ]
+    import zlib
+
+    compressed = len(zlib.compress(data, 9))
+    if compressed < len(data) * COMPRESSIBLE_RATIO:
+        return [
+            Finding(
+                WARNING,
+                "compressible",
+                f"{path} compresses to {compressed * 100 // len(data)}% of its size; "
+                "random keys do not compress, so this one has little entropy",
+                regenerate,
+            )
+        ]
+    return []
+
+
+def _pattern_period(data: bytes) -> Optional[int]:
+    for period in range(2, min(MAX_PATTERN_PERIOD, len(data) // 2) + 1):
+        unit = data[:period]
+        repeated = unit * (len(data) // period + 1)
+        if repeated[: len(data)] == data:
+            return period
+    return None
+
+
+def _text_encoding(distinct: set[int]) -> Optional[str]:
+    if distinct <= _HEX:
+        return "hex text"
+    if distinct <= _BASE64:
+        return "base64 text"
+    if distinct <= _TEXT:
+        return "printable text"
+    return None
+
+
+def _q(path: str) -> str:
+    return shlex.quote(path)

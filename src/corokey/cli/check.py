@@ -1,0 +1,70 @@
+"""``corokey check FILE...``: find what corosync would trip over, and how to fix it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List
+
+from corokey.checks import CheckReport, check_content, check_key, host_fips_enabled
+from corokey.cli.common import add_json_option, add_profile_option, print_json
+from corokey.profiles import get_profile
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Check key files the way corosync will read them. Exit status: 0 clean (notes "
+        "only), 1 warnings, 2 errors."
+    )
+    parser.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="key files (default: the profile's path); - for stdin",
+    )
+    add_profile_option(parser)
+    parser.add_argument(
+        "--fips", action="store_true", help="check as if FIPS mode were on (default: ask the host)"
+    )
+    add_json_option(parser)
+
+
+def execute(args: argparse.Namespace) -> int:
+    profile = get_profile(args.profile)
+    fips = True if args.fips else host_fips_enabled()
+    reports: List[CheckReport] = []
+    for path in args.files or [profile.path]:
+        if path == "-":
+            from corokey.cli.fingerprint import read_key_argument
+            from corokey.key import fingerprint
+
+            content = read_key_argument("-")
+            findings = check_content(content.data, content.facts.size, profile, fips, "-")
+            reports.append(
+                CheckReport(
+                    "-",
+                    profile.name,
+                    content.facts.size,
+                    fingerprint(content.data),
+                    tuple(findings),
+                )
+            )
+        else:
+            reports.append(check_key(path, profile, fips))
+    if args.json:
+        print_json({"fips": fips, "keys": [report.to_json() for report in reports]})
+    else:
+        for report in reports:
+            _print_report(report)
+    return max(report.exit_code for report in reports)
+
+
+def _print_report(report: CheckReport) -> None:
+    out = sys.stdout
+    size = f", {report.size} bytes" if report.size is not None else ""
+    fingerprint = f", {report.fingerprint}" if report.fingerprint else ""
+    out.write(f"{report.path}: {report.status}{size}{fingerprint}\n")
+    for finding in report.findings:
+        out.write(f"  {finding.severity}[{finding.reference}]: {finding.message}\n")
+        if finding.fix:
+            out.write(f"    fix: {finding.fix}\n")

@@ -1,0 +1,101 @@
+"""``corokey generate [PATH]``: a new key, never replacing one by accident."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, Dict, Optional, Tuple
+
+from corokey.cli.common import add_json_option, add_profile_option, print_json, warn
+from corokey.errors import CorokeyError, KeyExistsError
+from corokey.key import FIPS_KEY_LEN_MAX, fingerprint, generate_key
+from corokey.profiles import Profile, check_size, get_profile
+from corokey.secretfile import lstat_facts, write_secret, write_secret_stream
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Generate a new key with the profile's path, size, owner and mode. An existing key "
+        "is replaced only with --force (on a terminal you are asked), and kept as PATH.old."
+    )
+    parser.add_argument("path", nargs="?", metavar="PATH", help="where to write; - for stdout")
+    parser.add_argument("-s", "--size", type=int, help="key size in bytes")
+    add_profile_option(parser)
+    parser.add_argument("-f", "--force", action="store_true", help="replace an existing key")
+    add_json_option(parser)
+
+
+def execute(args: argparse.Namespace) -> int:
+    profile = get_profile(args.profile)
+    size = check_size(profile, args.size or profile.size)
+    _check_fips(profile, size)
+    path = args.path or profile.path
+    if path == "-":
+        warning = write_secret_stream(generate_key(size))
+        if warning:
+            warn(warning)
+        return 0
+    existing = lstat_facts(path).kind != "missing"
+    if existing and not args.force and not _confirm_overwrite(path):
+        raise KeyExistsError(
+            f"{path} already exists; replacing it drops this node out of its cluster until "
+            "every node has the new key",
+            hint=f"use --force to replace it (kept as {path}.old), or name another path",
+        )
+    key = generate_key(size)
+    result = write_secret(
+        path, key, mode=profile.mode, owner=_owner(profile), keep_old=True, make_parents=True
+    )
+    report: Dict[str, Any] = {
+        "path": path,
+        "profile": profile.name,
+        "size": size,
+        "fingerprint": fingerprint(key),
+        "mode": f"{profile.mode:04o}",
+        "owner": profile.owner_label() if os.geteuid() == 0 else None,
+        "replaced": result.replaced,
+        "old_path": result.old_path,
+    }
+    if args.json:
+        print_json(report)
+    else:
+        _print(report)
+    return 0
+
+
+def _check_fips(profile: Profile, size: int) -> None:
+    from corokey.checks import host_fips_enabled
+
+    if profile.corosync and size > FIPS_KEY_LEN_MAX and host_fips_enabled():
+        raise CorokeyError(
+            f"this host runs in FIPS mode, where NSS refuses keys over {FIPS_KEY_LEN_MAX} bytes",
+            hint=f"use --size {FIPS_KEY_LEN_MAX} or less",
+            reference="fips-too-long",
+        )
+
+
+def _owner(profile: Profile) -> Optional[Tuple[int, int]]:
+    # Only root can give a file away; others keep their own key files.
+    return profile.owner_ids() if os.geteuid() == 0 else None
+
+
+def _confirm_overwrite(path: str) -> bool:
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    sys.stderr.write(f"{path} already exists.\nOverwrite (y/n)? ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+def _print(report: Dict[str, Any]) -> None:
+    out = sys.stdout
+    out.write(
+        f"Wrote a new {report['size']}-byte {report['profile']} key to {report['path']} "
+        f"(mode {report['mode']}" + (f", {report['owner']}" if report["owner"] else "") + ")\n"
+    )
+    out.write(f"Fingerprint: {report['fingerprint']}\n")
+    if report["old_path"]:
+        out.write(f"The previous key is kept as {report['old_path']}\n")
+    out.write(f"Next: copy it to every node, e.g. corokey push {report['path']}\n")

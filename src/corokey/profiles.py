@@ -1,0 +1,129 @@
+"""Profiles: where each cluster secret lives, how big it is, who owns it.
+
+A profile names one kind of cluster secret.  Owner and group are names,
+resolved on the host at the moment they are needed (``pacemaker``'s
+``hacluster:haclient`` exist only where pacemaker is installed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+from corokey.errors import CorokeyError, UsageError
+from corokey.key import DEFAULT_KEY_PATH, KEY_LEN_DEFAULT, KEY_LEN_MAX, KEY_LEN_MIN
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    path: str
+    size: int
+    owner: str
+    group: str
+    mode: int
+    min_size: int
+    max_size: int
+    #: Whether corosync reads this key (size rules of corosync apply: 128, 4096, FIPS 256).
+    corosync: bool
+
+    def owner_ids(self) -> Tuple[int, int]:
+        """uid and gid of the profile's owner and group on this host."""
+        import grp
+        import pwd
+
+        try:
+            uid = pwd.getpwnam(self.owner).pw_uid
+        except KeyError:
+            raise ProfileOwnerError(self, "user", self.owner) from None
+        try:
+            gid = grp.getgrnam(self.group).gr_gid
+        except KeyError:
+            raise ProfileOwnerError(self, "group", self.group) from None
+        return uid, gid
+
+    def owner_label(self) -> str:
+        return f"{self.owner}:{self.group}"
+
+
+class ProfileOwnerError(CorokeyError):
+    """The profile's owner or group does not exist on this host."""
+
+    reference = "unknown-owner"
+
+    def __init__(self, profile: Profile, kind: str, name: str) -> None:
+        package = "pacemaker" if profile.name == "pacemaker" else None
+        hint = (
+            f"install {package} first (it creates {name}), or pass --profile for another secret"
+            if package
+            else f"create the {kind} {name} first"
+        )
+        super().__init__(
+            f"the {profile.name} profile wants {kind} {name}, which does not exist on this host",
+            hint=hint,
+        )
+
+
+PROFILES: Dict[str, Profile] = {
+    "corosync": Profile(
+        name="corosync",
+        path=DEFAULT_KEY_PATH,
+        size=KEY_LEN_DEFAULT,
+        owner="root",
+        group="root",
+        mode=0o400,
+        min_size=KEY_LEN_MIN,
+        max_size=KEY_LEN_MAX,
+        corosync=True,
+    ),
+    # Pacemaker Remote's key (pacemaker's crmd/pacemaker-remoted read it as hacluster).
+    "pacemaker": Profile(
+        name="pacemaker",
+        path="/etc/pacemaker/authkey",
+        size=256,
+        owner="hacluster",
+        group="haclient",
+        mode=0o400,
+        min_size=KEY_LEN_MIN,
+        max_size=KEY_LEN_MAX,
+        corosync=False,
+    ),
+    # fence_virtd / fence_xvm multicast key.
+    "fence-xvm": Profile(
+        name="fence-xvm",
+        path="/etc/cluster/fence_xvm.key",
+        size=512,
+        owner="root",
+        group="root",
+        mode=0o600,
+        min_size=KEY_LEN_MIN,
+        max_size=KEY_LEN_MAX,
+        corosync=False,
+    ),
+}
+DEFAULT_PROFILE = "corosync"
+
+
+def get_profile(name: Optional[str]) -> Profile:
+    """The profile called ``name`` (the corosync one when ``None``)."""
+    profile = PROFILES.get(name or DEFAULT_PROFILE)
+    if profile is None:
+        raise UsageError(
+            f"unknown profile '{name}'",
+            hint="choose one of: " + ", ".join(PROFILES),
+        )
+    return profile
+
+
+def check_size(profile: Profile, size: int) -> int:
+    """Return ``size`` if the profile allows it, else raise a clear error."""
+    if not profile.min_size <= size <= profile.max_size:
+        from corokey.errors import KeySizeError
+
+        raise KeySizeError(
+            f"a {profile.name} key of {size} bytes is not supported "
+            f"(supported <{profile.min_size},{profile.max_size}>)",
+            hint=f"choose --size from {profile.min_size} to {profile.max_size} "
+            f"(default {profile.size})",
+        )
+    return size
