@@ -1,0 +1,192 @@
+"""Every finding of the check engine: a file that triggers it and one that does not."""
+
+from __future__ import annotations
+
+import os
+import random
+import zlib
+from pathlib import Path
+from typing import List
+
+import pytest
+
+from corokey.checks import check_content, check_key, host_fips_enabled
+from corokey.profiles import get_profile
+from tests.cli_helpers import write_key
+
+COROSYNC = get_profile("corosync")
+FENCE = get_profile("fence-xvm")
+ROOT = os.geteuid() == 0
+_RNG = random.Random(1)
+
+
+def refs(path: Path, fips: bool = False, profile: str = "corosync") -> List[str]:
+    return [f.reference for f in check_key(str(path), get_profile(profile), fips).findings]
+
+
+@pytest.fixture
+def good(tmp_path: Path) -> Path:
+    return write_key(tmp_path / "authkey", os.urandom(256))
+
+
+def test_a_good_key_has_no_findings(good: Path) -> None:
+    report = check_key(str(good), COROSYNC, fips=False)
+    assert report.findings == () and report.status == "ok" and report.exit_code == 0
+    assert report.size == 256 and report.fingerprint and report.fingerprint.startswith("SHA256:")
+
+
+def test_missing(tmp_path: Path) -> None:
+    assert refs(tmp_path / "nope") == ["missing"]
+
+
+def test_symlink(tmp_path: Path, good: Path) -> None:
+    link = tmp_path / "link"
+    link.symlink_to(good)
+    report = check_key(str(link), COROSYNC, False)
+    assert [f.reference for f in report.findings] == ["symlink"]
+    assert str(good) in report.findings[0].message
+    assert "symlink" not in refs(good)
+
+
+def test_not_regular(tmp_path: Path, good: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert refs(fifo) == ["not-regular"]
+    assert refs(tmp_path) == ["not-regular"]
+    assert "not-regular" not in refs(good)
+
+
+def test_hard_links(tmp_path: Path, good: Path) -> None:
+    assert "hard-links" not in refs(good)
+    os.link(good, tmp_path / "second")
+    assert "hard-links" in refs(good)
+
+
+@pytest.mark.parametrize(
+    ("mode", "reference", "severity"),
+    [
+        (0o644, "mode-readable", "error"),
+        (0o440, "mode-readable", "error"),
+        (0o404, "mode-readable", "error"),
+        (0o420, "mode-writable", "error"),
+        (0o600, "mode-accepted", "note"),
+        (0o000, "mode-unusual", "warning"),
+        (0o700, "mode-unusual", "warning"),
+    ],
+)
+def test_modes(tmp_path: Path, mode: int, reference: str, severity: str) -> None:
+    key = write_key(tmp_path / "authkey", os.urandom(256), mode)
+    findings = check_key(str(key), COROSYNC, False).findings
+    assert [(f.reference, f.severity) for f in findings] == [(reference, severity)]
+    assert findings[0].fix == f"chmod 0400 {key}"
+
+
+def test_fence_xvm_profile_wants_0600(tmp_path: Path) -> None:
+    key = write_key(tmp_path / "fence_xvm.key", os.urandom(512), 0o600)
+    assert refs(key, profile="fence-xvm") == []
+    key.chmod(0o400)
+    assert refs(key, profile="fence-xvm") == ["mode-accepted"]
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root to give the file away")
+def test_owner_and_group(tmp_path: Path, good: Path) -> None:
+    os.chown(good, 4242, 0)
+    report = check_key(str(good), COROSYNC, False)
+    assert [(f.reference, f.severity) for f in report.findings] == [("owner", "error")]
+    assert report.findings[0].fix == f"chown root:root {good}"
+    os.chown(good, 0, 4242)
+    assert refs(good) == ["group"]
+    os.chown(good, 0, 0)
+    assert refs(good) == []
+
+
+def test_owner_of_a_profile_user_missing_here_is_a_note(good: Path) -> None:
+    try:
+        import pwd
+
+        pwd.getpwnam("hacluster")
+        pytest.skip("hacluster exists on this host")
+    except KeyError:
+        pass
+    assert refs(good, profile="pacemaker") == ["owner-unknown"]
+
+
+def test_too_short_quotes_corosync(tmp_path: Path) -> None:
+    key = write_key(tmp_path / "authkey", os.urandom(127))
+    report = check_key(str(key), COROSYNC, False)
+    assert [f.reference for f in report.findings] == ["too-short"]
+    assert (
+        f'"Could only read 1016 bits of minimum 1024 bits from {key}."'
+        in report.findings[0].message
+    )
+    assert report.exit_code == 2
+    empty = write_key(tmp_path / "empty", b"")
+    assert refs(empty) == ["too-short"]
+
+
+def test_exactly_128_is_a_note(tmp_path: Path) -> None:
+    key = write_key(tmp_path / "authkey", os.urandom(128))
+    report = check_key(str(key), COROSYNC, False)
+    assert [f.reference for f in report.findings] == ["minimum-size"]
+    assert report.exit_code == 0
+    assert refs(write_key(tmp_path / "k129", os.urandom(129))) == []
+
+
+def test_over_4096_is_a_warning(tmp_path: Path) -> None:
+    key = write_key(tmp_path / "authkey", os.urandom(4097))
+    report = check_key(str(key), COROSYNC, False)
+    assert [f.reference for f in report.findings] == ["too-long"]
+    assert report.exit_code == 1
+    assert refs(write_key(tmp_path / "k4096", os.urandom(4096))) == []
+
+
+def test_fips_refuses_over_256(tmp_path: Path) -> None:
+    key = write_key(tmp_path / "authkey", os.urandom(257))
+    assert refs(key, fips=True) == ["fips-too-long"]
+    assert refs(key, fips=False) == []
+    assert refs(write_key(tmp_path / "k256", os.urandom(256)), fips=True) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "reference"),
+    [
+        (b"\0" * 256, "one-byte"),
+        (b"\xff" * 200, "one-byte"),
+        (b"abc" * 100, "repeated-pattern"),
+        (os.urandom(16) * 16, "repeated-pattern"),
+        (os.urandom(128).hex().encode(), "text"),
+        (__import__("base64").b64encode(os.urandom(192)) + b"\n", "text"),
+        (b"correct horse battery staple, a passphrase\n" * 4, "text"),
+        (bytes(_RNG.choice(b"\x00\x01\x02\x03") for _ in range(512)), "compressible"),
+    ],
+)
+def test_low_entropy_and_text(tmp_path: Path, content: bytes, reference: str) -> None:
+    key = write_key(tmp_path / "authkey", content)
+    assert refs(key) == [reference]
+
+
+def test_random_keys_of_every_size_are_clean() -> None:
+    rng = random.Random(7)
+    for _ in range(3000):
+        size = rng.randint(129, 4096)
+        data = os.urandom(size)
+        findings = check_content(data, size, COROSYNC, False, "k")
+        assert findings == [], (size, findings)
+    for _ in range(2000):
+        assert [f.reference for f in check_content(os.urandom(128), 128, COROSYNC, False)] == [
+            "minimum-size"
+        ]
+
+
+def test_compressible_threshold_is_far_from_random() -> None:
+    worst = max(len(zlib.compress(os.urandom(128), 9)) / 128 for _ in range(500))
+    assert worst > 0.95
+
+
+def test_host_fips_flag(tmp_path: Path) -> None:
+    flag = tmp_path / "fips_enabled"
+    flag.write_text("1\n")
+    assert host_fips_enabled(str(flag))
+    flag.write_text("0\n")
+    assert not host_fips_enabled(str(flag))
+    assert not host_fips_enabled(str(tmp_path / "absent"))
