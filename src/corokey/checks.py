@@ -17,10 +17,6 @@ fixes it.  A report's exit code is 0 when clean (notes only), 1 with warnings,
 
 from __future__ import annotations
 
-import shlex
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
-
 from corokey.key import (
     COROSYNC2_KEY_LEN,
     FIPS_KEY_LEN_MAX,
@@ -30,7 +26,12 @@ from corokey.key import (
     fingerprint,
 )
 from corokey.profiles import Profile, ProfileOwnerError
+from corokey.record import Record
 from corokey.secretfile import FileFacts, lstat_facts, read_secret
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 ERROR, WARNING, NOTE = "error", "warning", "note"
 _RANK = {NOTE: 0, WARNING: 1, ERROR: 2}
@@ -47,12 +48,17 @@ _BASE64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345
 _TEXT = frozenset(range(0x20, 0x7F)) | frozenset(b"\t\r\n")
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(Record):
+    """One problem (or remark) about a key: severity, reference, message, fix command."""
+
+    __slots__ = ("fix", "message", "reference", "severity")
     severity: str
     reference: str
     message: str
-    fix: Optional[str] = None
+    fix: Optional[str]
+
+    def __init__(self, severity: str, reference: str, message: str, fix: Optional[str] = None):
+        self._set(severity=severity, reference=reference, message=message, fix=fix)
 
     def to_json(self) -> Dict[str, Any]:
         return {
@@ -63,13 +69,25 @@ class Finding:
         }
 
 
-@dataclass(frozen=True)
-class CheckReport:
+class CheckReport(Record):
+    """All findings about one key, with its size and fingerprint when it could be read."""
+
+    __slots__ = ("findings", "fingerprint", "path", "profile", "size")
     path: str
     profile: str
-    size: Optional[int] = None
-    fingerprint: Optional[str] = None
-    findings: Tuple[Finding, ...] = field(default_factory=tuple)
+    size: Optional[int]
+    fingerprint: Optional[str]
+    findings: Tuple[Finding, ...]
+
+    def __init__(
+        self,
+        path: str,
+        profile: str,
+        size: Optional[int] = None,
+        fingerprint: Optional[str] = None,
+        findings: Tuple[Finding, ...] = (),
+    ) -> None:
+        self._set(path=path, profile=profile, size=size, fingerprint=fingerprint, findings=findings)
 
     @property
     def status(self) -> str:
@@ -350,5 +368,11 @@ def _text_encoding(distinct: set[int]) -> Optional[str]:
     return None
 
 
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@%+=:,./-_")
+
+
 def _q(path: str) -> str:
-    return shlex.quote(path)
+    """Quote for a shell like shlex.quote (shlex imports re: start-up time)."""
+    if path and all(char in _SAFE for char in path):
+        return path
+    return "'" + path.replace("'", "'\"'\"'") + "'"

@@ -121,17 +121,35 @@ def effective_key_bytes(data: bytes, corosync2: bool = False) -> bytes:
 
 def fingerprint_digest(data: bytes, corosync2: bool = False) -> bytes:
     """SHA-256 of the effective key bytes."""
-    import hashlib
+    return _sha256(effective_key_bytes(data, corosync2))
 
-    return hashlib.sha256(effective_key_bytes(data, corosync2)).digest()
+
+def _sha256(data: bytes) -> bytes:
+    # The builtin module loads in microseconds; hashlib loads OpenSSL (~2 ms of start-up).
+    try:
+        from _sha256 import sha256  # type: ignore[import-not-found]  # CPython <= 3.11
+    except ImportError:
+        try:
+            from _sha2 import sha256  # type: ignore[import-not-found]  # CPython >= 3.12
+        except ImportError:
+            from hashlib import sha256
+    digest: bytes = sha256(data).digest()
+    return digest
 
 
 def fingerprint(data: bytes, corosync2: bool = False) -> str:
     """ssh-keygen style fingerprint: ``SHA256:`` + base64 without padding."""
-    import base64
+    return "SHA256:" + _base64_unpadded(fingerprint_digest(data, corosync2))
 
-    encoded = base64.b64encode(fingerprint_digest(data, corosync2)).decode("ascii")
-    return "SHA256:" + encoded.rstrip("=")
+
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def _base64_unpadded(data: bytes) -> str:
+    # 32 bytes in pure Python: cheaper than loading binascii on the start-up path.
+    number = int.from_bytes(data, "big") << (-len(data) * 8 % 6)
+    length = (len(data) * 8 + 5) // 6
+    return "".join(_B64[(number >> (6 * (length - 1 - i))) & 63] for i in range(length))
 
 
 def fingerprint_hex(data: bytes, corosync2: bool = False) -> str:

@@ -7,15 +7,29 @@ resolved on the host at the moment they are needed (``pacemaker``'s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
-
 from corokey.errors import CorokeyError, UsageError
 from corokey.key import DEFAULT_KEY_PATH, KEY_LEN_DEFAULT, KEY_LEN_MAX, KEY_LEN_MIN
+from corokey.record import Record
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Dict, Optional, Tuple
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(Record):
+    """One kind of cluster secret: where it lives, its size, owner and mode."""
+
+    __slots__ = (
+        "corosync",
+        "group",
+        "max_size",
+        "min_size",
+        "mode",
+        "name",
+        "owner",
+        "path",
+        "size",
+    )
     name: str
     path: str
     size: int
@@ -27,8 +41,13 @@ class Profile:
     #: Whether corosync reads this key (size rules of corosync apply: 128, 4096, FIPS 256).
     corosync: bool
 
+    def __init__(self, **fields: object) -> None:
+        self._set(**fields)
+
     def owner_ids(self) -> Tuple[int, int]:
         """uid and gid of the profile's owner and group on this host."""
+        if self.owner == "root" and self.group == "root":
+            return 0, 0  # always so on Linux; spares the NSS look-up (start-up time)
         import grp
         import pwd
 

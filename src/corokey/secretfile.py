@@ -20,6 +20,7 @@ import stat
 import time
 
 from corokey.errors import SecretFileError, UnsafeTargetError
+from corokey.record import Record
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -37,33 +38,7 @@ STALE_TEMP_SECONDS = 600
 DEFAULT_READ_LIMIT = 4096 + 1
 
 
-class _Record:
-    """A small immutable record (dataclasses would cost start-up time on this path)."""
-
-    __slots__: tuple[str, ...] = ()
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable")
-
-    def _set(self, **values: object) -> None:
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
-
-    def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"{type(self).__name__}({fields})"
-
-
-class WriteResult(_Record):
+class WriteResult(Record):
     """What :func:`write_secret` did."""
 
     __slots__ = ("old_path", "path", "replaced")
@@ -75,7 +50,7 @@ class WriteResult(_Record):
         self._set(path=path, replaced=replaced, old_path=old_path)
 
 
-class FileFacts(_Record):
+class FileFacts(Record):
     """What the file system says about a path, taken from ``lstat`` or ``fstat``.
 
     ``kind`` is one of regular, symlink, directory, fifo, socket, char-device,
@@ -115,7 +90,7 @@ class FileFacts(_Record):
         )
 
 
-class SecretContent(_Record):
+class SecretContent(Record):
     """A secret read safely: its first bytes and the facts of the open descriptor."""
 
     __slots__ = ("data", "facts")

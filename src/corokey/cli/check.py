@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import List
 
 from corokey.checks import CheckReport, check_content, check_key, host_fips_enabled
 from corokey.cli.common import add_json_option, add_profile_option, print_json
 from corokey.profiles import get_profile
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import List
 
-def configure(parser: argparse.ArgumentParser) -> None:
+    from corokey.cli.args import ArgumentParser, Namespace
+
+
+def configure(parser: ArgumentParser) -> None:
     parser.description = (
         "Check key files the way corosync will read them. Exit status: 0 clean (notes "
         "only), 1 warnings, 2 errors."
@@ -29,7 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_json_option(parser)
 
 
-def execute(args: argparse.Namespace) -> int:
+def execute(args: Namespace) -> int:
     profile = get_profile(args.profile)
     fips = True if args.fips else host_fips_enabled()
     reports: List[CheckReport] = []

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
-import traceback
-from typing import TYPE_CHECKING, Callable, TextIO
 
 from corokey.errors import CorokeyError
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
-    import argparse
+    from typing import Callable, TextIO
+
+    from corokey.cli.args import ArgumentParser
 
 PROGRAM = "corokey"
 
@@ -46,6 +47,8 @@ def run_guarded(action: Callable[[], int], stderr: TextIO = sys.stderr) -> int:
     except BrokenPipeError:
         return EXIT_ERROR
     except Exception as exc:  # the last line of defence; see docstring
+        import traceback
+
         frames = traceback.extract_tb(exc.__traceback__)
         where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
         stderr.write(
@@ -62,7 +65,7 @@ def print_json(document: object, stdout: TextIO = sys.stdout) -> None:
     stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
 
 
-def add_profile_option(parser: argparse.ArgumentParser) -> None:
+def add_profile_option(parser: ArgumentParser) -> None:
     from corokey.profiles import DEFAULT_PROFILE, PROFILES
 
     parser.add_argument(
@@ -73,7 +76,7 @@ def add_profile_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_json_option(parser: argparse.ArgumentParser) -> None:
+def add_json_option(parser: ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import Any, Dict, List
 
 from corokey.cli.common import add_json_option, print_json
 from corokey.cli.fingerprint import read_key_argument
 from corokey.key import fingerprint
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any, Dict, List
 
-def configure(parser: argparse.ArgumentParser) -> None:
+    from corokey.cli.args import ArgumentParser, Namespace
+
+
+def configure(parser: ArgumentParser) -> None:
     parser.description = (
         "Tell whether key files hold the same key as corosync 3 (first 4096 bytes) and "
         "corosync 2 (first 128 bytes) read them. Exit 0 when all agree for corosync 3 "
@@ -24,7 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_json_option(parser)
 
 
-def execute(args: argparse.Namespace) -> int:
+def execute(args: Namespace) -> int:
     if len(args.files) < 2:
         from corokey.errors import UsageError
 

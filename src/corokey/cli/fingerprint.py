@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import Any, Dict, List
 
 from corokey.cli.common import add_json_option, print_json
 from corokey.key import COROSYNC2_KEY_LEN, KEY_LEN_MAX, fingerprint, fingerprint_hex
 from corokey.secretfile import SecretContent, read_secret, read_secret_fd
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any, Dict, List
 
-def configure(parser: argparse.ArgumentParser) -> None:
+    from corokey.cli.args import ArgumentParser, Namespace
+
+
+def configure(parser: ArgumentParser) -> None:
     parser.description = (
         "Print the SHA256 fingerprint of the bytes corosync uses from each key file "
         "(the first 4096; with --corosync2 the first 128). Key bytes are never printed."
@@ -48,7 +52,7 @@ def describe(content: SecretContent, corosync2: bool, use_hex: bool) -> Dict[str
     }
 
 
-def execute(args: argparse.Namespace) -> int:
+def execute(args: Namespace) -> int:
     results: List[Dict[str, Any]] = []
     for path in args.files:
         content = read_key_argument(path)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from typing import Any, Dict, Optional, Tuple
 
 from corokey.cli.common import add_json_option, add_profile_option, print_json, warn
 from corokey.errors import CorokeyError, KeyExistsError
@@ -13,8 +11,14 @@ from corokey.key import FIPS_KEY_LEN_MAX, fingerprint, generate_key
 from corokey.profiles import Profile, check_size, get_profile
 from corokey.secretfile import lstat_facts, write_secret, write_secret_stream
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Tuple
 
-def configure(parser: argparse.ArgumentParser) -> None:
+    from corokey.cli.args import ArgumentParser, Namespace
+
+
+def configure(parser: ArgumentParser) -> None:
     parser.description = (
         "Generate a new key with the profile's path, size, owner and mode. An existing key "
         "is replaced only with --force (on a terminal you are asked), and kept as PATH.old."
@@ -26,7 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_json_option(parser)
 
 
-def execute(args: argparse.Namespace) -> int:
+def execute(args: Namespace) -> int:
     profile = get_profile(args.profile)
     size = check_size(profile, args.size or profile.size)
     _check_fips(profile, size)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from typing import Any, Dict, Optional, Tuple
 
 from corokey.checks import check_content, host_fips_enabled
 from corokey.cli.common import add_json_option, add_profile_option, print_json
@@ -15,8 +13,14 @@ from corokey.key import fingerprint
 from corokey.profiles import Profile, get_profile
 from corokey.secretfile import lstat_facts, read_secret, write_secret
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Tuple
 
-def configure(parser: argparse.ArgumentParser) -> None:
+    from corokey.cli.args import ArgumentParser, Namespace
+
+
+def configure(parser: ArgumentParser) -> None:
     parser.description = (
         "Install a key with the profile's owner and mode: checked first, parents created, "
         "replaced atomically, the previous key kept as DEST.old, read back and verified. "
@@ -31,7 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_json_option(parser)
 
 
-def execute(args: argparse.Namespace) -> int:
+def execute(args: Namespace) -> int:
     profile = get_profile(args.profile)
     dest = args.dest or profile.path
     source = read_key_argument(args.src)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
-from typing import List, Optional, Tuple
 
 from corokey.cli.common import EXIT_ERROR, EXIT_OK, PROGRAM, run_guarded
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import List, Optional
+
 # name -> (module under corokey.cli, one-line summary).  A module provides
-#   configure(parser: argparse.ArgumentParser) -> None
-#   execute(args: argparse.Namespace) -> int
+#   configure(parser: corokey.cli.args.ArgumentParser) -> None
+#   execute(args: corokey.cli.args.Namespace) -> int
 COMMANDS = {
     "generate": ("generate", "create a new key file (or write one to stdout)"),
     "fingerprint": ("fingerprint", "show the SHA256 fingerprint of key files"),
@@ -24,6 +25,10 @@ COMMANDS = {
     "rotate": ("rotate", "replace the key of a running cluster without downtime"),
 }
 
+EXIT_CODES_HELP = """\
+exit status: 0 success; 1 findings (check: warnings only; compare/verify: keys
+differ); 2 the request could not be carried out and nothing was changed."""
+
 
 def _version() -> str:
     from corokey import __version__
@@ -31,54 +36,58 @@ def _version() -> str:
     return __version__
 
 
-def _top_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROGRAM,
-        description="Make and manage the shared authentication key of Corosync clusters.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="commands:\n"
-        + "\n".join(f"  {name:<12} {summary}" for name, (_, summary) in COMMANDS.items())
-        + f"\n\nRun '{PROGRAM} COMMAND --help' for the options of a command.",
-    )
-    parser.add_argument("--version", action="version", version=f"{PROGRAM} {_version()}")
-    parser.add_argument("command", nargs="?", metavar="COMMAND", help=argparse.SUPPRESS)
-    return parser
-
-
-def _split(argv: List[str]) -> Tuple[List[str], Optional[str], List[str]]:
-    """Top-level options, the command name, and the command's own arguments."""
-    for index, arg in enumerate(argv):
-        if not arg.startswith("-"):
-            return argv[:index], arg, argv[index + 1 :]
-    return argv, None, []
+def top_help() -> str:
+    lines = [
+        f"usage: {PROGRAM} [--version] [--help] COMMAND [ARGS...]",
+        "",
+        "Make and manage the shared authentication key of Corosync clusters.",
+        "",
+        "commands:",
+    ]
+    lines += [f"  {name:<12} {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += ["", f"Run '{PROGRAM} COMMAND --help' for the options of a command.", EXIT_CODES_HELP]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    top, command, rest = _split(args)
-    if command is None:
-        parser = _top_parser()
-        parser.parse_args(top)
-        parser.print_help()
-        return EXIT_ERROR if not top else EXIT_OK
+    if not args or args[0] in ("-h", "--help"):
+        sys.stdout.write(top_help())
+        return EXIT_OK if args else EXIT_ERROR
+    if args[0] == "--version":
+        sys.stdout.write(f"{PROGRAM} {_version()}\n")
+        return EXIT_OK
+    command, rest = args[0], args[1:]
     if command not in COMMANDS:
+        what = "option" if command.startswith("-") else "command"
         sys.stderr.write(
-            f"{PROGRAM}: unknown command '{command}'; run '{PROGRAM} --help' for the list\n"
+            f"{PROGRAM}: unknown {what} '{command}'; run '{PROGRAM} --help' for the list\n"
         )
         return EXIT_ERROR
+    return run_guarded(lambda: _run(command, rest))
+
+
+def _run(command: str, rest: List[str]) -> int:
+    from corokey.cli.args import ArgumentParser, HelpRequested
+
     module_name, summary = COMMANDS[command]
     try:
-        module = importlib.import_module(f"corokey.cli.{module_name}")
+        # __import__ rather than importlib.import_module: importlib costs start-up time.
+        __import__(f"corokey.cli.{module_name}")
+        module = sys.modules[f"corokey.cli.{module_name}"]
     except ModuleNotFoundError as exc:
         if exc.name != f"corokey.cli.{module_name}":
             raise
         sys.stderr.write(f"{PROGRAM}: '{command}' is not available in this version yet\n")
         return EXIT_ERROR
-    parser = argparse.ArgumentParser(prog=f"{PROGRAM} {command}", description=summary)
+    parser = ArgumentParser(prog=f"{PROGRAM} {command}", description=summary)
     module.configure(parser)
-    namespace = parser.parse_args(top + rest)
-    code: int = run_guarded(lambda: int(module.execute(namespace)))
-    return code
+    try:
+        namespace = parser.parse_args(rest)
+    except HelpRequested as help_text:
+        sys.stdout.write(str(help_text))
+        return EXIT_OK
+    return int(module.execute(namespace))
 
 
 if __name__ == "__main__":  # pragma: no cover
