@@ -17,6 +17,10 @@ python3 -m venv "$prefix"
 mkdir -p "$bindir"
 ln -sf "$prefix/bin/corosync-keygen" "$bindir/corosync-keygen"
 ln -sf "$prefix/bin/corokey" "$bindir/corokey"
+# Manual pages and bash completion.
+install -D -m 0644 "$here/docs/man/corokey.1" /usr/local/share/man/man1/corokey.1
+install -D -m 0644 "$here/docs/man/corosync-keygen.8" /usr/local/share/man/man8/corosync-keygen.8
+install -D -m 0644 "$here/completions/corokey.bash" /etc/bash_completion.d/corokey
 # The key's home; Debian's corosync package makes it too (corosync-keygen,
 # like corosync's own, refuses to create missing directories).
 install -d -m 0755 /etc/corosync
