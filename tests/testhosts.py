@@ -1,0 +1,643 @@
+"""Test hosts: real corosync and sshd in network and mount namespaces, on one machine.
+
+A :class:`Network` is a bridge in its own network namespace, an admin
+namespace (where the admin's tools run), and up to 32 hosts.  Each host has
+its own network namespace (a veth into the bridge, an address in a private
+/24 that exists only inside these namespaces) and its own mount namespace in
+which /etc/corosync, /etc/pacemaker, /etc/cluster, /run, /var/lib/corosync
+and /var/log/corosync are private bind mounts.  In it run, as separate real
+processes, ``corosync -f`` (optional) and ``sshd``.
+
+Everything started is recorded (PIDs with their command lines, namespace
+names) in a state directory, so teardown ends exactly what this run started,
+and a later run cleans up after one that was killed.  See tests/README.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set
+
+STATE_ROOT = Path("/run/corokey-testhosts")
+PRIVATE_DIRS = (
+    "/etc/corosync",
+    "/etc/pacemaker",
+    "/etc/cluster",
+    "/run",
+    "/var/lib/corosync",
+    "/var/log/corosync",
+)
+KEY_PATH = "/etc/corosync/authkey"
+LOG_PATH = "/var/log/corosync/corosync.log"
+CLUSTER_NAME = "corokeytest"
+
+
+class TestHostError(RuntimeError):
+    """A test host could not be set up or did not reach the expected state."""
+
+
+def unavailable_reason() -> Optional[str]:
+    """Why test hosts cannot run here, or None when they can."""
+    if os.geteuid() != 0:
+        return "test hosts need root (network and mount namespaces)"
+    for tool in ("ip", "unshare", "nsenter", "corosync", "corosync-cmapctl", "ssh", "ssh-keygen"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            return f"{tool} is not installed (sh scripts/test.sh installs it)"
+    if not Path("/usr/sbin/sshd").exists():
+        return "sshd is not installed (apt-get install openssh-server)"
+    probe = f"ckprobe{os.getpid()}"
+    try:
+        _run(["ip", "netns", "add", probe])
+        _run(["ip", "netns", "del", probe])
+    except TestHostError as exc:
+        return f"network namespaces are unavailable: {exc}"
+    return None
+
+
+def _run(argv: Sequence[str], input: Optional[bytes] = None, timeout: float = 30) -> str:
+    result = subprocess.run(
+        list(argv), input=input, capture_output=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        raise TestHostError(
+            f"{' '.join(argv)} failed ({result.returncode}): "
+            f"{result.stderr.decode(errors='replace').strip()}"
+        )
+    return result.stdout.decode(errors="replace")
+
+
+def _cmdline(pid: int) -> Optional[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return None
+
+
+def _identity(pid: int) -> Optional[str]:
+    """The process's start time: with the PID, it names one process for ever."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+class Host:
+    """One test host: a network and a mount namespace with corosync and sshd."""
+
+    def __init__(self, network: Network, index: int, corosync: bool) -> None:
+        self.network = network
+        self.index = index
+        self.nodeid = index
+        self.name = f"node{index}"
+        self.address = f"{network.subnet}.{index}"
+        self.netns = f"{network.prefix}-h{index}"
+        self.root = network.workdir / self.name
+        self.runs_corosync = corosync
+        self.holder_pid = 0
+        self.corosync_process: Optional[subprocess.Popen[bytes]] = None
+        self.sshd_process: Optional[subprocess.Popen[bytes]] = None
+
+    def __repr__(self) -> str:
+        return f"Host({self.name}, {self.address})"
+
+    # ------------------------------------------------------------------ set-up
+
+    def create(self) -> None:
+        for directory in PRIVATE_DIRS:
+            (self.root / directory.strip("/").replace("/", "-")).mkdir(parents=True)
+            Path(directory).mkdir(parents=True, exist_ok=True)  # mount points
+        (self.root / "run" / "sshd").mkdir(mode=0o755)
+        self.network.add_namespace(self.netns)
+        self.network.plug(self.netns, f"{self.network.prefix}h{self.index}", self.address)
+        binds = " && ".join(
+            f"mount --bind {self.root / d.strip('/').replace('/', '-')} {d}" for d in PRIVATE_DIRS
+        )
+        holder = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.netns,
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                f"{binds} && exec sleep infinity",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        self.network.record(holder.pid)
+        # Wait until the binds are in place: the holder then sleeps.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if holder.poll() is not None:
+                why = holder.stderr.read() if holder.stderr else b""
+                raise TestHostError(f"{self.name}: mount namespace failed: {why!r}")
+            if (_cmdline(holder.pid) or "").startswith("sleep"):
+                break
+            time.sleep(0.01)
+        else:
+            raise TestHostError(f"{self.name}: mount namespace did not come up")
+        self.holder_pid = holder.pid
+        self._write_sshd_config()
+
+    def _write_sshd_config(self) -> None:
+        ssh = self.root / "ssh"
+        ssh.mkdir()
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh / "host_key")])
+        (ssh / "sshd_config").write_text(
+            "\n".join(
+                [
+                    f"ListenAddress {self.address}",
+                    "Port 22",
+                    f"HostKey {ssh / 'host_key'}",
+                    "PermitRootLogin prohibit-password",
+                    f"AuthorizedKeysFile {self.network.workdir / 'authorized_keys'}",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "UsePAM no",
+                    "StrictModes no",
+                    "PidFile /run/sshd.pid",
+                    "MaxStartups 100:30:200",
+                    "MaxSessions 50",
+                    "LogLevel ERROR",
+                    "",
+                ]
+            )
+        )
+
+    def host_key_line(self) -> str:
+        public = (self.root / "ssh" / "host_key.pub").read_text().split()
+        return f"{self.address} {public[0]} {public[1]}"
+
+    # ------------------------------------------------------------------ commands
+
+    def command(self, argv: Sequence[str]) -> List[str]:
+        """The argv that runs ``argv`` inside this host."""
+        return ["nsenter", "-t", str(self.holder_pid), "-m", "-n", "--", *argv]
+
+    def run(
+        self,
+        argv: Sequence[str],
+        input: Optional[bytes] = None,
+        check: bool = True,
+        timeout: float = 30,
+        env: Optional[Dict[str, str]] = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command inside the host; text output."""
+        result = subprocess.run(
+            self.command(argv),
+            input=input.decode("latin-1") if input is not None else None,
+            capture_output=True,
+            text=True,
+            encoding="latin-1",
+            timeout=timeout,
+            check=False,
+            env=env,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+        if check and result.returncode != 0:
+            raise TestHostError(
+                f"{self.name}: {' '.join(argv)} failed ({result.returncode}): {result.stderr}"
+            )
+        return result
+
+    def path(self, inside: str) -> Path:
+        """Where a path of the host is seen from outside (through the holder's root)."""
+        return Path(f"/proc/{self.holder_pid}/root{inside}")
+
+    def read_key(self, path: str = KEY_PATH) -> bytes:
+        return self.path(path).read_bytes()
+
+    def write_key(self, data: bytes, path: str = KEY_PATH, mode: int = 0o400) -> None:
+        target = self.path(path)
+        temp = target.with_name(target.name + ".testhost-tmp")
+        temp.write_bytes(data)
+        temp.chmod(mode)
+        os.chown(temp, 0, 0)
+        temp.rename(target)
+
+    def log_text(self) -> str:
+        try:
+            return self.path(LOG_PATH).read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    # ------------------------------------------------------------------ daemons
+
+    def write_corosync_conf(self, hosts: Sequence[Host], extra_totem: str = "") -> None:
+        nodes = "".join(
+            f"    node {{\n        name: {h.name}\n        nodeid: {h.nodeid}\n"
+            f"        ring0_addr: {h.address}\n    }}\n"
+            for h in hosts
+        )
+        self.path("/etc/corosync/corosync.conf").write_text(
+            f"""totem {{
+    version: 2
+    cluster_name: {CLUSTER_NAME}
+    transport: knet
+    crypto_cipher: aes256
+    crypto_hash: sha256
+    keyfile: {KEY_PATH}
+    token: 1000
+    consensus: 1200
+    join: 50
+{extra_totem}}}
+
+nodelist {{
+{nodes}}}
+
+quorum {{
+    provider: corosync_votequorum
+}}
+
+logging {{
+    to_logfile: yes
+    logfile: {LOG_PATH}
+    to_stderr: yes
+    to_syslog: no
+    timestamp: on
+}}
+"""
+        )
+
+    def start_corosync(self, wait: bool = True) -> subprocess.Popen[bytes]:
+        """Start ``corosync -f``; with ``wait``, until it answers on IPC."""
+        if self.corosync_running():
+            raise TestHostError(f"{self.name}: corosync is already running")
+        stderr = open(self.root / "corosync.stderr", "ab")  # noqa: SIM115 - handed to the child
+        process = subprocess.Popen(
+            self.command(["corosync", "-f"]),
+            stdin=subprocess.DEVNULL,
+            stdout=stderr,
+            stderr=stderr,
+            start_new_session=True,
+        )
+        stderr.close()
+        self.network.record(process.pid)
+        self.corosync_process = process
+        if wait:
+            self.wait_until(
+                lambda: self.run(["corosync-cfgtool", "-s"], check=False).returncode == 0,
+                f"corosync on {self.name} to answer",
+                process=process,
+            )
+        return process
+
+    def corosync_running(self) -> bool:
+        return self.corosync_process is not None and self.corosync_process.poll() is None
+
+    def stop_corosync(self, kill: bool = False) -> None:
+        process = self.corosync_process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def corosync_stderr(self) -> str:
+        path = self.root / "corosync.stderr"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def start_sshd(self) -> None:
+        process = subprocess.Popen(
+            self.command(
+                ["/usr/sbin/sshd", "-D", "-e", "-f", str(self.root / "ssh" / "sshd_config")]
+            ),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.root / "sshd.stderr", "ab"),  # noqa: SIM115
+            start_new_session=True,
+        )
+        self.network.record(process.pid)
+        self.sshd_process = process
+        self.wait_until(self._sshd_listening, f"sshd on {self.name} to listen", process=process)
+
+    def _sshd_listening(self) -> bool:
+        result = self.run(["ss", "-Htln", f"src {self.address}:22"], check=False)
+        return ":22" in result.stdout
+
+    def stop_sshd(self) -> None:
+        if self.sshd_process is not None and self.sshd_process.poll() is None:
+            self.sshd_process.terminate()
+            self.sshd_process.wait(timeout=10)
+
+    # ------------------------------------------------------------------ state
+
+    def members(self) -> Set[int]:
+        """Node ids this host's corosync sees as joined members."""
+        result = self.run(["corosync-cmapctl", "-b", "runtime.members"], check=False)
+        members = set()
+        for line in result.stdout.splitlines():
+            # runtime.members.2.status (str) = joined
+            key, _, value = line.partition(" = ")
+            parts = key.split(".")
+            if len(parts) >= 4 and parts[3].startswith("status") and value.strip() == "joined":
+                members.add(int(parts[2]))
+        return members
+
+    def wait_until(
+        self,
+        condition: object,
+        what: str,
+        timeout: float = 30,
+        process: Optional[subprocess.Popen[bytes]] = None,
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                raise TestHostError(
+                    f"waiting for {what}: the process exited with {process.returncode}; "
+                    f"log tail:\n{self.diagnostics()}"
+                )
+            if condition():  # type: ignore[operator]
+                return
+            time.sleep(0.1)
+        raise TestHostError(f"timed out waiting for {what}; log tail:\n{self.diagnostics()}")
+
+    def diagnostics(self) -> str:
+        return "\n".join((self.log_text()[-2000:], self.corosync_stderr()[-1000:]))
+
+
+class Network:
+    """A bridge, an admin namespace, and the hosts attached to them."""
+
+    def __init__(self) -> None:
+        reason = unavailable_reason()
+        if reason:
+            raise TestHostError(reason)
+        clean_stale_runs()
+        self.prefix, self.subnet = _allocate()
+        self.state_dir = STATE_ROOT / self.prefix
+        self.state_dir.mkdir(parents=True)
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"corokey-{self.prefix}-"))
+        self.state: Dict[str, Any] = {
+            "owner": os.getpid(),
+            "owner_identity": _identity(os.getpid()),
+            "subnet": self.subnet,
+            "workdir": str(self.workdir),
+            "namespaces": [],
+            "processes": [],
+        }
+        self._save()
+        self.hosts: List[Host] = []
+        self.bridge_ns = f"{self.prefix}-br"
+        self.admin_ns = f"{self.prefix}-adm"
+        self.admin_address = f"{self.subnet}.254"
+        self.ssh_config = self.workdir / "ssh_config"
+        self.known_hosts = self.workdir / "known_hosts"
+        self.identity = self.workdir / "id_ed25519"
+        self._closed = False
+        try:
+            self.add_namespace(self.bridge_ns)
+            _run(["ip", "-n", self.bridge_ns, "link", "add", "br0", "type", "bridge"])
+            _run(["ip", "-n", self.bridge_ns, "link", "set", "br0", "up"])
+            self.add_namespace(self.admin_ns)
+            self.plug(self.admin_ns, f"{self.prefix}a", self.admin_address)
+            _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.identity)])
+            (self.workdir / "authorized_keys").write_text(
+                (self.workdir / "id_ed25519.pub").read_text()
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _save(self) -> None:
+        (self.state_dir / "state.json").write_text(json.dumps(self.state))
+
+    def record(self, pid: int) -> None:
+        processes = self.state["processes"]
+        assert isinstance(processes, list)
+        processes.append([pid, _identity(pid) or ""])
+        self._save()
+
+    def add_namespace(self, name: str) -> None:
+        namespaces = self.state["namespaces"]
+        assert isinstance(namespaces, list)
+        namespaces.append(name)
+        self._save()
+        _run(["ip", "netns", "add", name])
+        _run(["ip", "-n", name, "link", "set", "lo", "up"])
+
+    def plug(self, namespace: str, veth: str, address: str) -> None:
+        """A veth from ``namespace`` (as eth0, with ``address``) into the bridge."""
+        outer = veth + "b"
+        _run(["ip", "link", "add", outer, "type", "veth", "peer", "name", veth])
+        _run(["ip", "link", "set", outer, "netns", self.bridge_ns])
+        _run(["ip", "link", "set", veth, "netns", namespace])
+        _run(["ip", "-n", self.bridge_ns, "link", "set", outer, "master", "br0", "up"])
+        _run(["ip", "-n", namespace, "link", "set", veth, "name", "eth0"])
+        _run(["ip", "-n", namespace, "addr", "add", f"{address}/24", "dev", "eth0"])
+        _run(["ip", "-n", namespace, "link", "set", "eth0", "up"])
+
+    # ------------------------------------------------------------------ hosts
+
+    def add_hosts(
+        self, count: int, corosync: bool = True, key: Optional[bytes] = None
+    ) -> List[Host]:
+        """Create ``count`` hosts (in parallel), start sshd (and corosync, not waited for)."""
+        first = len(self.hosts) + 1
+        if first + count - 1 > 32:
+            raise TestHostError("at most 32 test hosts")
+        new = [Host(self, index, corosync) for index in range(first, first + count)]
+        self.hosts.extend(new)
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda h: h.create(), new))
+        self._write_ssh_config()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda h: h.start_sshd(), new))
+        if corosync:
+            from corokey.key import generate_key
+
+            shared = key if key is not None else generate_key()
+            cluster = [h for h in self.hosts if h.runs_corosync]
+            for host in cluster:
+                host.write_corosync_conf(cluster)
+            for host in new:
+                host.write_key(shared)
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda h: h.start_corosync(), new))
+        return new
+
+    def _write_ssh_config(self) -> None:
+        self.known_hosts.write_text("".join(h.host_key_line() + "\n" for h in self.hosts))
+        blocks = [
+            f"Host {h.name}\n"
+            f"    HostName {h.address}\n"
+            "    User root\n"
+            "    Port 22\n"
+            f"    IdentityFile {self.identity}\n"
+            "    IdentitiesOnly yes\n"
+            f"    UserKnownHostsFile {self.known_hosts}\n"
+            "    GlobalKnownHostsFile /dev/null\n"
+            "    StrictHostKeyChecking yes\n"
+            "    BatchMode yes\n"
+            "    ConnectTimeout 5\n"
+            "    LogLevel ERROR\n"
+            for h in self.hosts
+        ]
+        self.ssh_config.write_text("\n".join(blocks))
+
+    def corosync_hosts(self) -> List[Host]:
+        return [h for h in self.hosts if h.runs_corosync]
+
+    def wait_for_membership(
+        self, expected: Optional[Dict[Host, Set[int]]] = None, timeout: float = 40
+    ) -> None:
+        """Wait until each host sees the expected members (default: all corosync hosts)."""
+        cluster = self.corosync_hosts()
+        everyone = {h.nodeid for h in cluster}
+        wanted = expected or {h: everyone for h in cluster}
+        deadline = time.monotonic() + timeout
+        seen: Dict[str, Set[int]] = {}
+        while time.monotonic() < deadline:
+            seen = {h.name: h.members() for h in wanted}
+            if all(seen[h.name] == members for h, members in wanted.items()):
+                return
+            time.sleep(0.2)
+        tails = "\n".join(f"--- {h.name}\n{h.diagnostics()}" for h in wanted)
+        raise TestHostError(f"membership not reached: saw {seen}\n{tails}")
+
+    # ------------------------------------------------------------------ admin
+
+    def admin_command(self, argv: Sequence[str]) -> List[str]:
+        return ["ip", "netns", "exec", self.admin_ns, *argv]
+
+    def run_admin(
+        self,
+        argv: Sequence[str],
+        input: Optional[bytes] = None,
+        timeout: float = 120,
+        env: Optional[Dict[str, str]] = None,
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.admin_command(argv),
+            input=input.decode("latin-1") if input is not None else None,
+            capture_output=True,
+            text=True,
+            encoding="latin-1",
+            timeout=timeout,
+            env=env,
+            check=False,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+
+    def popen_admin(
+        self, argv: Sequence[str], env: Optional[Dict[str, str]] = None
+    ) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            self.admin_command(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+
+    # ------------------------------------------------------------------ teardown
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        _teardown(self.state)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def __enter__(self) -> Network:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _teardown(state: Dict[str, Any]) -> None:
+    """End the recorded processes (only if still the same programs) and namespaces."""
+    processes = [p for p in state.get("processes", []) if isinstance(p, list)]
+    alive = []
+    for pid, cmdline in reversed(processes):
+        if _identity(pid) == cmdline and cmdline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+                alive.append((pid, cmdline))
+    deadline = time.monotonic() + 5
+    while alive and time.monotonic() < deadline:
+        alive = [(pid, cmd) for pid, cmd in alive if _identity(pid) == cmd and not _zombie(pid)]
+        time.sleep(0.05)
+    for pid, _ in alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for pid, _ in processes:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+    for name in reversed([n for n in state.get("namespaces", []) if isinstance(n, str)]):
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+    workdir = state.get("workdir")
+    if isinstance(workdir, str) and workdir.startswith(tempfile.gettempdir()):
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return True
+
+
+def clean_stale_runs() -> None:
+    """Tear down what runs whose owner process is gone left behind."""
+    if not STATE_ROOT.exists():
+        return
+    for directory in STATE_ROOT.iterdir():
+        try:
+            state = json.loads((directory / "state.json").read_text())
+        except (OSError, ValueError):
+            continue
+        owner = state.get("owner")
+        if isinstance(owner, int) and _identity(owner) == state.get("owner_identity"):
+            continue  # a live run
+        _teardown(state)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _allocate() -> tuple[str, str]:
+    """A short unique prefix and a /24 no live run uses (10.250.X)."""
+    used = set()
+    if STATE_ROOT.exists():
+        for directory in STATE_ROOT.iterdir():
+            with contextlib.suppress(OSError, ValueError):
+                used.add(json.loads((directory / "state.json").read_text())["subnet"])
+    for attempt in range(250):
+        third = (os.getpid() + attempt) % 250 + 1
+        subnet = f"10.250.{third}"
+        prefix = f"ck{os.getpid() % 100000}{'abcdefghij'[attempt % 10]}"
+        if subnet not in used and not (STATE_ROOT / prefix).exists():
+            return prefix, subnet
+    raise TestHostError("no free test subnet")
+
+
+@contextlib.contextmanager
+def network() -> Iterator[Network]:
+    """A network for a bench or a script: torn down however the block ends."""
+    net = Network()
+    try:
+        yield net
+    finally:
+        net.close()
