@@ -1,0 +1,228 @@
+"""``corokey doctor``: is this node's key set-up sound, and if nodes cannot join, why?
+
+The diagnosis combines four sources: corosync.conf (crypto on? where is the
+key? who are the nodes?), every check of ``corokey check`` on the key,
+corosync's own log since its last start, and the live state of the daemon
+(members, quorum, reload errors).  Each finding names the node and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional
+
+from corokey.checks import ERROR, NOTE, WARNING, Finding, check_key
+from corokey.corosync_conf import ConfParseError, CorosyncConf, load_conf
+from corokey.key import DEFAULT_KEY_PATH
+from corokey.logscan import (
+    LogEvent,
+    journal_lines,
+    mismatched_addresses,
+    read_since_last_start,
+    read_tail,
+    scan,
+)
+from corokey.profiles import get_profile
+from corokey.runtime import LiveState, Runner, live_state, local_runner
+
+_RANK = {NOTE: 0, WARNING: 1, ERROR: 2}
+
+
+class Diagnosis:
+    """Everything doctor found out, and what it concludes."""
+
+    def __init__(self, conf_path: str) -> None:
+        self.conf_path = conf_path
+        self.key_path: Optional[str] = None
+        self.crypto: Optional[str] = None
+        self.findings: List[Finding] = []
+        self.live: Optional[LiveState] = None
+        self.log_source: Optional[str] = None
+        self.odd_nodes: List[str] = []
+
+    @property
+    def status(self) -> str:
+        worst = max((_RANK[f.severity] for f in self.findings), default=0)
+        return {0: "healthy", 1: WARNING, 2: ERROR}[worst]
+
+    @property
+    def exit_code(self) -> int:
+        return {"healthy": 0, WARNING: 1, ERROR: 2}[self.status]
+
+    def add(self, severity: str, reference: str, message: str, fix: Optional[str] = None) -> None:
+        self.findings.append(Finding(severity, reference, message, fix))
+
+    def to_json(self) -> Dict[str, Any]:
+        live = self.live
+        return {
+            "config": self.conf_path,
+            "status": self.status,
+            "key": self.key_path,
+            "crypto": self.crypto,
+            "log_source": self.log_source,
+            "odd_nodes": self.odd_nodes,
+            "running": live.running if live else None,
+            "members": sorted(live.members) if live and live.running else None,
+            "quorate": live.quorate if live else None,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+def diagnose(
+    conf_path: str,
+    run: Runner = local_runner,
+    log_lines: Optional[List[str]] = None,
+    fips: Optional[bool] = None,
+) -> Diagnosis:
+    """Diagnose this node; ``run`` and ``log_lines`` may be given to look elsewhere."""
+    diagnosis = Diagnosis(conf_path)
+    try:
+        conf = load_conf(conf_path)
+    except ConfParseError as exc:
+        diagnosis.add(ERROR, "conf-parse", exc.message, exc.hint)
+        return diagnosis
+    cipher, hash_ = conf.crypto()
+    diagnosis.crypto = f"{cipher}/{hash_}"
+    diagnosis.live = live_state(run)
+    if not conf.crypto_enabled():
+        diagnosis.add(
+            NOTE,
+            "crypto-off",
+            f"crypto is off in {conf_path} (crypto_cipher {cipher}, crypto_hash {hash_}): "
+            "corosync does not use a key, and anyone on the network can join",
+            "set crypto_cipher: aes256 and crypto_hash: sha256 in totem, then corokey rotate",
+        )
+    else:
+        _check_key(conf, diagnosis, fips)
+    events = _log_events(conf, diagnosis, log_lines)
+    _explain_startup_failures(events, diagnosis)
+    _explain_mismatches(conf, events, diagnosis)
+    _explain_live_state(conf, diagnosis)
+    return diagnosis
+
+
+def _check_key(conf: CorosyncConf, diagnosis: Diagnosis, fips: Optional[bool]) -> None:
+    source, path = conf.key_source()
+    if source == "inline":
+        diagnosis.add(
+            WARNING,
+            "inline-key",
+            f"the key is written inline in {conf.path} (totem.key): it is as readable as the "
+            "configuration and differs from node to node only if the file does",
+            "move it to a key file: corokey generate, then remove totem.key and corokey push",
+        )
+        return
+    diagnosis.key_path = path = path or DEFAULT_KEY_PATH
+    report = check_key(path, get_profile("corosync"), fips)
+    diagnosis.findings.extend(report.findings)
+
+
+def _log_events(
+    conf: CorosyncConf, diagnosis: Diagnosis, log_lines: Optional[List[str]]
+) -> List[LogEvent]:
+    lines = log_lines
+    if lines is None:
+        logfile = conf.logfile()
+        if logfile and os.path.exists(logfile):
+            try:
+                lines = read_tail(logfile)
+                diagnosis.log_source = logfile
+            except OSError:
+                lines = None
+        if lines is None:
+            lines = journal_lines()
+            diagnosis.log_source = "journal" if lines is not None else None
+    else:
+        diagnosis.log_source = "given"
+    return scan(read_since_last_start(lines or []))
+
+
+def _explain_startup_failures(events: List[LogEvent], diagnosis: Diagnosis) -> None:
+    for kind in ("key-too-short", "key-unreadable"):
+        event = next((e for e in reversed(events) if e.kind == kind), None)
+        if event is None:
+            continue
+        running = diagnosis.live is not None and diagnosis.live.running
+        diagnosis.add(
+            WARNING if running else ERROR,
+            "startup-failure" if not running else "past-startup-failure",
+            f"corosync {'refused' if not running else 'once refused'} to start: "
+            f"{event.line.split('] ', 1)[-1].strip()}",
+            "corokey check, then corokey generate --force or copy the cluster's key here",
+        )
+
+
+def _explain_mismatches(conf: CorosyncConf, events: List[LogEvent], diagnosis: Diagnosis) -> None:
+    live = diagnosis.live
+    members = live.members if live and live.running else set()
+    counts = mismatched_addresses(events)
+    odd = []
+    for address, count in sorted(counts.items()):
+        node = conf.node_for_address(address)
+        if node is not None and node.nodeid in members:
+            continue  # it joined since: an old message
+        label = node.label if node else address
+        odd.append((label, address, count))
+    others = [n for n in conf.nodes() if live is None or n.nodeid != live.this_node]
+    if odd and len(odd) >= len(others) >= 2 and members <= {live.this_node if live else -1}:
+        diagnosis.odd_nodes = ["this node"]
+        diagnosis.add(
+            ERROR,
+            "this-node-key-differs",
+            "this node cannot decrypt packets from any other node ("
+            + ", ".join(label for label, _, _ in odd)
+            + "): its own key is the one that differs",
+            "copy the cluster's key here from a member: corokey push --from GOODNODE, "
+            "or corokey install KEY",
+        )
+        return
+    for label, address, count in odd:
+        diagnosis.odd_nodes.append(label)
+        diagnosis.add(
+            ERROR,
+            "key-mismatch",
+            f"node {label} ({address}) holds a different key: {count} of its packets could "
+            "not be decrypted here, and it is not a member",
+            f"corokey push --nodes {label} (from a node with the right key), then restart "
+            f"corosync on {label}",
+        )
+    if (
+        not odd
+        and any(e.kind == "digest-mismatch" for e in events)
+        and not members >= {n.nodeid for n in conf.nodes()}
+    ):
+        diagnosis.add(
+            WARNING,
+            "digest-mismatch",
+            "corosync logged 'Digest does not match': some node holds a different key",
+            "corokey verify",
+        )
+
+
+def _explain_live_state(conf: CorosyncConf, diagnosis: Diagnosis) -> None:
+    live = diagnosis.live
+    if live is None or not live.running:
+        diagnosis.add(NOTE, "not-running", "corosync is not running on this node")
+        return
+    expected = {n.nodeid for n in conf.nodes() if n.nodeid is not None}
+    missing = sorted(expected - live.members)
+    named = {n.nodeid: n.label for n in conf.nodes()}
+    for nodeid in missing:
+        label = named.get(nodeid, str(nodeid))
+        if label in diagnosis.odd_nodes:
+            continue
+        diagnosis.add(
+            WARNING,
+            "not-member",
+            f"node {label} (nodeid {nodeid}) is in the nodelist but not a member",
+            f"check that corosync runs on {label}; corokey verify compares the keys",
+        )
+    if live.quorate is False:
+        diagnosis.add(WARNING, "not-quorate", "this partition is not quorate")
+    if live.reload_error:
+        diagnosis.add(
+            ERROR,
+            "reload-error",
+            f"the last configuration reload failed: {live.reload_error}",
+            "fix the cause, then corosync-cfgtool -R",
+        )
