@@ -181,12 +181,12 @@ def check_facts(facts: FileFacts, profile: Profile) -> List[Finding]:
                 f"corokey install {_q(path)} {_q(path)} (writes a fresh single-link copy)",
             )
         )
-    findings += _mode_findings(facts, profile)
+    findings += mode_findings(facts, profile)
     findings += _owner_findings(facts, profile)
     return findings
 
 
-def _mode_findings(facts: FileFacts, profile: Profile) -> List[Finding]:
+def mode_findings(facts: FileFacts, profile: Profile) -> List[Finding]:
     path, mode = facts.path, facts.mode
     fix = f"chmod {profile.mode:04o} {_q(path)}"
     if mode & 0o044:
@@ -249,13 +249,13 @@ def check_content(
     ``data`` may be only the first bytes of the key (at least 4097 when the key
     is longer); ``size`` is the whole size.
     """
-    findings = _size_findings(size, profile, fips, path)
+    findings = size_findings(size, profile, fips, path)
     if size >= MIN_SIZE_FOR_CONTENT_CHECKS:
         findings += _entropy_findings(data[:KEY_LEN_MAX], profile, path)
     return findings
 
 
-def _size_findings(size: int, profile: Profile, fips: bool, path: str) -> List[Finding]:
+def size_findings(size: int, profile: Profile, fips: bool, path: str) -> List[Finding]:
     regenerate = f"corokey generate --force --profile {profile.name} {_q(path)}, then corokey push"
     if size < KEY_LEN_MIN:
         if profile.corosync:

@@ -1,0 +1,98 @@
+"""``corokey push``: the key to every node over SSH, all or nothing."""
+
+from __future__ import annotations
+
+import sys
+
+from corokey.cli.common import print_json
+from corokey.cli.remote_options import add_remote_options, nodes_from, ssh_from
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from corokey.cli.args import ArgumentParser, Namespace
+    from corokey.push import PushReport
+
+
+def configure(parser: ArgumentParser) -> None:
+    parser.description = (
+        "Copy a key to every node over ssh (the key travels on ssh's stdin only), in two "
+        "phases: stage a checked copy everywhere, then commit everywhere, keeping .old. If any "
+        "node cannot stage, nothing changes anywhere. Exit 0 when every node holds the key."
+    )
+    parser.add_argument("keyfile", nargs="?", metavar="KEYFILE", help="key to push (- for stdin)")
+    parser.add_argument("--from", dest="from_node", metavar="NODE", help="take the key from NODE")
+    parser.add_argument(
+        "--skip-unreachable", action="store_true", help="push to the nodes that answer"
+    )
+    parser.add_argument("--force", action="store_true", help="push a key that fails the check")
+    add_remote_options(parser)
+
+
+def execute(args: Namespace) -> int:
+    from corokey.checks import check_content, host_fips_enabled
+    from corokey.errors import CorokeyError, UsageError
+    from corokey.profiles import get_profile
+    from corokey.push import PushError, push
+
+    profile = get_profile(args.profile)
+    ssh = ssh_from(args)
+    nodes = nodes_from(args)
+    path = args.key_path or profile.path
+    if args.from_node and args.keyfile:
+        raise UsageError("give KEYFILE or --from NODE, not both", hint="corokey push --help")
+    if args.from_node:
+        from corokey.nodekey import NodeKeyError, read_key
+
+        try:
+            key = read_key(ssh, args.from_node, path)
+        except NodeKeyError as exc:
+            raise CorokeyError(
+                f"cannot read {path} on {args.from_node}: {exc}",
+                hint=f"check with: ssh {args.from_node} ls -l {path}",
+            ) from None
+        nodes = [n for n in nodes if n != args.from_node] or nodes
+        label = f"{args.from_node}:{path}"
+    else:
+        from corokey.cli.fingerprint import read_key_argument
+
+        source = args.keyfile or path
+        key = read_key_argument(source).data
+        label = source
+    errors = [
+        f
+        for f in check_content(key, len(key), profile, host_fips_enabled(), label)
+        if f.severity == "error"
+    ]
+    if errors and not args.force:
+        raise CorokeyError(
+            f"refusing to push {label}: {errors[0].message}",
+            hint=f"{errors[0].fix}; or --force",
+            reference="source-" + errors[0].reference,
+        )
+    progress = _progress if sys.stderr.isatty() and not args.json else None
+    try:
+        report = push(ssh, nodes, key, profile, path, args.skip_unreachable, progress)
+    except PushError as exc:
+        _show(exc.report, args.json)
+        raise
+    _show(report, args.json)
+    return 0
+
+
+def _progress(node: str, state: str) -> None:
+    sys.stderr.write(f"  {node}: {state}\n")
+
+
+def _show(report: PushReport, as_json: bool) -> None:
+    if as_json:
+        print_json(report.to_json())
+        return
+    out = sys.stdout
+    width = max([len(n) for n in report.states] + [4])
+    out.write(f"{'NODE':<{width}}  STATE\n")
+    for node, state in report.states.items():
+        reason = report.reasons.get(node)
+        out.write(f"{node:<{width}}  {state}{f' ({reason})' if reason else ''}\n")
+        if node in report.finish:
+            out.write(f"{'':<{width}}  finish with: {report.finish[node]}\n")
+    out.write(f"key {report.fingerprint} ({report.size} bytes), {report.seconds:.1f} s\n")

@@ -1,0 +1,64 @@
+"""``corokey verify``: does every node hold the same sound key?"""
+
+from __future__ import annotations
+
+import sys
+
+from corokey.cli.common import print_json
+from corokey.cli.remote_options import add_remote_options, nodes_from, ssh_from
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from corokey.cli.args import ArgumentParser, Namespace
+
+
+def configure(parser: ArgumentParser) -> None:
+    parser.description = (
+        "Collect from every node the fingerprint (never the key), size, owner, mode and type of "
+        "the key, and group the nodes by fingerprint. Exit 0 when all hold the same sound key, "
+        "1 when keys differ or are unsound, 2 when a node cannot be reached."
+    )
+    add_remote_options(parser)
+
+
+def execute(args: Namespace) -> int:
+    from corokey.profiles import get_profile
+    from corokey.verify import verify
+
+    report = verify(ssh_from(args), nodes_from(args), get_profile(args.profile), args.key_path)
+    if args.json:
+        print_json(report.to_json())
+        return report.exit_code
+    out = sys.stdout
+    width = max([len(s.node) for s in report.states] + [4])
+    out.write(
+        f"{'NODE':<{width}}  {'SHA256 (first 16)':<17} {'SIZE':>5} MODE OWNER          STATE\n"
+    )
+    for state in report.states:
+        if state.unreachable is not None:
+            out.write(f"{state.node:<{width}}  UNREACHABLE: {state.unreachable}\n")
+            continue
+        key = state.key
+        assert key is not None  # noqa: S101 - reachable nodes always have a key record
+        digest = (key.sha256 or key.kind)[:16]
+        verdict = "odd key" if state.node in report.odd else "same"
+        if state.findings:
+            worst = state.findings[0]
+            verdict += f"; {worst.severity}: {worst.message}"
+        owner = f"{key.owner}:{key.group}" if key.owner else "-"
+        out.write(
+            f"{state.node:<{width}}  {digest:<17} {key.size:>5} {key.mode:04o} {owner:<14} "
+            f"{verdict}\n"
+        )
+    code = report.exit_code
+    if code == 0:
+        out.write(f"all {len(report.states)} nodes hold the same key\n")
+    else:
+        if report.unreachable:
+            out.write(f"unreachable: {', '.join(report.unreachable)}\n")
+        if report.odd:
+            out.write(f"nodes with a different key: {', '.join(report.odd)}\n")
+        fix = report.fix()
+        if fix:
+            out.write(f"fix: {fix}\n")
+    return code

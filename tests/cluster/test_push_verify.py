@@ -1,0 +1,252 @@
+"""corokey push and verify against real sshd on five test hosts (and a real cluster)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from typing import Dict, Iterator, List, Tuple
+
+import pytest
+
+from corokey.key import generate_key
+from tests.testhosts import Host, Network
+
+KEY = "/etc/corosync/authkey"
+
+
+@pytest.fixture(scope="module")
+def five(testhosts_available: None) -> Iterator[Network]:
+    net = Network()
+    try:
+        net.add_hosts(5, corosync=False)
+        yield net
+    finally:
+        net.close()
+
+
+@pytest.fixture
+def fleet(five: Network) -> List[Host]:
+    """The five hosts, each with the same starting key and no stray files."""
+    old = generate_key()
+    for host in five.hosts:
+        for name in os.listdir(host.path("/etc/corosync")):
+            if name != "corosync.conf":
+                os.unlink(host.path(f"/etc/corosync/{name}"))
+        host.write_key(old)
+    return five.hosts
+
+
+def corokey(net: Network, *args: str, key: bytes = b"") -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "corokey", *args, "-F", str(net.ssh_config)]
+    return net.run_admin(argv, input=key if key else None)
+
+
+def nodes(hosts: List[Host]) -> str:
+    return ",".join(h.name for h in hosts)
+
+
+def state(hosts: List[Host]) -> Dict[str, Tuple[bytes, List[str]]]:
+    return {h.name: (h.read_key(), sorted(os.listdir(h.path("/etc/corosync")))) for h in hosts}
+
+
+def test_push_reaches_all_and_verify_agrees(five: Network, fleet: List[Host]) -> None:
+    old = fleet[0].read_key()
+    new = generate_key()
+    result = corokey(five, "push", "-", "--nodes", nodes(fleet), "--json", key=new)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert {n["state"] for n in report["nodes"].values()} == {"committed"}
+    for host in fleet:
+        assert host.read_key() == new
+        st = host.path(KEY).stat()
+        assert (st.st_mode & 0o777, st.st_uid, st.st_gid, st.st_nlink) == (0o400, 0, 0, 1)
+        assert host.path(KEY + ".old").read_bytes() == old
+        assert [n for n in os.listdir(host.path("/etc/corosync")) if "corokey" in n] == []
+    check = corokey(five, "verify", "--nodes", nodes(fleet))
+    assert check.returncode == 0, check.stdout
+    assert "all 5 nodes hold the same key" in check.stdout
+    again = corokey(five, "push", "-", "--nodes", nodes(fleet), "--json", key=new)
+    assert {n["state"] for n in json.loads(again.stdout)["nodes"].values()} == {"unchanged"}
+
+
+def test_one_host_down_changes_nothing(five: Network, fleet: List[Host]) -> None:
+    before = state(fleet)
+    fleet[3].stop_sshd()
+    try:
+        result = corokey(five, "push", "-", "--nodes", nodes(fleet), key=generate_key())
+    finally:
+        fleet[3].start_sshd()
+    assert result.returncode == 2
+    assert "cannot reach node4" in result.stderr and "nothing was changed" in result.stderr
+    assert state(fleet) == before
+
+
+def test_read_only_key_directory_on_one_host_changes_nothing(
+    five: Network, fleet: List[Host]
+) -> None:
+    before = state(fleet)
+    victim = fleet[2]
+    victim.run(["mount", "-o", "remount,bind,ro", "/etc/corosync"])
+    try:
+        result = corokey(five, "push", "-", "--nodes", nodes(fleet), "--json", key=generate_key())
+    finally:
+        victim.run(["mount", "-o", "remount,bind,rw", "/etc/corosync"])
+    assert result.returncode == 2
+    report = json.loads(result.stdout)
+    assert report["nodes"]["node3"]["state"] == "failed"
+    assert {report["nodes"][h.name]["state"] for h in fleet if h is not victim} == {"aborted"}
+    assert state(fleet) == before
+
+
+def test_a_wrong_host_key_is_refused(five: Network, fleet: List[Host]) -> None:
+    before = state(fleet)
+    original = five.known_hosts.read_text()
+    impostor = subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(five.workdir / "impostor")],
+        check=True,
+    )
+    assert impostor.returncode == 0
+    fake = (five.workdir / "impostor.pub").read_text().split()
+    lines = [
+        f"{fleet[1].address} {fake[0]} {fake[1]}"
+        if line.startswith(fleet[1].address + " ")
+        else line
+        for line in original.splitlines()
+    ]
+    five.known_hosts.write_text("\n".join(lines) + "\n")
+    try:
+        result = corokey(five, "push", "-", "--nodes", nodes(fleet), key=generate_key())
+    finally:
+        five.known_hosts.write_text(original)
+        for name in ("impostor", "impostor.pub"):
+            (five.workdir / name).unlink()
+    assert result.returncode == 2 and "node2" in result.stderr
+    assert state(fleet) == before
+
+
+def test_verify_names_a_key_altered_behind_its_back(five: Network, fleet: List[Host]) -> None:
+    fleet[4].write_key(generate_key())
+    result = corokey(five, "verify", "--nodes", nodes(fleet), "--json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["odd"] == ["node5"]
+    assert report["fix"] == "corokey push --from node1 --nodes node5"
+    fleet[1].path(KEY).chmod(0o644)
+    text = corokey(five, "verify", "--nodes", nodes(fleet))
+    assert "node5" in text.stdout and "readable" in text.stdout
+    fleet[0].stop_sshd()
+    try:
+        down = corokey(five, "verify", "--nodes", nodes(fleet))
+    finally:
+        fleet[0].start_sshd()
+    assert down.returncode == 2 and "UNREACHABLE" in down.stdout
+
+
+def test_push_from_a_node_fixes_the_odd_one(five: Network, fleet: List[Host]) -> None:
+    good = fleet[0].read_key()
+    fleet[4].write_key(generate_key())
+    result = corokey(five, "push", "--from", "node1", "--nodes", nodes(fleet))
+    assert result.returncode == 0, result.stderr
+    assert all(h.read_key() == good for h in fleet)
+    assert corokey(five, "verify", "--nodes", nodes(fleet)).returncode == 0
+
+
+def _kill_at(five: Network, fleet: List[Host], point: str, new: bytes) -> None:
+    env = {**os.environ, "COROKEY_TEST_PAUSE_AT": point}
+    process = five.popen_admin(
+        [
+            sys.executable,
+            "-m",
+            "corokey",
+            "push",
+            "--nodes",
+            nodes(fleet),
+            "-F",
+            str(five.ssh_config),
+            str(_keyfile(five, new)),
+        ],
+        env=env,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        staged = [
+            h
+            for h in fleet
+            if any(".corokey-push-" in n for n in os.listdir(h.path("/etc/corosync")))
+        ]
+        if len(staged) == len(fleet):
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def _keyfile(five: Network, data: bytes) -> os.PathLike[str]:
+    path = five.workdir / "newkey"
+    path.write_bytes(data)
+    path.chmod(0o400)
+    return path
+
+
+def test_sigkill_mid_push_then_a_rerun_finishes(five: Network, fleet: List[Host]) -> None:
+    old = fleet[0].read_key()
+    new = generate_key()
+    _kill_at(five, fleet, "staged", new)
+    assert all(h.read_key() == old for h in fleet), "killed after staging: nothing committed"
+    rng = random.Random(5)
+    for _ in range(6):
+        process = five.popen_admin(
+            [
+                sys.executable,
+                "-m",
+                "corokey",
+                "push",
+                "--nodes",
+                nodes(fleet),
+                "-F",
+                str(five.ssh_config),
+                str(_keyfile(five, new)),
+            ]
+        )
+        time.sleep(rng.uniform(0.05, 0.6))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        for host in fleet:
+            assert host.read_key() in (old, new)
+    rerun = corokey(five, "push", str(_keyfile(five, new)), "--nodes", nodes(fleet))
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    for host in fleet:
+        assert host.read_key() == new
+        assert [n for n in os.listdir(host.path("/etc/corosync")) if ".corokey-push-" in n] == []
+
+
+def test_after_a_push_the_real_cluster_still_forms(network: Network) -> None:
+    hosts = network.add_hosts(3)
+    network.wait_for_membership()
+    new = generate_key()
+    result = network.run_admin(
+        [
+            sys.executable,
+            "-m",
+            "corokey",
+            "push",
+            "-",
+            "--nodes",
+            nodes(hosts),
+            "-F",
+            str(network.ssh_config),
+        ],
+        input=new,
+    )
+    assert result.returncode == 0, result.stderr
+    for host in hosts:
+        host.stop_corosync()
+    for host in hosts:
+        host.start_corosync()
+    network.wait_for_membership()
+    assert all(h.read_key() == new for h in hosts)
