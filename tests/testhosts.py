@@ -35,6 +35,8 @@ PRIVATE_DIRS = (
     "/run",
     "/var/lib/corosync",
     "/var/log/corosync",
+    # Each node has its own home for root: sessions must not run the build machine's .bashrc.
+    "/root",
 )
 KEY_PATH = "/etc/corosync/authkey"
 LOG_PATH = "/var/log/corosync/corosync.log"
@@ -172,6 +174,7 @@ class Host:
                     "UsePAM no",
                     "StrictModes no",
                     "PidFile /run/sshd.pid",
+                    "Subsystem sftp internal-sftp",
                     "MaxStartups 100:30:200",
                     "MaxSessions 50",
                     "LogLevel ERROR",
@@ -335,8 +338,12 @@ logging {{
         return ":22" in result.stdout
 
     def stop_sshd(self) -> None:
+        """Stop sshd and every connection it serves, as a host going down would."""
         if self.sshd_process is not None and self.sshd_process.poll() is None:
-            self.sshd_process.terminate()
+            # Connection children call setsid(): find them by parentage, not by group.
+            for pid in [*_descendants(self.sshd_process.pid), self.sshd_process.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.sshd_process.wait(timeout=10)
 
     # ------------------------------------------------------------------ state
@@ -574,6 +581,10 @@ def _teardown(state: Dict[str, Any]) -> None:
     alive = []
     for pid, cmdline in reversed(processes):
         if _identity(pid) == cmdline and cmdline:
+            # Their children too: sshd's connection processes, shells run over ssh.
+            for child in _descendants(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
                 alive.append((pid, cmdline))
@@ -592,6 +603,24 @@ def _teardown(state: Dict[str, Any]) -> None:
     workdir = state.get("workdir")
     if isinstance(workdir, str) and workdir.startswith(tempfile.gettempdir()):
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _descendants(root: int) -> List[int]:
+    children: Dict[int, List[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(") ", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found: List[int] = []
+    pending = [root]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
 
 
 def _zombie(pid: int) -> bool:

@@ -33,6 +33,10 @@ if [ -L "$n" ] || { [ -e "$n" ] && [ ! -f "$n" ]; }; then
   echo "$d/$n is a symbolic link or not a regular file; refusing" >&2; exit 21
 fi
 for old in ".$n%(infix)s"*; do [ -f "$old" ] && rm -f -- "$old"; done
+if [ -f "$n" ] && [ "$(stat -c '%%U:%%G|%%a|%%h|%%s' -- "$n")" = %(want_stat)s ] \
+   && [ "$(head -c 4096 -- "$n" | sha256sum | cut -d' ' -f1)" = %(fp)s ]; then
+  cat > /dev/null; echo unchanged; exit 0
+fi
 t=$(mktemp ".$n%(infix)sXXXXXXXX") || { echo "cannot create a file in $d" >&2; exit 22; }
 trap 'rm -f -- "$t"' EXIT
 cat > "$t" || { echo "cannot write $d/$t" >&2; exit 23; }
@@ -151,21 +155,29 @@ def inspect(ssh: Ssh, node: str, key_path: str) -> RemoteKey:
     )
 
 
-def stage(ssh: Ssh, node: str, key_path: str, key: bytes, owner: str, mode: int) -> str:
-    """Write a staged copy next to the key; return its name. Raises NodeKeyError."""
+def stage(ssh: Ssh, node: str, key_path: str, key: bytes, owner: str, mode: int) -> Optional[str]:
+    """Write a staged copy next to the key and return its name; None when the node
+    already holds this key with this owner and mode (one byte-exact hard link). Raises
+    NodeKeyError."""
+    import hashlib
+
     directory, name = os.path.split(validate_path(key_path))
+    sha256 = hashlib.sha256(key[:4096]).hexdigest()
     script = _STAGE % {
         "dir": quote(directory or "/"),
         "name": quote(name),
         "infix": STAGE_INFIX,
         "owner": quote(owner),
         "mode": f"{mode:04o}",
+        "fp": quote(sha256),
+        "want_stat": quote(f"{owner}|{mode:o}|1|{len(key)}"),
     }
     result = ssh.run(node, script, stdin=key)
+    if result.status == 0 and result.stdout.strip() == "unchanged":
+        return None
     if result.status != 0 or not result.stdout.startswith("staged|"):
         raise NodeKeyError(result)
     _, staged, size, sha256 = result.stdout.strip().split("|")
-    import hashlib
 
     if int(size) != len(key) or sha256 != hashlib.sha256(key[:4096]).hexdigest():
         raise NodeKeyError(

@@ -16,7 +16,7 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from corokey.errors import CorokeyError
-from corokey.nodekey import NodeKeyError, RemoteKey, commit, commit_command, inspect, stage
+from corokey.nodekey import NodeKeyError, RemoteKey, commit, commit_command, stage
 from corokey.nodekey import abort as abort_stage
 from corokey.profiles import Profile
 from corokey.remote import Ssh
@@ -100,66 +100,45 @@ def push(
     report = PushReport(_fingerprint(key), len(key))
     note = progress or (lambda node, state: None)
 
-    def look(node: str) -> Optional[RemoteKey]:
-        note(node, "connecting")
-        try:
-            return inspect(ssh, node, path)
-        except NodeKeyError as exc:
-            report.set(node, "unreachable" if exc.result.unreachable else "failed", str(exc))
-            note(node, report.states[node])
-            return None
-
-    current = ssh.each(nodes, look)
-    broken = [n for n in nodes if current[n] is None]
-    if broken and not (skip_unreachable and all(report.states[n] == "unreachable" for n in broken)):
-        report.seconds = time.monotonic() - started
-        for node in nodes:
-            report.states.setdefault(node, "untouched")
-        raise PushError(
-            f"cannot reach {', '.join(broken)}: nothing was changed on any node",
-            "fix the connection (ssh NODE true) and push again; --skip-unreachable leaves "
-            "unreachable nodes out",
-            report,
-        )
-    for node in broken:
-        report.set(node, "skipped", report.reasons.get(node))
-    todo = []
-    for node in nodes:
-        remote = current[node]
-        if remote is None:
-            continue
-        if holds(remote, sha256, len(key), profile):
-            report.set(node, "unchanged")
-            note(node, "unchanged")
-        else:
-            todo.append(node)
     owner = profile.owner_label()
+    unchanged = "unchanged"
 
     def stage_one(node: str) -> Optional[str]:
+        note(node, "staging")
         try:
             staged = stage(ssh, node, path, key, owner, profile.mode)
         except NodeKeyError as exc:
-            report.set(node, "failed", str(exc))
-            note(node, "failed")
+            state = "unreachable" if exc.result.unreachable else "failed"
+            report.set(node, state, str(exc))
+            note(node, state)
             return None
-        note(node, "staged")
-        return staged
+        note(node, "staged" if staged else unchanged)
+        return staged or unchanged
 
-    staged = ssh.each(todo, stage_one)
+    staged = ssh.each(nodes, stage_one)
+    for node in nodes:
+        if staged[node] == unchanged:
+            report.set(node, unchanged)
+    broken = [n for n in nodes if staged[n] is None]
+    if broken and skip_unreachable and all(report.states[n] == "unreachable" for n in broken):
+        for node in broken:
+            report.set(node, "skipped", report.reasons.get(node))
+        broken = []
+    todo = [n for n in nodes if staged[n] not in (None, unchanged)]
     _pause_for_tests("staged")
-    if any(staged[n] is None for n in todo):
-        failed = [n for n in todo if staged[n] is None]
-        ssh.each(
-            [n for n in todo if staged[n]], lambda n: abort_stage(ssh, n, path, staged[n] or "")
-        )
+    if broken:
+        ssh.each(todo, lambda n: abort_stage(ssh, n, path, staged[n] or ""))
         for node in todo:
-            if staged[node]:
-                report.set(node, "aborted")
+            report.set(node, "aborted")
         report.seconds = time.monotonic() - started
+        unreachable = all(report.states[n] == "unreachable" for n in broken)
         raise PushError(
-            f"staging failed on {', '.join(failed)} ({report.reasons[failed[0]]}): "
-            "the staged copies were removed and nothing was changed on any node",
-            "fix the cause on those nodes and push again",
+            f"{'cannot reach' if unreachable else 'staging failed on'} {', '.join(broken)} "
+            f"({report.reasons[broken[0]]}): nothing was changed on any node",
+            "fix the connection (ssh NODE true) and push again; --skip-unreachable leaves "
+            "unreachable nodes out"
+            if unreachable
+            else "fix the cause on those nodes and push again",
             report,
         )
 

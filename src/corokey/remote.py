@@ -22,6 +22,7 @@ from corokey.record import Record
 DEFAULT_CONCURRENCY = 32
 DEFAULT_CONNECT_TIMEOUT = 10
 DEFAULT_TIMEOUT = 60
+CONTROL_PERSIST_SECONDS = 60
 #: ssh's own exit status when it could not connect or authenticate.
 SSH_FAILED = 255
 
@@ -60,9 +61,13 @@ class Ssh:
         connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
         timeout: float = DEFAULT_TIMEOUT,
         concurrency: int = DEFAULT_CONCURRENCY,
+        multiplex: bool = True,
     ) -> None:
         self.config = config
         self.options = list(options)
+        self.multiplex = multiplex and not any(
+            o.lower().startswith("control") for o in self.options
+        )
         self.connect_timeout = connect_timeout
         self.timeout = timeout
         self.concurrency = concurrency
@@ -75,6 +80,8 @@ class Ssh:
         argv += ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout}"]
         if not any(o.lower().startswith("stricthostkeychecking") for o in self.options):
             argv += ["-o", "StrictHostKeyChecking=yes"]
+        if self.multiplex:
+            argv += _multiplex_options()
         for option in self.options:
             argv += ["-o", option]
         return [*argv, "--", node, command]
@@ -116,6 +123,25 @@ class Ssh:
             return {}
         with ThreadPoolExecutor(max(1, min(self.concurrency, len(nodes)))) as pool:
             return dict(zip(nodes, pool.map(work, nodes)))
+
+
+def _multiplex_options() -> List[str]:
+    """One connection per node, reused by every step and by the next command for a
+    minute (as Ansible does): each step then costs a session, not a key exchange."""
+    import os
+
+    directory = os.path.join(
+        os.environ.get("XDG_RUNTIME_DIR") or os.path.expanduser("~/.cache"), "corokey", "ssh"
+    )
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    return [
+        "-o",
+        "ControlMaster=auto",
+        "-o",
+        f"ControlPath={directory}/%C",
+        "-o",
+        f"ControlPersist={CONTROL_PERSIST_SECONDS}",
+    ]
 
 
 def validate_node(node: str) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Dict, Iterator, List, Tuple
 
@@ -41,9 +43,18 @@ def fleet(five: Network) -> List[Host]:
     return five.hosts
 
 
+@pytest.fixture(autouse=True)
+def own_ssh_connections(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test opens its own multiplexed ssh connections (corokey keeps them a minute)."""
+    directory = tempfile.mkdtemp(prefix="ck")  # short: ControlPath must fit a socket name
+    monkeypatch.setenv("XDG_RUNTIME_DIR", directory)
+    yield
+    shutil.rmtree(directory, ignore_errors=True)
+
+
 def corokey(net: Network, *args: str, key: bytes = b"") -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "corokey", *args, "-F", str(net.ssh_config)]
-    return net.run_admin(argv, input=key if key else None)
+    return net.run_admin(argv, input=key if key else None, env=dict(os.environ))
 
 
 def nodes(hosts: List[Host]) -> str:
@@ -157,7 +168,7 @@ def test_push_from_a_node_fixes_the_odd_one(five: Network, fleet: List[Host]) ->
 
 
 def _kill_at(five: Network, fleet: List[Host], point: str, new: bytes) -> None:
-    env = {**os.environ, "COROKEY_TEST_PAUSE_AT": point}
+    env = {**os.environ, "COROKEY_TEST_PAUSE_AT": point}  # includes our XDG_RUNTIME_DIR
     process = five.popen_admin(
         [
             sys.executable,

@@ -1,0 +1,87 @@
+"""Push + verify to N = 1, 8 and 32 sshd-only test hosts, and the manual way at N = 32.
+
+Goals: T(32) at most 2.5x T(1); at N = 32, at least 8x faster than a sequential loop
+of `scp` and `ssh install -D ...` per node. Needs root (test hosts in namespaces).
+Run: .venv/bin/python bench/push_verify.py [ROUNDS]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.testhosts import Network, network
+
+from corokey.key import generate_key
+
+
+def _timed(net: Network, argv: list, key: bytes, env: Optional[dict] = None) -> float:  # type: ignore[type-arg]
+    started = time.perf_counter()
+    result = net.run_admin(argv, input=key, timeout=600, env=env)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{argv[:4]} failed: {result.stdout}{result.stderr}")
+    return elapsed
+
+
+def corokey_round(net: Network, count: int, cold: bool) -> float:
+    """push then verify; cold: no ssh connection to reuse (a fresh ControlPath directory)."""
+    env = dict(os.environ)
+    if cold:
+        env["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="ckb")
+    names = ",".join(h.name for h in net.hosts[:count])
+    script = (
+        f"{sys.executable} -m corokey push - --nodes {names} -F {net.ssh_config} >/dev/null && "
+        f"{sys.executable} -m corokey verify --nodes {names} -F {net.ssh_config} >/dev/null"
+    )
+    return _timed(net, ["sh", "-c", script], generate_key(), env)
+
+
+def manual_round(net: Network, count: int) -> float:
+    keyfile = net.workdir / "manual-key"
+    keyfile.write_bytes(generate_key())
+    keyfile.chmod(0o400)
+    loop = "; ".join(
+        f"scp -q -F {net.ssh_config} {keyfile} {h.name}:/root/authkey.new && "
+        f"ssh -F {net.ssh_config} {h.name} "
+        "'install -D --group=0 --owner=0 --mode=0400 /root/authkey.new /etc/corosync/authkey "
+        "&& rm /root/authkey.new'"
+        for h in net.hosts[:count]
+    )
+    return _timed(net, ["sh", "-c", f"set -e; {loop}"], b"")
+
+
+def main() -> int:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    with network() as net:
+        net.add_hosts(32, corosync=False)
+        samples: Dict[str, List[float]] = {}
+        for _ in range(rounds):
+            for cold in (True, False):
+                for count in (1, 8, 32):
+                    name = f"push+verify N={count} {'cold' if cold else 'warm'}"
+                    samples.setdefault(name, []).append(corokey_round(net, count, cold))
+            samples.setdefault("manual scp+install N=32", []).append(manual_round(net, 32))
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    for name, median in medians.items():
+        print(f"{name:<26} {median * 1000:9.0f} ms")
+    for kind in ("cold", "warm"):
+        scale = medians[f"push+verify N=32 {kind}"] / medians[f"push+verify N=1 {kind}"]
+        speedup = medians["manual scp+install N=32"] / medians[f"push+verify N=32 {kind}"]
+        print(
+            f"{kind}: T(32)/T(1) = {scale:.2f} (goal <= 2.5); "
+            f"manual/corokey at N=32 = {speedup:.1f}x (goal >= 8)"
+        )
+    print(f"rounds={rounds}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
