@@ -96,7 +96,7 @@ def test_doctor_names_the_node_with_another_key(tmp_path: Path) -> None:
     assert diagnosis.odd_nodes == ["n3"]
     mismatch = [f for f in diagnosis.findings if f.reference == "key-mismatch"]
     assert len(mismatch) == 1 and "node n3 (10.9.0.3)" in mismatch[0].message
-    assert "corokey push --nodes n3" in (mismatch[0].fix or "")
+    assert "--nodes n3 --reload" in (mismatch[0].fix or "")
     assert diagnosis.exit_code == 2
 
 

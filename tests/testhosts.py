@@ -524,6 +524,32 @@ class Network:
         tails = "\n".join(f"--- {h.name}\n{h.diagnostics()}" for h in wanted)
         raise TestHostError(f"membership not reached: saw {seen}\n{tails}")
 
+    def ring_ids(self) -> Dict[str, Optional[str]]:
+        def ring(host: Host) -> Optional[str]:
+            output = host.run(["corosync-quorumtool", "-s"], check=False).stdout
+            for line in output.splitlines():
+                if line.startswith("Ring ID:"):
+                    return line.split(":", 1)[1].strip()
+            return None
+
+        return {h.name: ring(h) for h in self.corosync_hosts()}
+
+    def wait_for_stable_ring(
+        self, seconds: float = 2.0, timeout: float = 30
+    ) -> Dict[str, Optional[str]]:
+        """Wait until no host's ring id has changed for ``seconds`` (a fresh cluster settles)."""
+        deadline = time.monotonic() + timeout
+        last = self.ring_ids()
+        since = time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            current = self.ring_ids()
+            if current != last:
+                last, since = current, time.monotonic()
+            elif time.monotonic() - since >= seconds:
+                return current
+        raise TestHostError(f"ring ids did not settle: {last}")
+
     # ------------------------------------------------------------------ admin
 
     def admin_command(self, argv: Sequence[str]) -> List[str]:

@@ -176,6 +176,8 @@ def _explain_mismatches(conf: CorosyncConf, events: List[LogEvent], diagnosis: D
             "or corokey install KEY",
         )
         return
+    me = conf.node_for_id(live.this_node) if live and live.this_node is not None else None
+    source = me.label if me else "A_GOOD_NODE"
     for label, address, count in odd:
         diagnosis.odd_nodes.append(label)
         diagnosis.add(
@@ -183,8 +185,7 @@ def _explain_mismatches(conf: CorosyncConf, events: List[LogEvent], diagnosis: D
             "key-mismatch",
             f"node {label} ({address}) holds a different key: {count} of its packets could "
             "not be decrypted here, and it is not a member",
-            f"corokey push --nodes {label} (from a node with the right key), then restart "
-            f"corosync on {label}",
+            f"corokey push --from {source} --nodes {label} --reload",
         )
     if (
         not odd

@@ -9,8 +9,11 @@ from corokey.cli.remote_options import add_remote_options, nodes_from, ssh_from
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from typing import List
+
     from corokey.cli.args import ArgumentParser, Namespace
     from corokey.push import PushReport
+    from corokey.remote import Ssh
 
 
 def configure(parser: ArgumentParser) -> None:
@@ -25,6 +28,12 @@ def configure(parser: ArgumentParser) -> None:
         "--skip-unreachable", action="store_true", help="push to the nodes that answer"
     )
     parser.add_argument("--force", action="store_true", help="push a key that fails the check")
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        help="then run corosync-cfgtool -R on each node that got the key (repairs a node "
+        "left on another key)",
+    )
     add_remote_options(parser)
 
 
@@ -75,8 +84,27 @@ def execute(args: Namespace) -> int:
     except PushError as exc:
         _show(exc.report, args.json)
         raise
+    if args.reload:
+        _reload(ssh, [n for n, s in report.states.items() if s == "committed"], report)
     _show(report, args.json)
     return 0
+
+
+def _reload(ssh: Ssh, nodes: List[str], report: PushReport) -> None:
+    from corokey.errors import CorokeyError
+
+    failed = []
+    for node in nodes:  # one at a time: each reload reaches only that node's membership
+        result = ssh.run(node, "corosync-cfgtool -R")
+        if result.status != 0:
+            failed.append(f"{node} ({result.why()})")
+        else:
+            report.set(node, "committed, reloaded")
+    if failed:
+        raise CorokeyError(
+            f"the key is in place, but corosync-cfgtool -R failed on {', '.join(failed)}",
+            hint="run corokey doctor there; restarting corosync also loads the key",
+        )
 
 
 def _progress(node: str, state: str) -> None:

@@ -1,0 +1,102 @@
+"""``corokey rotate``: a new key for a running cluster, without downtime."""
+
+from __future__ import annotations
+
+import sys
+
+from corokey.cli.common import print_json
+from corokey.cli.remote_options import add_remote_options, nodes_from, ssh_from
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from corokey.cli.args import ArgumentParser, Namespace
+    from corokey.rotate import RotateReport
+
+
+def configure(parser: ArgumentParser) -> None:
+    parser.description = (
+        "Replace the key of a running corosync 3.1+ cluster without downtime: preflight every "
+        "node, stage and commit the new key everywhere (keeping .old), run corosync-cfgtool -R "
+        "once, verify reload, membership and ring id on every node, and roll back everywhere "
+        "on any failure. Exit 0 rotated, 2 refused or rolled back."
+    )
+    parser.add_argument("--key", metavar="FILE", help="the new key (default: a fresh one)")
+    parser.add_argument("-s", "--size", type=int, help="size of a fresh key (default 256)")
+    parser.add_argument("--dry-run", action="store_true", help="preflight and plan only")
+    parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    add_remote_options(parser)
+
+
+def execute(args: Namespace) -> int:
+    from corokey.checks import check_content, host_fips_enabled
+    from corokey.errors import CorokeyError
+    from corokey.key import KEY_LEN_DEFAULT, fingerprint, generate_key
+    from corokey.profiles import get_profile
+    from corokey.rotate import RotateError, rotate
+
+    profile = get_profile(args.profile)
+    ssh = ssh_from(args)
+    nodes = nodes_from(args)
+    path = args.key_path or profile.path
+    if args.key:
+        from corokey.cli.fingerprint import read_key_argument
+
+        key = read_key_argument(args.key).data
+    else:
+        key = generate_key(args.size or KEY_LEN_DEFAULT)
+    errors = [
+        f
+        for f in check_content(key, len(key), profile, host_fips_enabled(), args.key or "new key")
+        if f.severity == "error"
+    ]
+    if errors:
+        raise CorokeyError(
+            f"refusing to rotate to a key that corokey check rejects: {errors[0].message}",
+            hint="corokey would never commit a key corosync refuses; use a generated key",
+            reference="rotate-bad-key",
+        )
+    if not args.dry_run and not args.yes and not _confirm(len(nodes)):
+        raise CorokeyError(
+            "rotation not confirmed",
+            hint="answer y on a terminal, or pass --yes (scripts)",
+            reference="not-confirmed",
+        )
+
+    def note(text: str) -> None:
+        if not args.json:
+            sys.stderr.write(f"corokey: {text}\n")
+
+    try:
+        report = rotate(ssh, nodes, key, profile, path, note, dry_run=args.dry_run)
+    except RotateError as exc:
+        partial = getattr(exc, "report", None)
+        if partial is not None:
+            _show(partial, args.json, fingerprint(key))
+        raise
+    _show(report, args.json, fingerprint(key))
+    return 0
+
+
+def _confirm(count: int) -> bool:
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    sys.stderr.write(f"Rotate the key of {count} nodes now? (y/n) ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def _show(report: RotateReport, as_json: bool, new_fingerprint: str) -> None:
+    if as_json:
+        document = report.to_json()
+        document["new_fingerprint"] = new_fingerprint
+        print_json(document)
+        return
+    out = sys.stdout
+    for step in report.steps:
+        out.write(f"  {step}\n")
+    for node, state in sorted(report.nodes.items()):
+        out.write(f"  {node}: {state}\n")
+    old = f"sha256 {report.old[:16]}..." if report.old else "unknown"
+    out.write(
+        f"{report.result}: old key {old}, new key {new_fingerprint}, {report.seconds:.1f} s\n"
+    )
