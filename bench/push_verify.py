@@ -60,7 +60,7 @@ def manual_round(net: Network, count: int) -> float:
 
 def main() -> int:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    with network() as net:
+    with network(private_home=True) as net:
         net.add_hosts(32, corosync=False)
         samples: Dict[str, List[float]] = {}
         for _ in range(rounds):

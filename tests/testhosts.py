@@ -35,9 +35,11 @@ PRIVATE_DIRS = (
     "/run",
     "/var/lib/corosync",
     "/var/log/corosync",
-    # Each node has its own home for root: sessions must not run the build machine's .bashrc.
-    "/root",
 )
+#: With Network(private_home=True) root's home is private too, so ssh sessions do not run
+#: the build machine's ~/.bashrc (benchmarks). Off by default: the checkout and its Python
+#: may live under /root, and tests run them inside hosts.
+PRIVATE_HOME = "/root"
 KEY_PATH = "/etc/corosync/authkey"
 LOG_PATH = "/var/log/corosync/corosync.log"
 CLUSTER_NAME = "corokeytest"
@@ -113,15 +115,19 @@ class Host:
 
     # ------------------------------------------------------------------ set-up
 
+    def private_dirs(self) -> Sequence[str]:
+        return (*PRIVATE_DIRS, PRIVATE_HOME) if self.network.private_home else PRIVATE_DIRS
+
     def create(self) -> None:
-        for directory in PRIVATE_DIRS:
+        for directory in self.private_dirs():
             (self.root / directory.strip("/").replace("/", "-")).mkdir(parents=True)
             Path(directory).mkdir(parents=True, exist_ok=True)  # mount points
         (self.root / "run" / "sshd").mkdir(mode=0o755)
         self.network.add_namespace(self.netns)
         self.network.plug(self.netns, f"{self.network.prefix}h{self.index}", self.address)
         binds = " && ".join(
-            f"mount --bind {self.root / d.strip('/').replace('/', '-')} {d}" for d in PRIVATE_DIRS
+            f"mount --bind {self.root / d.strip('/').replace('/', '-')} {d}"
+            for d in self.private_dirs()
         )
         holder = subprocess.Popen(
             [
@@ -256,8 +262,8 @@ class Host:
     crypto_cipher: aes256
     crypto_hash: sha256
     keyfile: {KEY_PATH}
-    token: 1000
-    consensus: 1200
+    token: 3000
+    consensus: 3600
     join: 50
 {extra_totem}}}
 
@@ -386,7 +392,8 @@ logging {{
 class Network:
     """A bridge, an admin namespace, and the hosts attached to them."""
 
-    def __init__(self) -> None:
+    def __init__(self, private_home: bool = False) -> None:
+        self.private_home = private_home
         reason = unavailable_reason()
         if reason:
             raise TestHostError(reason)
@@ -689,9 +696,9 @@ def _allocate() -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def network() -> Iterator[Network]:
+def network(private_home: bool = False) -> Iterator[Network]:
     """A network for a bench or a script: torn down however the block ends."""
-    net = Network()
+    net = Network(private_home)
     try:
         yield net
     finally:
