@@ -44,3 +44,20 @@ def test_nodes_from_the_nodelist(tmp_path: Path) -> None:
     conf.write_text("totem {\n}\n")
     with pytest.raises(UsageError, match="lists no nodes"):
         resolve_nodes(None, str(conf))
+
+
+def test_the_finish_command_is_the_same_ssh_call_without_connection_sharing() -> None:
+    import shlex
+
+    ssh = Ssh(config="/tmp/my cfg", options=["Port=2222"])
+    script = "cd '/etc/corosync' && echo \"$x\"\n"
+    full = ssh.argv("node1", script)
+    assert any(a.startswith("ControlPath=") for a in full)
+    expected = [
+        a
+        for i, a in enumerate(full)
+        if not a.startswith("Control") and not (a == "-o" and full[i + 1].startswith("Control"))
+    ]
+    assert shlex.split(ssh.command_line("node1", script)) == expected
+    assert expected[-1] == script and expected[:3] == ["ssh", "-F", "/tmp/my cfg"]
+    assert "Port=2222" in expected

@@ -144,11 +144,12 @@ def push(
 
     def commit_one(node: str) -> bool:
         name = staged[node] or ""
+        _pause_for_tests(f"commit:{node}")
         try:
             commit(ssh, node, path, name, sha256)
         except NodeKeyError as exc:
             report.set(node, "failed", str(exc))
-            report.finish[node] = f"ssh {node} {_shell_quote(commit_command(path, name, sha256))}"
+            report.finish[node] = ssh.command_line(node, commit_command(path, name, sha256))
             note(node, "failed")
             return False
         report.set(node, "committed")
@@ -173,9 +174,3 @@ def _fingerprint(key: bytes) -> str:
     from corokey.key import fingerprint
 
     return fingerprint(key)
-
-
-def _shell_quote(command: str) -> str:
-    from corokey.remote import quote
-
-    return quote(command)

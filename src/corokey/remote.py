@@ -14,7 +14,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, TypeVar
 
 from corokey.errors import CorokeyError, UsageError
 from corokey.record import Record
@@ -98,11 +98,7 @@ class Ssh:
         except subprocess.TimeoutExpired:
             return RemoteResult(node, SSH_FAILED, "", f"timed out after {self.timeout:g} s")
         except FileNotFoundError:
-            raise CorokeyError(
-                "the ssh client is not installed",
-                hint="install OpenSSH's client (apt-get install openssh-client)",
-                reference="no-ssh",
-            ) from None
+            raise _no_ssh() from None
         return RemoteResult(
             node,
             result.returncode,
@@ -112,10 +108,24 @@ class Ssh:
 
     def run_bytes(self, node: str, command: str) -> Tuple[int, bytes, str]:
         """Run and keep stdout as bytes (to carry a key from a node, in memory only)."""
-        result = subprocess.run(
-            self.argv(node, command), capture_output=True, timeout=self.timeout, check=False
-        )
+        try:
+            result = subprocess.run(
+                self.argv(node, command), capture_output=True, timeout=self.timeout, check=False
+            )
+        except subprocess.TimeoutExpired:
+            return SSH_FAILED, b"", f"timed out after {self.timeout:g} s"
+        except FileNotFoundError:
+            raise _no_ssh() from None
         return result.returncode, result.stdout, result.stderr.decode(errors="replace")
+
+    def command_line(self, node: str, command: str) -> str:
+        """The shell command line an admin can paste to run ``command`` on ``node``
+        with the same ssh options (the connection-sharing ones left out)."""
+        argv = self.argv(node, command)
+        if self.multiplex:
+            control = {a for a in _multiplex_options() if a != "-o"}
+            argv = [a for i, a in enumerate(argv) if not _is_option_pair(argv, i, control)]
+        return " ".join(shlex.quote(a) for a in argv)
 
     def each(self, nodes: Sequence[str], work: Callable[[str], T]) -> Dict[str, T]:
         """``work(node)`` for every node, at most ``concurrency`` at once; results by node."""
@@ -123,6 +133,21 @@ class Ssh:
             return {}
         with ThreadPoolExecutor(max(1, min(self.concurrency, len(nodes)))) as pool:
             return dict(zip(nodes, pool.map(work, nodes)))
+
+
+def _no_ssh() -> CorokeyError:
+    return CorokeyError(
+        "the ssh client is not installed",
+        hint="install OpenSSH's client (apt-get install openssh-client)",
+        reference="no-ssh",
+    )
+
+
+def _is_option_pair(argv: List[str], index: int, values: Set[str]) -> bool:
+    """Whether argv[index] is a ``-o`` whose value is in ``values``, or such a value."""
+    if argv[index] == "-o":
+        return index + 1 < len(argv) and argv[index + 1] in values
+    return argv[index] in values and index > 0 and argv[index - 1] == "-o"
 
 
 def _multiplex_options() -> List[str]:

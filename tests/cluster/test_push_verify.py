@@ -261,3 +261,73 @@ def test_after_a_push_the_real_cluster_still_forms(network: Network) -> None:
         host.start_corosync()
     network.wait_for_membership()
     assert all(h.read_key() == new for h in hosts)
+
+
+def _push_paused_before_commit_on(
+    five: Network, fleet: List[Host], victim: Host, new: bytes, seconds: float
+) -> subprocess.Popen[bytes]:
+    """Start a push that pauses before committing on ``victim``; return once every other
+    host holds the new key and ``victim`` holds a staged copy."""
+    env = {
+        **os.environ,
+        "COROKEY_TEST_PAUSE_AT": f"commit:{victim.name}",
+        "COROKEY_TEST_PAUSE_SECONDS": str(seconds),
+    }
+    argv = [sys.executable, "-m", "corokey", "push", "--nodes", nodes(fleet), "--json"]
+    argv += ["-F", str(five.ssh_config), str(_keyfile(five, new))]
+    process = five.popen_admin(argv, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        others = all(h.read_key() == new for h in fleet if h is not victim)
+        staged = any(".corokey-push-" in n for n in os.listdir(victim.path("/etc/corosync")))
+        if others and staged:
+            break
+        time.sleep(0.02)
+    else:
+        process.kill()
+        raise AssertionError("the push never reached the commit of " + victim.name)
+    return process
+
+
+def test_sigkill_between_commits_leaves_whole_keys_and_verify_names_the_rest(
+    five: Network, fleet: List[Host]
+) -> None:
+    old = fleet[0].read_key()
+    new = generate_key()
+    victim = fleet[2]
+    process = _push_paused_before_commit_on(five, fleet, victim, new, 30)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert victim.read_key() == old
+    assert all(h.read_key() == new for h in fleet if h is not victim)
+    report = json.loads(corokey(five, "verify", "--nodes", nodes(fleet), "--json").stdout)
+    assert report["odd"] == [victim.name]
+    rerun = corokey(five, "push", str(_keyfile(five, new)), "--nodes", nodes(fleet), "--json")
+    assert rerun.returncode == 0, rerun.stderr
+    states = {n: s["state"] for n, s in json.loads(rerun.stdout)["nodes"].items()}
+    assert states == {h.name: "committed" if h is victim else "unchanged" for h in fleet}
+    assert corokey(five, "verify", "--nodes", nodes(fleet)).returncode == 0
+    assert [n for n in os.listdir(victim.path("/etc/corosync")) if ".corokey-push-" in n] == []
+
+
+def test_a_phase_two_failure_names_the_command_that_finishes_it(
+    five: Network, fleet: List[Host]
+) -> None:
+    old = fleet[0].read_key()
+    new = generate_key()
+    victim = fleet[1]
+    process = _push_paused_before_commit_on(five, fleet, victim, new, 3)
+    victim.run(["mount", "-o", "remount,bind,ro", "/etc/corosync"])
+    try:
+        out, _ = process.communicate(timeout=60)
+    finally:
+        victim.run(["mount", "-o", "remount,bind,rw", "/etc/corosync"])
+    assert process.returncode == 2
+    node = json.loads(out)["nodes"][victim.name]
+    assert node["state"] == "failed" and victim.read_key() == old
+    assert node["finish"].startswith("ssh ") and str(five.ssh_config) in node["finish"]
+    finish = five.run_admin(["sh", "-c", node["finish"]])
+    assert finish.returncode == 0 and finish.stdout.strip() == "committed", finish.stderr
+    assert victim.read_key() == new
+    assert victim.path(KEY + ".old").read_bytes() == old
+    assert corokey(five, "verify", "--nodes", nodes(fleet)).returncode == 0

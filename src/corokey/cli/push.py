@@ -78,8 +78,9 @@ def execute(args: Namespace) -> int:
             hint=f"{errors[0].fix}; or --force",
             reference="source-" + errors[0].reference,
         )
-    progress = _progress if sys.stderr.isatty() and not args.json else None
+    live = _LiveLines(nodes) if sys.stderr.isatty() and not args.json else None
     try:
+        progress = live.set if live else None
         report = push(ssh, nodes, key, profile, path, args.skip_unreachable, progress)
     except PushError as exc:
         _show(exc.report, args.json)
@@ -107,8 +108,27 @@ def _reload(ssh: Ssh, nodes: List[str], report: PushReport) -> None:
         )
 
 
-def _progress(node: str, state: str) -> None:
-    sys.stderr.write(f"  {node}: {state}\n")
+class _LiveLines:
+    """One line per node on the terminal (stderr), rewritten in place as its state changes."""
+
+    def __init__(self, nodes: List[str]) -> None:
+        import threading
+
+        self.nodes = list(dict.fromkeys(nodes))
+        self.width = max(len(n) for n in self.nodes) if self.nodes else 4
+        self.lock = threading.Lock()
+        for node in self.nodes:
+            sys.stderr.write(f"  {node:<{self.width}}  waiting\n")
+        sys.stderr.flush()
+
+    def set(self, node: str, state: str) -> None:
+        if node not in self.nodes:
+            return
+        up = len(self.nodes) - self.nodes.index(node)
+        with self.lock:  # called from the worker threads
+            # cursor up to the node's line, rewrite it, cursor back down
+            sys.stderr.write(f"\x1b[{up}A\r\x1b[2K  {node:<{self.width}}  {state}\x1b[{up}B\r")
+            sys.stderr.flush()
 
 
 def _show(report: PushReport, as_json: bool) -> None:
