@@ -32,7 +32,7 @@ cd "$d" || { echo "no directory $d" >&2; exit 20; }
 if [ -L "$n" ] || { [ -e "$n" ] && [ ! -f "$n" ]; }; then
   echo "$d/$n is a symbolic link or not a regular file; refusing" >&2; exit 21
 fi
-for old in ".$n%(infix)s"*; do [ -f "$old" ] && rm -f -- "$old"; done
+for old in ".$n%(infix)s"* ".$n.old%(infix)s"; do [ -f "$old" ] && rm -f -- "$old"; done
 if [ -f "$n" ] && [ "$(stat -c '%%U:%%G|%%a|%%h|%%s' -- "$n")" = %(want_stat)s ] \
    && [ "$(head -c 4096 -- "$n" | sha256sum | cut -d' ' -f1)" = %(fp)s ]; then
   cat > /dev/null; echo unchanged; exit 0
@@ -71,7 +71,11 @@ _ABORT = r"""
 cd %(dir)s 2>/dev/null && rm -f -- %(staged)s
 """
 
-_READ = "cat -- %(key)s"
+_READ = r"""
+k=%(key)s
+if [ -L "$k" ] || [ ! -f "$k" ]; then echo "$k is not a regular file" >&2; exit 21; fi
+cat -- "$k"
+"""
 
 
 class RemoteKey(Record):

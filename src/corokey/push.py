@@ -99,6 +99,8 @@ def push(
     sha256 = hashlib.sha256(key[:4096]).hexdigest()
     report = PushReport(_fingerprint(key), len(key))
     note = progress or (lambda node, state: None)
+    for node in nodes:  # the report lists nodes in the order given
+        report.set(node, "waiting")
 
     owner = profile.owner_label()
     unchanged = "unchanged"

@@ -2,8 +2,9 @@
 
 Every remote step is a fixed POSIX sh script sent as ssh's remote command; its
 parameters are validated and shell-quoted, and never contain key bytes.  What
-a node needs: sshd, a POSIX shell, and coreutils (cat, chmod, chown, head, ln,
-mktemp, mv, rm, sha256sum, stat, sync) — nothing is installed on nodes.
+a node needs: sshd, a POSIX shell, and coreutils (cat, chmod, chown, cut, head,
+ln, mktemp, mv, readlink, rm, sha256sum, stat, sync >= 8.24, wc) — nothing is
+installed on nodes.
 
 Host keys are always checked: ``StrictHostKeyChecking=yes`` is passed unless
 the admin passes their own StrictHostKeyChecking with ``--ssh-option``.

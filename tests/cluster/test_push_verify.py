@@ -331,3 +331,18 @@ def test_a_phase_two_failure_names_the_command_that_finishes_it(
     assert victim.read_key() == new
     assert victim.path(KEY + ".old").read_bytes() == old
     assert corokey(five, "verify", "--nodes", nodes(fleet)).returncode == 0
+
+
+def test_push_from_a_node_whose_key_is_a_symlink_is_refused(
+    five: Network, fleet: List[Host]
+) -> None:
+    before = state(fleet)
+    decoy = fleet[0].path("/etc/corosync/decoy")
+    decoy.write_bytes(generate_key())
+    link = fleet[0].path(KEY)
+    link.unlink()
+    link.symlink_to("decoy")
+    after_link = state(fleet)
+    result = corokey(five, "push", "--from", "node1", "--nodes", nodes(fleet))
+    assert result.returncode == 2 and "not a regular file" in result.stderr, result.stderr
+    assert state(fleet) == after_link != before
