@@ -31,15 +31,21 @@ def _timed(net: Network, argv: list, key: bytes, env: Optional[dict] = None) -> 
     return elapsed
 
 
-def corokey_round(net: Network, count: int, cold: bool) -> float:
+#: Diagnostic only (never a corokey default): the classic key exchange instead of OpenSSH
+#: 9's post-quantum hybrid, to show how much of T(N) is key-exchange CPU on this machine.
+CLASSIC_KEX = "-o KexAlgorithms=curve25519-sha256"
+
+
+def corokey_round(net: Network, count: int, cold: bool, options: str = "") -> float:
     """push then verify; cold: no ssh connection to reuse (a fresh ControlPath directory)."""
     env = dict(os.environ)
     if cold:
         env["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="ckb")
     names = ",".join(h.name for h in net.hosts[:count])
+    common = f"--nodes {names} -F {net.ssh_config} {options}"
     script = (
-        f"{sys.executable} -m corokey push - --nodes {names} -F {net.ssh_config} >/dev/null && "
-        f"{sys.executable} -m corokey verify --nodes {names} -F {net.ssh_config} >/dev/null"
+        f"{sys.executable} -m corokey push - {common} >/dev/null && "
+        f"{sys.executable} -m corokey verify {common} >/dev/null"
     )
     return _timed(net, ["sh", "-c", script], generate_key(), env)
 
@@ -68,6 +74,9 @@ def main() -> int:
                 for count in (1, 8, 32):
                     name = f"push+verify N={count} {'cold' if cold else 'warm'}"
                     samples.setdefault(name, []).append(corokey_round(net, count, cold))
+            for count in (1, 32):
+                name = f"diag classic-kex N={count} cold"
+                samples.setdefault(name, []).append(corokey_round(net, count, True, CLASSIC_KEX))
             samples.setdefault("manual scp+install N=32", []).append(manual_round(net, 32))
     medians = {name: statistics.median(values) for name, values in samples.items()}
     for name, median in medians.items():
@@ -79,6 +88,8 @@ def main() -> int:
             f"{kind}: T(32)/T(1) = {scale:.2f} (goal <= 2.5); "
             f"manual/corokey at N=32 = {speedup:.1f}x (goal >= 8)"
         )
+    diag = medians["diag classic-kex N=32 cold"] / medians["diag classic-kex N=1 cold"]
+    print(f"diagnostic, classic kex, cold: T(32)/T(1) = {diag:.2f}")
     print(f"rounds={rounds}")
     return 0
 
