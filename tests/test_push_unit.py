@@ -1,8 +1,13 @@
-"""The ssh command lines push and verify build, and how nodes are found."""
+"""The ssh command lines push and verify build, how nodes are found, and the remote scripts
+run by a local sh (real files and coreutils, no ssh)."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import stat
 from pathlib import Path
+from typing import List
 
 import pytest
 
@@ -61,3 +66,68 @@ def test_the_finish_command_is_the_same_ssh_call_without_connection_sharing() ->
     assert shlex.split(ssh.command_line("node1", script)) == expected
     assert expected[-1] == script and expected[:3] == ["ssh", "-F", "/tmp/my cfg"]
     assert "Port=2222" in expected
+
+
+class _LocalShell(Ssh):
+    """The remote scripts run by this machine's own sh instead of through ssh: the
+    scripts, files and coreutils are real, only the transport is left out."""
+
+    def argv(self, node: str, command: str) -> List[str]:
+        return ["sh", "-c", command]
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to root:root needs root")
+
+
+@needs_root
+def test_stage_commit_and_unchanged_with_the_real_scripts(tmp_path: Path) -> None:
+    from corokey.key import generate_key
+    from corokey.nodekey import commit, inspect, stage
+
+    shell = _LocalShell(multiplex=False)
+    key_path = str(tmp_path / "authkey")
+    old, new = generate_key(), generate_key()
+    (tmp_path / "authkey").write_bytes(old)
+    old_inode = os.stat(key_path).st_ino
+    stale = tmp_path / ".authkey.corokey-push-STALE123"
+    stale.write_bytes(b"left by a killed run")
+    staged = stage(shell, "here", key_path, new, "root:root", 0o400)
+    assert staged is not None and staged.startswith(".authkey.corokey-push-")
+    assert not stale.exists(), "a stale staged copy is removed by the next stage"
+    info = os.stat(tmp_path / staged)
+    assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o400, 0, 0)
+    assert (tmp_path / "authkey").read_bytes() == old, "staging changes nothing"
+    commit(shell, "here", key_path, staged, hashlib.sha256(new).hexdigest())
+    assert (tmp_path / "authkey").read_bytes() == new
+    assert os.stat(tmp_path / "authkey.old").st_ino == old_inode
+    assert sorted(os.listdir(tmp_path)) == ["authkey", "authkey.old"]
+    remote = inspect(shell, "here", key_path)
+    assert (remote.kind, remote.mode, remote.nlink, remote.size) == ("regular", 0o400, 1, 256)
+    assert remote.sha256 == hashlib.sha256(new).hexdigest()
+    assert stage(shell, "here", key_path, new, "root:root", 0o400) is None, "unchanged"
+    assert stage(shell, "here", key_path, new, "root:root", 0o600) is not None, "mode differs"
+
+
+@needs_root
+@pytest.mark.parametrize("kind", ["symlink", "directory"])
+def test_stage_refuses_a_key_path_that_is_not_a_regular_file(tmp_path: Path, kind: str) -> None:
+    from corokey.key import generate_key
+    from corokey.nodekey import NodeKeyError, stage
+
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"not to be touched")
+    if kind == "symlink":
+        (tmp_path / "authkey").symlink_to(target)
+    else:
+        (tmp_path / "authkey").mkdir()
+    with pytest.raises(NodeKeyError, match="not a regular file"):
+        stage(
+            _LocalShell(multiplex=False),
+            "here",
+            str(tmp_path / "authkey"),
+            generate_key(),
+            "root:root",
+            0o400,
+        )
+    assert target.read_bytes() == b"not to be touched"
+    assert not [n for n in os.listdir(tmp_path) if ".corokey-push-" in n]
