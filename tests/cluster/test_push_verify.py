@@ -316,7 +316,7 @@ def test_a_phase_two_failure_names_the_command_that_finishes_it(
     old = fleet[0].read_key()
     new = generate_key()
     victim = fleet[1]
-    process = _push_paused_before_commit_on(five, fleet, victim, new, 3)
+    process = _push_paused_before_commit_on(five, fleet, victim, new, 6)
     victim.run(["mount", "-o", "remount,bind,ro", "/etc/corosync"])
     try:
         out, _ = process.communicate(timeout=60)
