@@ -255,6 +255,13 @@ def check_content(
     return findings
 
 
+def content_errors(data: bytes, profile: Profile, label: str) -> List[Finding]:
+    """The errors of :func:`check_content` for a whole key about to be written somewhere
+    (install, push, rotate refuse such a key), with this host's FIPS mode."""
+    findings = check_content(data, len(data), profile, host_fips_enabled(), label)
+    return [f for f in findings if f.severity == ERROR]
+
+
 def size_findings(size: int, profile: Profile, fips: bool, path: str) -> List[Finding]:
     regenerate = f"corokey generate --force --profile {profile.name} {_q(path)}, then corokey push"
     if size < KEY_LEN_MIN:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from corokey.checks import check_content, host_fips_enabled
+from corokey.checks import content_errors
 from corokey.cli.common import add_json_option, add_profile_option, print_json
 from corokey.cli.fingerprint import read_key_argument
 from corokey.errors import CorokeyError
@@ -42,8 +42,7 @@ def execute(args: Namespace) -> int:
     data = source.data
     if source.facts.size > len(data):  # longer than we read: take it all, it is the key
         data = read_secret(args.src, limit=source.facts.size).data
-    findings = check_content(data, len(data), profile, host_fips_enabled(), args.src)
-    errors = [f for f in findings if f.severity == "error"]
+    errors = content_errors(data, profile, args.src)
     if errors and not args.force:
         raise CorokeyError(
             f"refusing to install {args.src}: {errors[0].message}",

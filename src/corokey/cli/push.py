@@ -38,7 +38,7 @@ def configure(parser: ArgumentParser) -> None:
 
 
 def execute(args: Namespace) -> int:
-    from corokey.checks import check_content, host_fips_enabled
+    from corokey.checks import content_errors
     from corokey.errors import CorokeyError, UsageError
     from corokey.profiles import get_profile
     from corokey.push import PushError, push
@@ -67,11 +67,7 @@ def execute(args: Namespace) -> int:
         source = args.keyfile or path
         key = read_key_argument(source).data
         label = source
-    errors = [
-        f
-        for f in check_content(key, len(key), profile, host_fips_enabled(), label)
-        if f.severity == "error"
-    ]
+    errors = content_errors(key, profile, label)
     if errors and not args.force:
         raise CorokeyError(
             f"refusing to push {label}: {errors[0].message}",

@@ -28,7 +28,7 @@ def configure(parser: ArgumentParser) -> None:
 
 
 def execute(args: Namespace) -> int:
-    from corokey.checks import check_content, host_fips_enabled
+    from corokey.checks import content_errors
     from corokey.errors import CorokeyError
     from corokey.key import KEY_LEN_DEFAULT, fingerprint, generate_key
     from corokey.profiles import get_profile
@@ -44,11 +44,7 @@ def execute(args: Namespace) -> int:
         key = read_key_argument(args.key).data
     else:
         key = generate_key(args.size or KEY_LEN_DEFAULT)
-    errors = [
-        f
-        for f in check_content(key, len(key), profile, host_fips_enabled(), args.key or "new key")
-        if f.severity == "error"
-    ]
+    errors = content_errors(key, profile, args.key or "new key")
     if errors:
         raise CorokeyError(
             f"refusing to rotate to a key that corokey check rejects: {errors[0].message}",
