@@ -11,8 +11,6 @@ The public API (imported lazily, so that command start-up stays fast)::
     CorokeyError and its subclasses          every error carries message and hint
 """
 
-from __future__ import annotations
-
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 
 __version__ = "0.1.0"
@@ -65,7 +63,7 @@ if TYPE_CHECKING:
     from corokey.secretfile import FileFacts, SecretContent, WriteResult, read_secret, write_secret
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     module_name = _EXPORTS.get(name)
     if module_name is None:
         raise AttributeError(f"module 'corokey' has no attribute {name!r}")

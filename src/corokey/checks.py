@@ -15,8 +15,6 @@ fixes it.  A report's exit code is 0 when clean (notes only), 1 with warnings,
 2 with errors.
 """
 
-from __future__ import annotations
-
 from corokey.key import (
     COROSYNC2_KEY_LEN,
     FIPS_KEY_LEN_MAX,
@@ -55,12 +53,12 @@ class Finding(Record):
     severity: str
     reference: str
     message: str
-    fix: Optional[str]
+    fix: "Optional[str]"
 
-    def __init__(self, severity: str, reference: str, message: str, fix: Optional[str] = None):
+    def __init__(self, severity: str, reference: str, message: str, fix: "Optional[str]" = None):
         self._set(severity=severity, reference=reference, message=message, fix=fix)
 
-    def to_json(self) -> Dict[str, Any]:
+    def to_json(self) -> "Dict[str, Any]":
         return {
             "severity": self.severity,
             "reference": self.reference,
@@ -75,17 +73,17 @@ class CheckReport(Record):
     __slots__ = ("findings", "fingerprint", "path", "profile", "size")
     path: str
     profile: str
-    size: Optional[int]
-    fingerprint: Optional[str]
-    findings: Tuple[Finding, ...]
+    size: "Optional[int]"
+    fingerprint: "Optional[str]"
+    findings: "Tuple[Finding, ...]"
 
     def __init__(
         self,
         path: str,
         profile: str,
-        size: Optional[int] = None,
-        fingerprint: Optional[str] = None,
-        findings: Tuple[Finding, ...] = (),
+        size: "Optional[int]" = None,
+        fingerprint: "Optional[str]" = None,
+        findings: "Tuple[Finding, ...]" = (),
     ) -> None:
         self._set(path=path, profile=profile, size=size, fingerprint=fingerprint, findings=findings)
 
@@ -99,10 +97,10 @@ class CheckReport(Record):
     def exit_code(self) -> int:
         return {"ok": 0, WARNING: 1, ERROR: 2}[self.status]
 
-    def errors(self) -> List[Finding]:
+    def errors(self) -> "List[Finding]":
         return [f for f in self.findings if f.severity == ERROR]
 
-    def to_json(self) -> Dict[str, Any]:
+    def to_json(self) -> "Dict[str, Any]":
         return {
             "path": self.path,
             "profile": self.profile,
@@ -122,7 +120,7 @@ def host_fips_enabled(flag_path: str = FIPS_FLAG) -> bool:
         return False
 
 
-def check_key(path: str, profile: Profile, fips: Optional[bool] = None) -> CheckReport:
+def check_key(path: str, profile: "Profile", fips: "Optional[bool]" = None) -> "CheckReport":
     """Read ``path`` safely and check it against ``profile``.
 
     ``fips``: ``None`` asks this host; ``True``/``False`` forces the answer.
@@ -148,7 +146,7 @@ def check_key(path: str, profile: Profile, fips: Optional[bool] = None) -> Check
     )
 
 
-def check_facts(facts: FileFacts, profile: Profile) -> List[Finding]:
+def check_facts(facts: "FileFacts", profile: "Profile") -> "List[Finding]":
     """Findings about the file itself: type, links, mode, owner."""
     path = facts.path
     if facts.kind == "symlink":
@@ -186,7 +184,7 @@ def check_facts(facts: FileFacts, profile: Profile) -> List[Finding]:
     return findings
 
 
-def mode_findings(facts: FileFacts, profile: Profile) -> List[Finding]:
+def mode_findings(facts: "FileFacts", profile: "Profile") -> "List[Finding]":
     path, mode = facts.path, facts.mode
     fix = f"chmod {profile.mode:04o} {_q(path)}"
     if mode & 0o044:
@@ -212,7 +210,7 @@ def mode_findings(facts: FileFacts, profile: Profile) -> List[Finding]:
     ]
 
 
-def _owner_findings(facts: FileFacts, profile: Profile) -> List[Finding]:
+def _owner_findings(facts: "FileFacts", profile: "Profile") -> "List[Finding]":
     path = facts.path
     try:
         uid, gid = profile.owner_ids()
@@ -242,8 +240,8 @@ def _owner_findings(facts: FileFacts, profile: Profile) -> List[Finding]:
 
 
 def check_content(
-    data: bytes, size: int, profile: Profile, fips: bool, path: str = "-"
-) -> List[Finding]:
+    data: bytes, size: int, profile: "Profile", fips: bool, path: str = "-"
+) -> "List[Finding]":
     """Findings about the key bytes: size limits, FIPS, text encodings, low entropy.
 
     ``data`` may be only the first bytes of the key (at least 4097 when the key
@@ -255,14 +253,14 @@ def check_content(
     return findings
 
 
-def content_errors(data: bytes, profile: Profile, label: str) -> List[Finding]:
+def content_errors(data: bytes, profile: "Profile", label: str) -> "List[Finding]":
     """The errors of :func:`check_content` for a whole key about to be written somewhere
     (install, push, rotate refuse such a key), with this host's FIPS mode."""
     findings = check_content(data, len(data), profile, host_fips_enabled(), label)
     return [f for f in findings if f.severity == ERROR]
 
 
-def size_findings(size: int, profile: Profile, fips: bool, path: str) -> List[Finding]:
+def size_findings(size: int, profile: "Profile", fips: bool, path: str) -> "List[Finding]":
     regenerate = f"corokey generate --force --profile {profile.name} {_q(path)}, then corokey push"
     if size < KEY_LEN_MIN:
         if profile.corosync:
@@ -306,7 +304,7 @@ def size_findings(size: int, profile: Profile, fips: bool, path: str) -> List[Fi
     return findings
 
 
-def _entropy_findings(data: bytes, profile: Profile, path: str) -> List[Finding]:
+def _entropy_findings(data: bytes, profile: "Profile", path: str) -> "List[Finding]":
     regenerate = f"corokey generate --force --profile {profile.name} {_q(path)}, then corokey push"
     distinct = set(data)
     if len(distinct) == 1:
@@ -356,7 +354,7 @@ def _entropy_findings(data: bytes, profile: Profile, path: str) -> List[Finding]
     return []
 
 
-def _pattern_period(data: bytes) -> Optional[int]:
+def _pattern_period(data: bytes) -> "Optional[int]":
     for period in range(2, min(MAX_PATTERN_PERIOD, len(data) // 2) + 1):
         unit = data[:period]
         repeated = unit * (len(data) // period + 1)
@@ -365,7 +363,7 @@ def _pattern_period(data: bytes) -> Optional[int]:
     return None
 
 
-def _text_encoding(distinct: set[int]) -> Optional[str]:
+def _text_encoding(distinct: "set[int]") -> "Optional[str]":
     if distinct <= _HEX:
         return "hex text"
     if distinct <= _BASE64:

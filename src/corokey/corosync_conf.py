@@ -8,8 +8,6 @@ that is only ``}`` closes a section.  Anything else is an error, reported here
 with file, line and column.
 """
 
-from __future__ import annotations
-
 from typing import Dict, List, Optional, Tuple
 
 from corokey.errors import CorokeyError
@@ -47,19 +45,19 @@ class Section:
         self.items: List[Tuple[str, str, int]] = []
         self.sections: List[Section] = []
 
-    def get(self, key: str) -> Optional[str]:
+    def get(self, key: str) -> "Optional[str]":
         """The value corosync uses for ``key``: the last one given."""
         values = self.get_all(key)
         return values[-1] if values else None
 
-    def get_all(self, key: str) -> List[str]:
+    def get_all(self, key: str) -> "List[str]":
         return [value for name, value, _ in self.items if name == key]
 
-    def section(self, name: str) -> Optional[Section]:
+    def section(self, name: str) -> "Optional[Section]":
         """The first subsection called ``name`` (corosync merges repeats of top sections)."""
         return next((s for s in self.sections if s.name == name), None)
 
-    def sections_named(self, name: str) -> List[Section]:
+    def sections_named(self, name: str) -> "List[Section]":
         return [s for s in self.sections if s.name == name]
 
 
@@ -67,13 +65,17 @@ class Node(Record):
     """One ``nodelist { node { ... } }`` entry."""
 
     __slots__ = ("addresses", "line", "name", "nodeid")
-    name: Optional[str]
-    nodeid: Optional[int]
-    addresses: Tuple[str, ...]  # ring0_addr, ring1_addr, ... in ring order
+    name: "Optional[str]"
+    nodeid: "Optional[int]"
+    addresses: "Tuple[str, ...]"  # ring0_addr, ring1_addr, ... in ring order
     line: int
 
     def __init__(
-        self, name: Optional[str], nodeid: Optional[int], addresses: Tuple[str, ...], line: int
+        self,
+        name: "Optional[str]",
+        nodeid: "Optional[int]",
+        addresses: "Tuple[str, ...]",
+        line: int,
     ) -> None:
         self._set(name=name, nodeid=nodeid, addresses=addresses, line=line)
 
@@ -86,11 +88,11 @@ class Node(Record):
 class CorosyncConf:
     """A parsed corosync.conf."""
 
-    def __init__(self, path: str, root: Section) -> None:
+    def __init__(self, path: str, root: "Section") -> None:
         self.path = path
         self.root = root
 
-    def value(self, dotted: str) -> Optional[str]:
+    def value(self, dotted: str) -> "Optional[str]":
         """``totem.crypto_cipher`` style lookup, over every section of each name."""
         *sections, key = dotted.split(".")
         candidates = [self.root]
@@ -99,7 +101,7 @@ class CorosyncConf:
         values = [v for section in candidates for v in section.get_all(key)]
         return values[-1] if values else None
 
-    def nodes(self) -> List[Node]:
+    def nodes(self) -> "List[Node]":
         result = []
         for nodelist in self.root.sections_named("nodelist"):
             for node in nodelist.sections_named("node"):
@@ -119,16 +121,16 @@ class CorosyncConf:
                 )
         return result
 
-    def node_for_address(self, address: str) -> Optional[Node]:
+    def node_for_address(self, address: str) -> "Optional[Node]":
         for node in self.nodes():
             if address in node.addresses or address == node.name:
                 return node
         return None
 
-    def node_for_id(self, nodeid: int) -> Optional[Node]:
+    def node_for_id(self, nodeid: int) -> "Optional[Node]":
         return next((n for n in self.nodes() if n.nodeid == nodeid), None)
 
-    def crypto(self) -> Tuple[str, str]:
+    def crypto(self) -> "Tuple[str, str]":
         """(cipher, hash) as corosync 3 decides them (exec/totemconfig.c)."""
         cipher = hash_ = "none"
         if self.value("totem.secauth") == "on":
@@ -141,7 +143,7 @@ class CorosyncConf:
         """Whether corosync authenticates packets, and so needs a key at all."""
         return self.crypto()[1] != "none"
 
-    def key_source(self) -> Tuple[str, Optional[str]]:
+    def key_source(self) -> "Tuple[str, Optional[str]]":
         """Where corosync takes the key: ("file", path) or ("inline", None)."""
         keyfile = self.value("totem.keyfile")
         if keyfile:
@@ -150,16 +152,16 @@ class CorosyncConf:
             return "inline", None
         return "file", DEFAULT_KEY_PATH
 
-    def logfile(self) -> Optional[str]:
+    def logfile(self) -> "Optional[str]":
         if self.value("logging.to_logfile") in ("no", "off"):
             return None
         return self.value("logging.logfile")
 
-    def version(self) -> Optional[str]:
+    def version(self) -> "Optional[str]":
         return self.value("totem.version")
 
 
-def parse_conf(text: str, path: str = DEFAULT_CONF_PATH) -> CorosyncConf:
+def parse_conf(text: str, path: str = DEFAULT_CONF_PATH) -> "CorosyncConf":
     """Parse corosync.conf text; raise :class:`ConfParseError` where corosync would."""
     root = Section("", 0)
     stack: List[Section] = [root]
@@ -214,7 +216,7 @@ def parse_conf(text: str, path: str = DEFAULT_CONF_PATH) -> CorosyncConf:
     return CorosyncConf(path, root)
 
 
-def load_conf(path: str = DEFAULT_CONF_PATH) -> CorosyncConf:
+def load_conf(path: str = DEFAULT_CONF_PATH) -> "CorosyncConf":
     """Read and parse a corosync.conf file."""
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -228,6 +230,6 @@ def load_conf(path: str = DEFAULT_CONF_PATH) -> CorosyncConf:
     return parse_conf(text, path)
 
 
-def node_names(conf: CorosyncConf) -> Dict[int, str]:
+def node_names(conf: "CorosyncConf") -> "Dict[int, str]":
     """nodeid -> the name an admin uses for it."""
     return {n.nodeid: n.label for n in conf.nodes() if n.nodeid is not None}

@@ -6,8 +6,6 @@ corosync's own log since its last start, and the live state of the daemon
 (members, quorum, reload errors).  Each finding names the node and the fix.
 """
 
-from __future__ import annotations
-
 import os
 from typing import Any, Dict, List, Optional
 
@@ -49,10 +47,10 @@ class Diagnosis:
     def exit_code(self) -> int:
         return {"healthy": 0, WARNING: 1, ERROR: 2}[self.status]
 
-    def add(self, severity: str, reference: str, message: str, fix: Optional[str] = None) -> None:
+    def add(self, severity: str, reference: str, message: str, fix: "Optional[str]" = None) -> None:
         self.findings.append(Finding(severity, reference, message, fix))
 
-    def to_json(self) -> Dict[str, Any]:
+    def to_json(self) -> "Dict[str, Any]":
         live = self.live
         return {
             "config": self.conf_path,
@@ -70,10 +68,10 @@ class Diagnosis:
 
 def diagnose(
     conf_path: str,
-    run: Runner = local_runner,
-    log_lines: Optional[List[str]] = None,
-    fips: Optional[bool] = None,
-) -> Diagnosis:
+    run: "Runner" = local_runner,
+    log_lines: "Optional[List[str]]" = None,
+    fips: "Optional[bool]" = None,
+) -> "Diagnosis":
     """Diagnose this node; ``run`` and ``log_lines`` may be given to look elsewhere."""
     diagnosis = Diagnosis(conf_path)
     try:
@@ -101,7 +99,7 @@ def diagnose(
     return diagnosis
 
 
-def _check_key(conf: CorosyncConf, diagnosis: Diagnosis, fips: Optional[bool]) -> None:
+def _check_key(conf: "CorosyncConf", diagnosis: "Diagnosis", fips: "Optional[bool]") -> None:
     source, path = conf.key_source()
     if source == "inline":
         diagnosis.add(
@@ -118,8 +116,8 @@ def _check_key(conf: CorosyncConf, diagnosis: Diagnosis, fips: Optional[bool]) -
 
 
 def _log_events(
-    conf: CorosyncConf, diagnosis: Diagnosis, log_lines: Optional[List[str]]
-) -> List[LogEvent]:
+    conf: "CorosyncConf", diagnosis: "Diagnosis", log_lines: "Optional[List[str]]"
+) -> "List[LogEvent]":
     lines = log_lines
     if lines is None:
         logfile = conf.logfile()
@@ -137,7 +135,7 @@ def _log_events(
     return scan(read_since_last_start(lines or []))
 
 
-def _explain_startup_failures(events: List[LogEvent], diagnosis: Diagnosis) -> None:
+def _explain_startup_failures(events: "List[LogEvent]", diagnosis: "Diagnosis") -> None:
     for kind in ("key-too-short", "key-unreadable"):
         event = next((e for e in reversed(events) if e.kind == kind), None)
         if event is None:
@@ -152,7 +150,9 @@ def _explain_startup_failures(events: List[LogEvent], diagnosis: Diagnosis) -> N
         )
 
 
-def _explain_mismatches(conf: CorosyncConf, events: List[LogEvent], diagnosis: Diagnosis) -> None:
+def _explain_mismatches(
+    conf: "CorosyncConf", events: "List[LogEvent]", diagnosis: "Diagnosis"
+) -> None:
     live = diagnosis.live
     members = live.members if live and live.running else set()
     counts = mismatched_addresses(events)
@@ -200,7 +200,7 @@ def _explain_mismatches(conf: CorosyncConf, events: List[LogEvent], diagnosis: D
         )
 
 
-def _explain_live_state(conf: CorosyncConf, diagnosis: Diagnosis) -> None:
+def _explain_live_state(conf: "CorosyncConf", diagnosis: "Diagnosis") -> None:
     live = diagnosis.live
     if live is None or not live.running:
         diagnosis.add(NOTE, "not-running", "corosync is not running on this node")

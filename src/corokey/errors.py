@@ -7,8 +7,6 @@ per command line tool (``corokey.cli.common.run``) turns them into a message and
 exit status.
 """
 
-from __future__ import annotations
-
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from typing import Optional
@@ -22,7 +20,9 @@ class CorokeyError(Exception):
     #: Exit status the ``corokey`` command uses for this error.
     exit_code: int = 2
 
-    def __init__(self, message: str, hint: Optional[str] = None, reference: Optional[str] = None):
+    def __init__(
+        self, message: str, hint: "Optional[str]" = None, reference: "Optional[str]" = None
+    ):
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -64,13 +64,13 @@ class SecretFileError(CorokeyError):
     def __init__(
         self,
         message: str,
-        hint: Optional[str] = None,
-        reference: Optional[str] = None,
+        hint: "Optional[str]" = None,
+        reference: "Optional[str]" = None,
         *,
         stage: str = "create",
-        path: Optional[str] = None,
-        errno: Optional[int] = None,
-        strerror: Optional[str] = None,
+        path: "Optional[str]" = None,
+        errno: "Optional[int]" = None,
+        strerror: "Optional[str]" = None,
     ):
         super().__init__(message, hint, reference)
         self.stage = stage

@@ -3,8 +3,6 @@
 The numbers below come from corosync's sources; each cites where.
 """
 
-from __future__ import annotations
-
 import os
 
 from corokey.errors import KeySizeError, RandomSourceError
@@ -64,7 +62,7 @@ def generate_key(size: int = KEY_LEN_DEFAULT) -> bytes:
 
 
 def read_random_source(
-    path: str, size: int, on_opened: Optional[Callable[[], None]] = None
+    path: str, size: int, on_opened: "Optional[Callable[[], None]]" = None
 ) -> bytes:
     """Read exactly ``size`` bytes from ``path`` as corosync-keygen -r does.
 
@@ -88,7 +86,7 @@ def read_random_source(
         os.close(fd)
 
 
-def _read_exactly(fd: int, path: str, size: int) -> Iterator[bytes]:
+def _read_exactly(fd: int, path: str, size: int) -> "Iterator[bytes]":
     remaining = size
     while remaining:
         try:

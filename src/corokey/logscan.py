@@ -11,8 +11,6 @@ lines a real corosync 3.1.7 with knet 1.25 wrote, see tests/README.md):
   ``Could not open FILE: ...`` and ``Could not read FILE: ...`` for the key.
 """
 
-from __future__ import annotations
-
 import os
 import re
 from typing import Dict, Iterable, List, Optional
@@ -35,17 +33,17 @@ class LogEvent(Record):
 
     __slots__ = ("address", "detail", "kind", "line")
     kind: str  # undecryptable, digest-mismatch, key-too-short, key-unreadable
-    address: Optional[str]
-    detail: Optional[str]
+    address: "Optional[str]"
+    detail: "Optional[str]"
     line: str
 
     def __init__(
-        self, kind: str, line: str, address: Optional[str] = None, detail: Optional[str] = None
+        self, kind: str, line: str, address: "Optional[str]" = None, detail: "Optional[str]" = None
     ) -> None:
         self._set(kind=kind, line=line, address=address, detail=detail)
 
 
-def scan_line(line: str) -> Optional[LogEvent]:
+def scan_line(line: str) -> "Optional[LogEvent]":
     match = _UNDECRYPTABLE.search(line)
     if match:
         return LogEvent("undecryptable", line, address=match.group(1))
@@ -60,11 +58,11 @@ def scan_line(line: str) -> Optional[LogEvent]:
     return None
 
 
-def scan(lines: Iterable[str]) -> List[LogEvent]:
+def scan(lines: "Iterable[str]") -> "List[LogEvent]":
     return [event for event in map(scan_line, lines) if event is not None]
 
 
-def mismatched_addresses(events: Iterable[LogEvent]) -> Dict[str, int]:
+def mismatched_addresses(events: "Iterable[LogEvent]") -> "Dict[str, int]":
     """Peer address -> how many of its packets could not be decrypted."""
     counts: Dict[str, int] = {}
     for event in events:
@@ -73,7 +71,7 @@ def mismatched_addresses(events: Iterable[LogEvent]) -> Dict[str, int]:
     return counts
 
 
-def read_tail(path: str, size: int = TAIL_BYTES) -> List[str]:
+def read_tail(path: str, size: int = TAIL_BYTES) -> "List[str]":
     """The last ``size`` bytes of a log file, as lines (the first, partial, one dropped)."""
     with open(path, "rb") as handle:
         handle.seek(0, os.SEEK_END)
@@ -84,7 +82,7 @@ def read_tail(path: str, size: int = TAIL_BYTES) -> List[str]:
     return lines[1:] if length > size else lines
 
 
-def read_since_last_start(lines: List[str]) -> List[str]:
+def read_since_last_start(lines: "List[str]") -> "List[str]":
     """Only what the newest corosync run logged (after its 'starting up' line)."""
     for index in range(len(lines) - 1, -1, -1):
         if "Corosync Cluster Engine" in lines[index] and "starting up" in lines[index]:
@@ -92,7 +90,7 @@ def read_since_last_start(lines: List[str]) -> List[str]:
     return lines
 
 
-def journal_lines(unit: str = "corosync", count: int = 2000) -> Optional[List[str]]:
+def journal_lines(unit: str = "corosync", count: int = 2000) -> "Optional[List[str]]":
     """Recent lines of the systemd journal for ``unit``, or None without journalctl."""
     import shutil
     import subprocess

@@ -6,8 +6,6 @@ uses), computed on the node with ``head -c 4096 | sha256sum``: key bytes never
 travel back.
 """
 
-from __future__ import annotations
-
 import os
 from typing import Optional
 
@@ -101,8 +99,8 @@ class RemoteKey(Record):
     group: str
     nlink: int
     size: int
-    sha256: Optional[str]
-    link_target: Optional[str]
+    sha256: "Optional[str]"
+    link_target: "Optional[str]"
 
     def __init__(self, **fields: object) -> None:
         defaults = dict(
@@ -124,7 +122,7 @@ class RemoteKey(Record):
 class NodeKeyError(Exception):
     """A remote step failed on one node; ``result`` has its output."""
 
-    def __init__(self, result: RemoteResult) -> None:
+    def __init__(self, result: "RemoteResult") -> None:
         super().__init__(result.why())
         self.result = result
 
@@ -136,7 +134,7 @@ def _kind(text: str) -> str:
     return text.replace("symbolic link", "symlink").replace(" ", "-")
 
 
-def inspect(ssh: Ssh, node: str, key_path: str) -> RemoteKey:
+def inspect(ssh: "Ssh", node: str, key_path: str) -> "RemoteKey":
     result = ssh.run(node, _INSPECT % {"key": quote(validate_path(key_path))})
     if result.status != 0:
         raise NodeKeyError(result)
@@ -159,7 +157,9 @@ def inspect(ssh: Ssh, node: str, key_path: str) -> RemoteKey:
     )
 
 
-def stage(ssh: Ssh, node: str, key_path: str, key: bytes, owner: str, mode: int) -> Optional[str]:
+def stage(
+    ssh: "Ssh", node: str, key_path: str, key: bytes, owner: str, mode: int
+) -> "Optional[str]":
     """Write a staged copy next to the key and return its name; None when the node
     already holds this key with this owner and mode (one byte-exact hard link). Raises
     NodeKeyError."""
@@ -201,19 +201,19 @@ def commit_command(key_path: str, staged: str, sha256: str) -> str:
     }
 
 
-def commit(ssh: Ssh, node: str, key_path: str, staged: str, sha256: str) -> None:
+def commit(ssh: "Ssh", node: str, key_path: str, staged: str, sha256: str) -> None:
     result = ssh.run(node, commit_command(key_path, staged, sha256))
     if result.status != 0 or result.stdout.strip() != "committed":
         raise NodeKeyError(result)
 
 
-def abort(ssh: Ssh, node: str, key_path: str, staged: str) -> bool:
+def abort(ssh: "Ssh", node: str, key_path: str, staged: str) -> bool:
     directory = os.path.dirname(validate_path(key_path)) or "/"
     result = ssh.run(node, _ABORT % {"dir": quote(directory), "staged": quote(staged)})
     return result.status == 0
 
 
-def read_key(ssh: Ssh, node: str, key_path: str) -> bytes:
+def read_key(ssh: "Ssh", node: str, key_path: str) -> bytes:
     """The key bytes of a node, into memory only (for push --from)."""
     status, data, stderr = ssh.run_bytes(node, _READ % {"key": quote(validate_path(key_path))})
     if status != 0:

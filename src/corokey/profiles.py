@@ -5,8 +5,6 @@ resolved on the host at the moment they are needed (``pacemaker``'s
 ``hacluster:haclient`` exist only where pacemaker is installed).
 """
 
-from __future__ import annotations
-
 from corokey.errors import CorokeyError, UsageError
 from corokey.key import DEFAULT_KEY_PATH, KEY_LEN_DEFAULT, KEY_LEN_MAX, KEY_LEN_MIN
 from corokey.record import Record
@@ -44,7 +42,7 @@ class Profile(Record):
     def __init__(self, **fields: object) -> None:
         self._set(**fields)
 
-    def owner_ids(self) -> Tuple[int, int]:
+    def owner_ids(self) -> "Tuple[int, int]":
         """uid and gid of the profile's owner and group on this host."""
         if self.owner == "root" and self.group == "root":
             return 0, 0  # always so on Linux; spares the NSS look-up (start-up time)
@@ -70,7 +68,7 @@ class ProfileOwnerError(CorokeyError):
 
     reference = "unknown-owner"
 
-    def __init__(self, profile: Profile, kind: str, name: str) -> None:
+    def __init__(self, profile: "Profile", kind: str, name: str) -> None:
         package = "pacemaker" if profile.name == "pacemaker" else None
         hint = (
             f"install {package} first (it creates {name}), or pass --profile for another secret"
@@ -83,7 +81,7 @@ class ProfileOwnerError(CorokeyError):
         )
 
 
-PROFILES: Dict[str, Profile] = {
+PROFILES: "Dict[str, Profile]" = {
     "corosync": Profile(
         name="corosync",
         path=DEFAULT_KEY_PATH,
@@ -123,7 +121,7 @@ PROFILES: Dict[str, Profile] = {
 DEFAULT_PROFILE = "corosync"
 
 
-def get_profile(name: Optional[str]) -> Profile:
+def get_profile(name: "Optional[str]") -> "Profile":
     """The profile called ``name`` (the corosync one when ``None``)."""
     profile = PROFILES.get(name or DEFAULT_PROFILE)
     if profile is None:
@@ -134,7 +132,7 @@ def get_profile(name: Optional[str]) -> Profile:
     return profile
 
 
-def check_size(profile: Profile, size: int) -> int:
+def check_size(profile: "Profile", size: int) -> int:
     """Return ``size`` if the profile allows it, else raise a clear error."""
     if not profile.min_size <= size <= profile.max_size:
         from corokey.errors import KeySizeError

@@ -8,8 +8,6 @@ copies are removed everywhere and nothing changes.  A node failing in phase 2
 is reported with the command that finishes it; rerunning push completes it.
 """
 
-from __future__ import annotations
-
 import hashlib
 import os
 import time
@@ -27,7 +25,7 @@ Progress = Callable[[str, str], None]  # (node, state)
 class PushError(CorokeyError):
     """The push did not complete; ``report`` says what happened on each node."""
 
-    def __init__(self, message: str, hint: str, report: PushReport) -> None:
+    def __init__(self, message: str, hint: str, report: "PushReport") -> None:
         super().__init__(message, hint=hint, reference="push-failed")
         self.report = report
 
@@ -44,12 +42,12 @@ class PushReport:
         self.finish: Dict[str, str] = {}
         self.seconds = 0.0
 
-    def set(self, node: str, state: str, reason: Optional[str] = None) -> None:
+    def set(self, node: str, state: str, reason: "Optional[str]" = None) -> None:
         self.states[node] = state
         if reason:
             self.reasons[node] = reason
 
-    def to_json(self) -> Dict[str, object]:
+    def to_json(self) -> "Dict[str, object]":
         return {
             "fingerprint": self.fingerprint,
             "size": self.size,
@@ -65,7 +63,7 @@ class PushReport:
         }
 
 
-def holds(remote: RemoteKey, sha256: str, size: int, profile: Profile) -> bool:
+def holds(remote: "RemoteKey", sha256: str, size: int, profile: "Profile") -> bool:
     """Whether a node already holds this key with the profile's owner and mode."""
     return (
         remote.kind == "regular"
@@ -85,14 +83,14 @@ def _pause_for_tests(point: str) -> None:
 
 
 def push(
-    ssh: Ssh,
-    nodes: List[str],
+    ssh: "Ssh",
+    nodes: "List[str]",
     key: bytes,
-    profile: Profile,
-    key_path: Optional[str] = None,
+    profile: "Profile",
+    key_path: "Optional[str]" = None,
     skip_unreachable: bool = False,
-    progress: Optional[Progress] = None,
-) -> PushReport:
+    progress: "Optional[Progress]" = None,
+) -> "PushReport":
     """Put ``key`` on every node, all or nothing. Raises PushError with the report."""
     started = time.monotonic()
     path = key_path or profile.path
@@ -105,7 +103,7 @@ def push(
     owner = profile.owner_label()
     unchanged = "unchanged"
 
-    def stage_one(node: str) -> Optional[str]:
+    def stage_one(node: str) -> "Optional[str]":
         note(node, "staging")
         try:
             staged = stage(ssh, node, path, key, owner, profile.mode)

@@ -7,8 +7,6 @@ right, bit 1: up or down), staying inside the board; squares count visits and
 are drawn with characters for increasing counts; S marks the start, E the end.
 """
 
-from __future__ import annotations
-
 from typing import List
 
 WIDTH, HEIGHT = 17, 9

@@ -1,7 +1,5 @@
 """Immutable records without dataclasses (which import inspect: start-up time)."""
 
-from __future__ import annotations
-
 
 class Record:
     """A small immutable record with equality, hash and repr from ``__slots__``.
@@ -9,7 +7,7 @@ class Record:
     Subclasses set ``__slots__`` and call ``self._set(...)`` in ``__init__``.
     """
 
-    __slots__: tuple[str, ...] = ()
+    __slots__: "tuple[str, ...]" = ()
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
@@ -18,7 +16,7 @@ class Record:
         for name, value in values.items():
             object.__setattr__(self, name, value)
 
-    def _values(self) -> tuple[object, ...]:
+    def _values(self) -> "tuple[object, ...]":
         return tuple(getattr(self, name) for name in self.__slots__)
 
     def __eq__(self, other: object) -> bool:

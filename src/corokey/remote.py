@@ -10,8 +10,6 @@ Host keys are always checked: ``StrictHostKeyChecking=yes`` is passed unless
 the admin passes their own StrictHostKeyChecking with ``--ssh-option``.
 """
 
-from __future__ import annotations
-
 import shlex
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -57,8 +55,8 @@ class Ssh:
 
     def __init__(
         self,
-        config: Optional[str] = None,
-        options: Sequence[str] = (),
+        config: "Optional[str]" = None,
+        options: "Sequence[str]" = (),
         connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
         timeout: float = DEFAULT_TIMEOUT,
         concurrency: int = DEFAULT_CONCURRENCY,
@@ -73,7 +71,7 @@ class Ssh:
         self.timeout = timeout
         self.concurrency = concurrency
 
-    def argv(self, node: str, command: str) -> List[str]:
+    def argv(self, node: str, command: str) -> "List[str]":
         validate_node(node)
         argv = ["ssh"]
         if self.config:
@@ -87,7 +85,7 @@ class Ssh:
             argv += ["-o", option]
         return [*argv, "--", node, command]
 
-    def run(self, node: str, command: str, stdin: bytes = b"") -> RemoteResult:
+    def run(self, node: str, command: str, stdin: bytes = b"") -> "RemoteResult":
         try:
             result = subprocess.run(
                 self.argv(node, command),
@@ -107,7 +105,7 @@ class Ssh:
             result.stderr.decode(errors="replace"),
         )
 
-    def run_bytes(self, node: str, command: str) -> Tuple[int, bytes, str]:
+    def run_bytes(self, node: str, command: str) -> "Tuple[int, bytes, str]":
         """Run and keep stdout as bytes (to carry a key from a node, in memory only)."""
         try:
             result = subprocess.run(
@@ -128,7 +126,7 @@ class Ssh:
             argv = [a for i, a in enumerate(argv) if not _is_option_pair(argv, i, control)]
         return " ".join(shlex.quote(a) for a in argv)
 
-    def each(self, nodes: Sequence[str], work: Callable[[str], T]) -> Dict[str, T]:
+    def each(self, nodes: "Sequence[str]", work: "Callable[[str], T]") -> "Dict[str, T]":
         """``work(node)`` for every node, at most ``concurrency`` at once; results by node."""
         if not nodes:
             return {}
@@ -136,7 +134,7 @@ class Ssh:
             return dict(zip(nodes, pool.map(work, nodes)))
 
 
-def _no_ssh() -> CorokeyError:
+def _no_ssh() -> "CorokeyError":
     return CorokeyError(
         "the ssh client is not installed",
         hint="install OpenSSH's client (apt-get install openssh-client)",
@@ -144,14 +142,14 @@ def _no_ssh() -> CorokeyError:
     )
 
 
-def _is_option_pair(argv: List[str], index: int, values: Set[str]) -> bool:
+def _is_option_pair(argv: "List[str]", index: int, values: "Set[str]") -> bool:
     """Whether argv[index] is a ``-o`` whose value is in ``values``, or such a value."""
     if argv[index] == "-o":
         return index + 1 < len(argv) and argv[index + 1] in values
     return argv[index] in values and index > 0 and argv[index - 1] == "-o"
 
 
-def _multiplex_options() -> List[str]:
+def _multiplex_options() -> "List[str]":
     """One connection per node, reused by every step and by the next command for a
     minute (as Ansible does): each step then costs a session, not a key exchange."""
     import os
@@ -192,7 +190,7 @@ def quote(value: str) -> str:
     return shlex.quote(value)
 
 
-def resolve_nodes(nodes: Optional[str], config: Optional[str]) -> List[str]:
+def resolve_nodes(nodes: "Optional[str]", config: "Optional[str]") -> "List[str]":
     """``--nodes A,B`` as given, else the nodelist of corosync.conf (name, else ring0_addr)."""
     if nodes:
         names = [validate_node(n.strip()) for n in nodes.split(",") if n.strip()]

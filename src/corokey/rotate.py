@@ -8,8 +8,6 @@ everywhere exactly as push does, reload once, verify on every node, and on any
 failure after the commit put ``.old`` back everywhere and reload again.
 """
 
-from __future__ import annotations
-
 import os
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
@@ -38,15 +36,15 @@ class RotateError(CorokeyError):
     reference = "rotate"
 
 
-def _runner(ssh: Ssh, node: str) -> Runner:
-    def run(argv: Sequence[str]) -> Tuple[int, str]:
+def _runner(ssh: "Ssh", node: str) -> "Runner":
+    def run(argv: "Sequence[str]") -> "Tuple[int, str]":
         result = ssh.run(node, " ".join(quote(a) for a in argv))
         return result.status, result.stdout
 
     return run
 
 
-def _version_tuple(text: Optional[str]) -> Tuple[int, ...]:
+def _version_tuple(text: "Optional[str]") -> "Tuple[int, ...]":
     try:
         return tuple(int(p) for p in (text or "").split(".")[:2])
     except ValueError:
@@ -63,14 +61,14 @@ class Preflight:
         self.size: Optional[int] = None
         self.problems: List[str] = []
 
-    def members(self) -> Set[int]:
+    def members(self) -> "Set[int]":
         return next(iter(self.states.values())).members if self.states else set()
 
-    def ring_ids(self) -> Dict[str, Optional[str]]:
+    def ring_ids(self) -> "Dict[str, Optional[str]]":
         return {node: state.ring_id for node, state in self.states.items()}
 
 
-def preflight(ssh: Ssh, nodes: List[str], profile: Profile, path: str) -> Preflight:
+def preflight(ssh: "Ssh", nodes: "List[str]", profile: "Profile", path: str) -> "Preflight":
     result = Preflight()
     report = verify(ssh, nodes, profile, path)
     for state in report.states:
@@ -89,7 +87,7 @@ def preflight(ssh: Ssh, nodes: List[str], profile: Profile, path: str) -> Prefli
         result.fingerprint = report.reference
         result.size = first.key.size if first.key else None
 
-    def look(node: str) -> Tuple[LiveState, bool, Optional[str]]:
+    def look(node: str) -> "Tuple[LiveState, bool, Optional[str]]":
         run = _runner(ssh, node)
         state = live_state(run)
         status, fips = run(["cat", "/proc/sys/crypto/fips_enabled"])
@@ -133,7 +131,7 @@ def preflight(ssh: Ssh, nodes: List[str], profile: Profile, path: str) -> Prefli
 
 
 class RotateReport:
-    def __init__(self, old: Optional[str], new: str) -> None:
+    def __init__(self, old: "Optional[str]", new: str) -> None:
         self.old = old
         self.new = new
         self.steps: List[str] = []
@@ -141,7 +139,7 @@ class RotateReport:
         self.result = "planned"
         self.seconds = 0.0
 
-    def to_json(self) -> Dict[str, object]:
+    def to_json(self) -> "Dict[str, object]":
         return {
             "old_sha256": self.old,
             "new_sha256": self.new,
@@ -158,19 +156,19 @@ def _pause_for_tests(point: str) -> None:
         time.sleep(float(os.environ.get("COROKEY_TEST_PAUSE_SECONDS", "30")))
 
 
-def reload_on(ssh: Ssh, node: str) -> RemoteResult:
+def reload_on(ssh: "Ssh", node: str) -> "RemoteResult":
     return ssh.run(node, "corosync-cfgtool -R")
 
 
 def settle(
-    ssh: Ssh, nodes: List[str], members: Set[int], seconds: float = SETTLE_SECONDS
-) -> Dict[str, str]:
+    ssh: "Ssh", nodes: "List[str]", members: "Set[int]", seconds: float = SETTLE_SECONDS
+) -> "Dict[str, str]":
     """Watch every node for ``seconds``: problems by node (empty when all stayed whole)."""
     problems: Dict[str, str] = {}
     deadline = time.monotonic() + seconds
     while True:
 
-        def look(node: str) -> Optional[str]:
+        def look(node: str) -> "Optional[str]":
             run = _runner(ssh, node)
             values = cmap_values("config.reload_status", run)
             if values is None:
@@ -194,8 +192,8 @@ def settle(
 
 
 def wait_whole(
-    ssh: Ssh, nodes: List[str], members: Set[int], timeout: float = 30.0
-) -> Dict[str, str]:
+    ssh: "Ssh", nodes: "List[str]", members: "Set[int]", timeout: float = 30.0
+) -> "Dict[str, str]":
     """Wait until every node sees ``members`` again; problems by node at the timeout."""
     deadline = time.monotonic() + timeout
     while True:
@@ -218,20 +216,20 @@ sync -- . ; echo restored
 """
 
 
-def restore_old(ssh: Ssh, node: str, path: str) -> RemoteResult:
+def restore_old(ssh: "Ssh", node: str, path: str) -> "RemoteResult":
     directory, name = os.path.split(path)
     return ssh.run(node, _RESTORE % {"dir": quote(directory), "name": quote(name)})
 
 
 def rotate(
-    ssh: Ssh,
-    nodes: List[str],
+    ssh: "Ssh",
+    nodes: "List[str]",
     key: bytes,
-    profile: Profile,
+    profile: "Profile",
     path: str,
-    note: Note,
+    note: "Note",
     dry_run: bool = False,
-) -> RotateReport:
+) -> "RotateReport":
     """Rotate to ``key``; raises RotateError (with ``report`` attached) on refusal or failure."""
     import hashlib
 
@@ -334,16 +332,16 @@ def rotate(
 
 
 def _roll_back(
-    ssh: Ssh,
-    nodes: List[str],
-    committed: List[str],
+    ssh: "Ssh",
+    nodes: "List[str]",
+    committed: "List[str]",
     path: str,
-    members: Set[int],
-    report: RotateReport,
-    note: Note,
+    members: "Set[int]",
+    report: "RotateReport",
+    note: "Note",
     started: float,
     reason: str,
-) -> RotateReport:
+) -> "RotateReport":
     note(f"rolling back: {reason}")
     report.steps.append(f"failed: {reason}")
     restored = ssh.each(committed, lambda n: restore_old(ssh, n, path))

@@ -5,8 +5,6 @@ Every query goes through a *runner*: a callable taking an argv and returning
 functions work on another node given a runner that goes over ssh.
 """
 
-from __future__ import annotations
-
 import subprocess
 from typing import Callable, Dict, Optional, Sequence, Set, Tuple
 
@@ -15,7 +13,7 @@ from corokey.record import Record
 Runner = Callable[[Sequence[str]], Tuple[int, str]]
 
 
-def local_runner(argv: Sequence[str]) -> Tuple[int, str]:
+def local_runner(argv: "Sequence[str]") -> "Tuple[int, str]":
     try:
         result = subprocess.run(
             list(argv), capture_output=True, text=True, errors="replace", timeout=15, check=False
@@ -32,22 +30,22 @@ class LiveState(Record):
 
     __slots__ = ("members", "quorate", "reload_error", "ring_id", "running", "this_node", "version")
     running: bool
-    members: Set[int]
-    quorate: Optional[bool]
-    reload_error: Optional[str]
-    ring_id: Optional[str]
-    version: Optional[str]
-    this_node: Optional[int]
+    members: "Set[int]"
+    quorate: "Optional[bool]"
+    reload_error: "Optional[str]"
+    ring_id: "Optional[str]"
+    version: "Optional[str]"
+    this_node: "Optional[int]"
 
     def __init__(
         self,
         running: bool,
-        members: Optional[Set[int]] = None,
-        quorate: Optional[bool] = None,
-        reload_error: Optional[str] = None,
-        ring_id: Optional[str] = None,
-        version: Optional[str] = None,
-        this_node: Optional[int] = None,
+        members: "Optional[Set[int]]" = None,
+        quorate: "Optional[bool]" = None,
+        reload_error: "Optional[str]" = None,
+        ring_id: "Optional[str]" = None,
+        version: "Optional[str]" = None,
+        this_node: "Optional[int]" = None,
     ) -> None:
         self._set(
             this_node=this_node,
@@ -60,7 +58,7 @@ class LiveState(Record):
         )
 
 
-def cmap_values(prefix: str, run: Runner = local_runner) -> Optional[Dict[str, str]]:
+def cmap_values(prefix: str, run: "Runner" = local_runner) -> "Optional[Dict[str, str]]":
     """``corosync-cmapctl -b PREFIX`` as a dict, or None when corosync does not answer."""
     status, output = run(["corosync-cmapctl", "-b", prefix])
     if status != 0:
@@ -73,7 +71,7 @@ def cmap_values(prefix: str, run: Runner = local_runner) -> Optional[Dict[str, s
     return values
 
 
-def members(run: Runner = local_runner) -> Optional[Set[int]]:
+def members(run: "Runner" = local_runner) -> "Optional[Set[int]]":
     values = cmap_values("runtime.members", run)
     if values is None:
         return None
@@ -85,7 +83,7 @@ def members(run: Runner = local_runner) -> Optional[Set[int]]:
     return joined
 
 
-def live_state(run: Runner = local_runner) -> LiveState:
+def live_state(run: "Runner" = local_runner) -> "LiveState":
     current = members(run)
     if current is None:
         return LiveState(running=False)

@@ -12,8 +12,6 @@ descriptor (``fstat``), never on the path a second time.
 Nothing here prints, exits, or puts key bytes into an exception.
 """
 
-from __future__ import annotations
-
 import errno
 import os
 import stat
@@ -44,9 +42,9 @@ class WriteResult(Record):
     __slots__ = ("old_path", "path", "replaced")
     path: str
     replaced: bool
-    old_path: Optional[str]
+    old_path: "Optional[str]"
 
-    def __init__(self, path: str, replaced: bool, old_path: Optional[str] = None) -> None:
+    def __init__(self, path: str, replaced: bool, old_path: "Optional[str]" = None) -> None:
         self._set(path=path, replaced=replaced, old_path=old_path)
 
 
@@ -65,7 +63,7 @@ class FileFacts(Record):
     gid: int
     nlink: int
     size: int
-    link_target: Optional[str]
+    link_target: "Optional[str]"
 
     def __init__(
         self,
@@ -76,7 +74,7 @@ class FileFacts(Record):
         gid: int = -1,
         nlink: int = 0,
         size: int = 0,
-        link_target: Optional[str] = None,
+        link_target: "Optional[str]" = None,
     ) -> None:
         self._set(
             path=path,
@@ -95,9 +93,9 @@ class SecretContent(Record):
 
     __slots__ = ("data", "facts")
     data: bytes
-    facts: FileFacts
+    facts: "FileFacts"
 
-    def __init__(self, data: bytes, facts: FileFacts) -> None:
+    def __init__(self, data: bytes, facts: "FileFacts") -> None:
         self._set(data=data, facts=facts)
 
     def __repr__(self) -> str:  # never show key bytes, even in a debugger or traceback
@@ -119,7 +117,7 @@ def _kind(mode: int) -> str:
     return "unknown"  # pragma: no cover - every Linux file type is listed above
 
 
-def _facts(path: str, st: os.stat_result, link_target: Optional[str] = None) -> FileFacts:
+def _facts(path: str, st: "os.stat_result", link_target: "Optional[str]" = None) -> "FileFacts":
     return FileFacts(
         path=path,
         kind=_kind(st.st_mode),
@@ -132,7 +130,7 @@ def _facts(path: str, st: os.stat_result, link_target: Optional[str] = None) -> 
     )
 
 
-def lstat_facts(path: str) -> FileFacts:
+def lstat_facts(path: str) -> "FileFacts":
     """Facts about ``path`` itself (a symlink is reported, not followed)."""
     try:
         st = os.lstat(path)
@@ -145,7 +143,7 @@ def lstat_facts(path: str) -> FileFacts:
 # ----------------------------------------------------------------------------- reading
 
 
-def read_secret(path: str, limit: int = DEFAULT_READ_LIMIT) -> SecretContent:
+def read_secret(path: str, limit: int = DEFAULT_READ_LIMIT) -> "SecretContent":
     """Read up to ``limit`` bytes of the regular file ``path`` safely.
 
     Refuses symlinks (``O_NOFOLLOW``) and anything that is not a regular file,
@@ -177,7 +175,7 @@ def read_secret(path: str, limit: int = DEFAULT_READ_LIMIT) -> SecretContent:
         os.close(fd)
 
 
-def read_secret_fd(fd: int, label: str = "-", limit: int = 1 << 20) -> SecretContent:
+def read_secret_fd(fd: int, label: str = "-", limit: int = 1 << 20) -> "SecretContent":
     """Read a secret from an inherited descriptor such as standard input.
 
     Reads everything up to ``limit`` bytes so that the reported size is the real
@@ -197,7 +195,7 @@ def read_secret_fd(fd: int, label: str = "-", limit: int = 1 << 20) -> SecretCon
     return SecretContent(data, facts)
 
 
-def _read_up_to(fd: int, path: str, limit: int) -> Iterator[bytes]:
+def _read_up_to(fd: int, path: str, limit: int) -> "Iterator[bytes]":
     remaining = limit
     while remaining > 0:
         try:
@@ -224,7 +222,7 @@ def _read_up_to(fd: int, path: str, limit: int) -> Iterator[bytes]:
         yield chunk
 
 
-def _read_hint(err: Optional[int], path: str) -> str:
+def _read_hint(err: "Optional[int]", path: str) -> str:
     if err == errno.ENOENT:
         return f"check the path, or create a key with: corokey generate {path}"
     if err in (errno.EACCES, errno.EPERM):
@@ -232,7 +230,7 @@ def _read_hint(err: Optional[int], path: str) -> str:
     return "check the path and try again"
 
 
-def _unsafe(path: str, facts: FileFacts, stage: str) -> UnsafeTargetError:
+def _unsafe(path: str, facts: "FileFacts", stage: str) -> "UnsafeTargetError":
     if facts.kind == "symlink":
         what = f"a symbolic link to {facts.link_target}"
         hint = (
@@ -264,11 +262,11 @@ def write_secret(
     data: bytes,
     *,
     mode: int = 0o400,
-    owner: Optional[Owner] = None,
+    owner: "Optional[Owner]" = None,
     keep_old: bool = False,
     make_parents: bool = False,
-    on_created: Optional[Callable[[], None]] = None,
-) -> WriteResult:
+    on_created: "Optional[Callable[[], None]]" = None,
+) -> "WriteResult":
     """Atomically put ``data`` at ``path`` with exactly ``mode`` (and ``owner``).
 
     The temp file is created next to the target with ``O_EXCL|O_NOFOLLOW`` and
@@ -314,7 +312,7 @@ def _open_directory(directory: str, path: str) -> int:
         raise _error("create", path, f"Could not create {path}", exc) from None
 
 
-def _check_target(dir_fd: int, name: str, path: str) -> Optional[os.stat_result]:
+def _check_target(dir_fd: int, name: str, path: str) -> "Optional[os.stat_result]":
     """Refuse a target that is not a regular file; return its stat if it exists."""
     try:
         st = os.lstat(name, dir_fd=dir_fd)
@@ -328,7 +326,7 @@ def _check_target(dir_fd: int, name: str, path: str) -> Optional[os.stat_result]
     return st
 
 
-def _save_old(dir_fd: int, name: str, path: str, old_path: str, existing: os.stat_result) -> None:
+def _save_old(dir_fd: int, name: str, path: str, old_path: str, existing: "os.stat_result") -> None:
     """Keep the current key as NAME.old, with its own mode and owner."""
     old_name = name + ".old"
     _check_target(dir_fd, old_name, old_path)
@@ -349,8 +347,8 @@ def _write_and_commit(
     path: str,
     data: bytes,
     mode: int,
-    owner: Optional[Owner],
-    on_created: Optional[Callable[[], None]],
+    owner: "Optional[Owner]",
+    on_created: "Optional[Callable[[], None]]",
 ) -> None:
     temp = _temp_name(name)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -390,7 +388,7 @@ def _write_and_commit(
             _unlink_quietly(temp, dir_fd)
 
 
-def _set_protection(fd: int, path: str, mode: int, owner: Optional[Owner]) -> None:
+def _set_protection(fd: int, path: str, mode: int, owner: "Optional[Owner]") -> None:
     try:
         if owner is not None:
             os.fchown(fd, owner[0], owner[1])
@@ -413,7 +411,7 @@ def _write_all(fd: int, path: str, data: bytes) -> None:
         raise _error("write", path, f"Could not write {path}", exc) from None
 
 
-def _close(fd: int) -> Optional[OSError]:
+def _close(fd: int) -> "Optional[OSError]":
     try:
         os.close(fd)
     except OSError as exc:
@@ -428,7 +426,7 @@ def _unlink_quietly(name: str, dir_fd: int) -> None:
         pass  # nothing more to do: the next run removes it (remove_stale_temps)
 
 
-def _error(stage: str, path: str, what: str, exc: OSError) -> SecretFileError:
+def _error(stage: str, path: str, what: str, exc: "OSError") -> "SecretFileError":
     return SecretFileError(
         f"{what}: {exc.strerror}",
         hint=_write_hint(exc.errno, path),
@@ -440,7 +438,7 @@ def _error(stage: str, path: str, what: str, exc: OSError) -> SecretFileError:
     )
 
 
-def _write_hint(err: Optional[int], path: str) -> str:
+def _write_hint(err: "Optional[int]", path: str) -> str:
     directory = os.path.dirname(path) or "."
     if err == errno.ENOENT:
         return f"create the directory first (mkdir -p {directory}) or choose another path"
@@ -461,7 +459,7 @@ def is_temp_of(entry: str, name: str) -> bool:
     return entry.startswith(f".{name}{TEMP_INFIX}") and entry.endswith(TEMP_SUFFIX)
 
 
-def _temp_pid(entry: str, name: str) -> Optional[int]:
+def _temp_pid(entry: str, name: str) -> "Optional[int]":
     middle = entry[len(f".{name}{TEMP_INFIX}") : -len(TEMP_SUFFIX)]
     pid_text = middle.split("-", 1)[0]
     return int(pid_text) if pid_text.isdigit() else None
@@ -501,7 +499,7 @@ def remove_stale_temps(dir_fd: int, name: str) -> int:
 # ----------------------------------------------------------------------------- streams
 
 
-def write_secret_stream(data: bytes, fd: int = 1) -> Optional[str]:
+def write_secret_stream(data: bytes, fd: int = 1) -> "Optional[str]":
     """Write key bytes to an inherited descriptor (standard output).
 
     Refuses a terminal (the key would end up in scroll-back and screen logs).

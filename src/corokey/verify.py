@@ -1,7 +1,5 @@
 """Do all nodes hold the same sound key?  Fingerprints only: the key never travels."""
 
-from __future__ import annotations
-
 from typing import Dict, List, Optional
 
 from corokey.checks import ERROR, Finding, host_fips_enabled, mode_findings, size_findings
@@ -20,7 +18,7 @@ class NodeState:
 
 
 class VerifyReport:
-    def __init__(self, path: str, states: List[NodeState]) -> None:
+    def __init__(self, path: str, states: "List[NodeState]") -> None:
         self.path = path
         self.states = states
         groups: Dict[str, List[str]] = {}
@@ -46,14 +44,14 @@ class VerifyReport:
             return 1
         return 0
 
-    def fix(self) -> Optional[str]:
+    def fix(self) -> "Optional[str]":
         good = [s.node for s in self.states if s.key and s.key.sha256 == self.reference]
         targets = sorted(set(self.odd) | set(self.unsound))
         if not targets or not good:
             return None
         return f"corokey push --from {good[0]} --nodes {','.join(targets)}"
 
-    def to_json(self) -> Dict[str, object]:
+    def to_json(self) -> "Dict[str, object]":
         return {
             "path": self.path,
             "same": self.exit_code == 0,
@@ -78,12 +76,12 @@ class VerifyReport:
 
 
 def verify(
-    ssh: Ssh, nodes: List[str], profile: Profile, key_path: Optional[str] = None
-) -> VerifyReport:
+    ssh: "Ssh", nodes: "List[str]", profile: "Profile", key_path: "Optional[str]" = None
+) -> "VerifyReport":
     path = key_path or profile.path
     fips = host_fips_enabled()
 
-    def look(node: str) -> NodeState:
+    def look(node: str) -> "NodeState":
         state = NodeState(node)
         try:
             state.key = inspect(ssh, node, path)
@@ -97,7 +95,7 @@ def verify(
     return VerifyReport(path, [results[n] for n in nodes])
 
 
-def _findings(key: RemoteKey, profile: Profile, fips: bool, label: str) -> List[Finding]:
+def _findings(key: "RemoteKey", profile: "Profile", fips: bool, label: str) -> "List[Finding]":
     if key.kind == "missing":
         return [Finding(ERROR, "missing", f"{label} does not exist")]
     if key.kind != "regular":

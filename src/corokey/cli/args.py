@@ -8,8 +8,6 @@ bundled short flags, unambiguous long prefixes, options among operands, ``--``.
 Errors raise :class:`corokey.errors.UsageError` (exit 2, one line, with a hint).
 """
 
-from __future__ import annotations
-
 from corokey.errors import UsageError
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -20,13 +18,13 @@ if TYPE_CHECKING:
 class Namespace:
     """Parsed values, as attributes (like argparse.Namespace)."""
 
-    def __init__(self, **values: Any) -> None:
+    def __init__(self, **values: "Any") -> None:
         self.__dict__.update(values)
 
     def __repr__(self) -> str:
         return f"Namespace({self.__dict__!r})"
 
-    def __getattr__(self, name: str) -> Any:  # only reached for names never set
+    def __getattr__(self, name: str) -> "Any":  # only reached for names never set
         raise AttributeError(name)
 
 
@@ -37,15 +35,15 @@ class HelpRequested(Exception):
 class _Argument:
     def __init__(
         self,
-        names: Sequence[str],
-        action: Optional[str],
-        type: Optional[Callable[[str], Any]],
-        choices: Optional[Sequence[str]],
-        default: Any,
-        help: Optional[str],
-        nargs: Optional[str],
-        metavar: Optional[str],
-        dest: Optional[str],
+        names: "Sequence[str]",
+        action: "Optional[str]",
+        type: "Optional[Callable[[str], Any]]",
+        choices: "Optional[Sequence[str]]",
+        default: "Any",
+        help: "Optional[str]",
+        nargs: "Optional[str]",
+        metavar: "Optional[str]",
+        dest: "Optional[str]",
     ) -> None:
         self.names = list(names)
         self.positional = not names[0].startswith("-")
@@ -68,7 +66,7 @@ class _Argument:
     def takes_value(self) -> bool:
         return self.action not in ("store_true",)
 
-    def convert(self, value: str, command: str) -> Any:
+    def convert(self, value: str, command: str) -> "Any":
         if self.choices is not None and value not in self.choices:
             raise UsageError(
                 f"{command}: invalid value '{value}' for {self.names[0]}",
@@ -97,14 +95,14 @@ class ArgumentParser:
     def add_argument(
         self,
         *names: str,
-        action: Optional[str] = None,
-        type: Optional[Callable[[str], Any]] = None,
-        choices: Optional[Sequence[str]] = None,
-        default: Any = None,
-        help: Optional[str] = None,
-        nargs: Optional[str] = None,
-        metavar: Optional[str] = None,
-        dest: Optional[str] = None,
+        action: "Optional[str]" = None,
+        type: "Optional[Callable[[str], Any]]" = None,
+        choices: "Optional[Sequence[str]]" = None,
+        default: "Any" = None,
+        help: "Optional[str]" = None,
+        nargs: "Optional[str]" = None,
+        metavar: "Optional[str]" = None,
+        dest: "Optional[str]" = None,
     ) -> None:
         self._arguments.append(
             _Argument(names, action, type, choices, default, help, nargs, metavar, dest)
@@ -112,7 +110,7 @@ class ArgumentParser:
 
     # ------------------------------------------------------------------ parsing
 
-    def parse_args(self, argv: Sequence[str]) -> Namespace:
+    def parse_args(self, argv: "Sequence[str]") -> "Namespace":
         values: Dict[str, Any] = {a.dest: a.default for a in self._arguments}
         for argument in self._arguments:
             if isinstance(values[argument.dest], list):
@@ -136,7 +134,9 @@ class ArgumentParser:
         self._assign_operands(operands, values)
         return Namespace(**values)
 
-    def _store(self, argument: _Argument, value: Optional[str], values: Dict[str, Any]) -> None:
+    def _store(
+        self, argument: "_Argument", value: "Optional[str]", values: "Dict[str, Any]"
+    ) -> None:
         if argument.action == "store_true":
             values[argument.dest] = True
         elif argument.action == "append":
@@ -144,7 +144,7 @@ class ArgumentParser:
         else:
             values[argument.dest] = argument.convert(str(value), self.prog)
 
-    def _long(self, arg: str, argv: Sequence[str], index: int, values: Dict[str, Any]) -> int:
+    def _long(self, arg: str, argv: "Sequence[str]", index: int, values: "Dict[str, Any]") -> int:
         name, has_value, value = arg.partition("=")
         argument = self._find_long(name)
         if not argument.takes_value:
@@ -160,7 +160,7 @@ class ArgumentParser:
         self._store(argument, value, values)
         return index
 
-    def _find_long(self, name: str) -> _Argument:
+    def _find_long(self, name: str) -> "_Argument":
         options = [a for a in self._arguments if not a.positional]
         for argument in options:
             if name in argument.names:
@@ -174,7 +174,7 @@ class ArgumentParser:
             raise self._usage(f"option {name} is ambiguous")
         raise self._usage(f"unrecognized option '{name}'")
 
-    def _short(self, arg: str, argv: Sequence[str], index: int, values: Dict[str, Any]) -> int:
+    def _short(self, arg: str, argv: "Sequence[str]", index: int, values: "Dict[str, Any]") -> int:
         position = 1
         while position < len(arg):
             flag = "-" + arg[position]
@@ -195,7 +195,7 @@ class ArgumentParser:
             break
         return index
 
-    def _assign_operands(self, operands: List[str], values: Dict[str, Any]) -> None:
+    def _assign_operands(self, operands: "List[str]", values: "Dict[str, Any]") -> None:
         positionals = [a for a in self._arguments if a.positional]
         remaining = list(operands)
         for position, argument in enumerate(positionals):
@@ -213,7 +213,7 @@ class ArgumentParser:
         if remaining:
             raise self._usage(f"unexpected argument '{remaining[0]}'")
 
-    def _usage(self, message: str) -> UsageError:
+    def _usage(self, message: str) -> "UsageError":
         return UsageError(f"{self.prog}: {message}", hint=f"run '{self.prog} --help'")
 
     # ------------------------------------------------------------------ help

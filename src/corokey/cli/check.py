@@ -1,7 +1,5 @@
 """``corokey check FILE...``: find what corosync would trip over, and how to fix it."""
 
-from __future__ import annotations
-
 import sys
 
 from corokey.checks import CheckReport, check_content, check_key, host_fips_enabled
@@ -15,7 +13,7 @@ if TYPE_CHECKING:
     from corokey.cli.args import ArgumentParser, Namespace
 
 
-def configure(parser: ArgumentParser) -> None:
+def configure(parser: "ArgumentParser") -> None:
     parser.description = (
         "Check key files the way corosync will read them. Exit status: 0 clean (notes "
         "only), 1 warnings, 2 errors."
@@ -33,7 +31,7 @@ def configure(parser: ArgumentParser) -> None:
     add_json_option(parser)
 
 
-def execute(args: Namespace) -> int:
+def execute(args: "Namespace") -> int:
     profile = get_profile(args.profile)
     fips = True if args.fips else host_fips_enabled()
     reports: List[CheckReport] = []
@@ -63,7 +61,7 @@ def execute(args: Namespace) -> int:
     return max(report.exit_code for report in reports)
 
 
-def _print_report(report: CheckReport) -> None:
+def _print_report(report: "CheckReport") -> None:
     out = sys.stdout
     size = f", {report.size} bytes" if report.size is not None else ""
     fingerprint = f", {report.fingerprint}" if report.fingerprint else ""

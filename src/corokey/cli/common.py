@@ -1,7 +1,5 @@
 """What every ``corokey`` subcommand shares: the one place errors become exit codes."""
 
-from __future__ import annotations
-
 import sys
 
 from corokey.errors import CorokeyError
@@ -22,7 +20,7 @@ EXIT_INTERNAL = 70  # a bug in corokey (EX_SOFTWARE)
 EXIT_INTERRUPTED = 130
 
 
-def format_error(error: CorokeyError) -> str:
+def format_error(error: "CorokeyError") -> str:
     """One line: what is wrong, then what to do about it."""
     line = f"{PROGRAM}: {error.message}"
     if error.hint:
@@ -30,7 +28,7 @@ def format_error(error: CorokeyError) -> str:
     return line
 
 
-def run_guarded(action: Callable[[], int], stderr: TextIO = sys.stderr) -> int:
+def run_guarded(action: "Callable[[], int]", stderr: "TextIO" = sys.stderr) -> int:
     """Run a command body, turning every exception into a message and exit status.
 
     Unexpected exceptions are reported by type and place only: their messages
@@ -58,14 +56,14 @@ def run_guarded(action: Callable[[], int], stderr: TextIO = sys.stderr) -> int:
         return EXIT_INTERNAL
 
 
-def print_json(document: object, stdout: TextIO = sys.stdout) -> None:
+def print_json(document: object, stdout: "TextIO" = sys.stdout) -> None:
     """One JSON document on stdout, stable key order, for automation."""
     import json
 
     stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
 
 
-def add_profile_option(parser: ArgumentParser) -> None:
+def add_profile_option(parser: "ArgumentParser") -> None:
     from corokey.profiles import DEFAULT_PROFILE, PROFILES
 
     parser.add_argument(
@@ -76,9 +74,9 @@ def add_profile_option(parser: ArgumentParser) -> None:
     )
 
 
-def add_json_option(parser: ArgumentParser) -> None:
+def add_json_option(parser: "ArgumentParser") -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 
-def warn(message: str, stderr: TextIO = sys.stderr) -> None:
+def warn(message: str, stderr: "TextIO" = sys.stderr) -> None:
     stderr.write(f"{PROGRAM}: warning: {message}\n")

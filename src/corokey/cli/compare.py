@@ -1,7 +1,5 @@
 """``corokey compare FILE FILE...``: are these the same key for corosync?"""
 
-from __future__ import annotations
-
 import sys
 
 from corokey.cli.common import add_json_option, print_json
@@ -15,7 +13,7 @@ if TYPE_CHECKING:
     from corokey.cli.args import ArgumentParser, Namespace
 
 
-def configure(parser: ArgumentParser) -> None:
+def configure(parser: "ArgumentParser") -> None:
     parser.description = (
         "Tell whether key files hold the same key as corosync 3 (first 4096 bytes) and "
         "corosync 2 (first 128 bytes) read them. Exit 0 when all agree for corosync 3 "
@@ -28,7 +26,7 @@ def configure(parser: ArgumentParser) -> None:
     add_json_option(parser)
 
 
-def execute(args: Namespace) -> int:
+def execute(args: "Namespace") -> int:
     if len(args.files) < 2:
         from corokey.errors import UsageError
 

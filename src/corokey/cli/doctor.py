@@ -1,7 +1,5 @@
 """``corokey doctor``: explain this node's key set-up and why nodes cannot join."""
 
-from __future__ import annotations
-
 import sys
 
 from corokey.cli.common import add_json_option, print_json
@@ -12,7 +10,7 @@ if TYPE_CHECKING:
     from corokey.cli.args import ArgumentParser, Namespace
 
 
-def configure(parser: ArgumentParser) -> None:
+def configure(parser: "ArgumentParser") -> None:
     parser.description = (
         "Explain whether this node's key set-up is sound and, if nodes cannot join, why and "
         "what to do. Reads corosync.conf, checks the key, scans corosync's log since its last "
@@ -25,7 +23,7 @@ def configure(parser: ArgumentParser) -> None:
     add_json_option(parser)
 
 
-def execute(args: Namespace) -> int:
+def execute(args: "Namespace") -> int:
     from corokey.doctor import diagnose
 
     diagnosis = diagnose(args.config, fips=True if args.fips else None)

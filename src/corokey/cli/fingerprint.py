@@ -1,7 +1,5 @@
 """``corokey fingerprint FILE...``: ssh-keygen-like fingerprints of key files."""
 
-from __future__ import annotations
-
 import sys
 
 from corokey.cli.common import add_json_option, print_json
@@ -15,7 +13,7 @@ if TYPE_CHECKING:
     from corokey.cli.args import ArgumentParser, Namespace
 
 
-def configure(parser: ArgumentParser) -> None:
+def configure(parser: "ArgumentParser") -> None:
     parser.description = (
         "Print the SHA256 fingerprint of the bytes corosync uses from each key file "
         "(the first 4096; with --corosync2 the first 128). Key bytes are never printed."
@@ -31,14 +29,14 @@ def configure(parser: ArgumentParser) -> None:
     add_json_option(parser)
 
 
-def read_key_argument(path: str) -> SecretContent:
+def read_key_argument(path: str) -> "SecretContent":
     """A key named on the command line: a file, or ``-`` for standard input."""
     if path == "-":
         return read_secret_fd(sys.stdin.fileno(), "-")
     return read_secret(path)
 
 
-def describe(content: SecretContent, corosync2: bool, use_hex: bool) -> Dict[str, Any]:
+def describe(content: "SecretContent", corosync2: bool, use_hex: bool) -> "Dict[str, Any]":
     used = min(content.facts.size, COROSYNC2_KEY_LEN if corosync2 else KEY_LEN_MAX)
     return {
         "path": content.facts.path,
@@ -52,7 +50,7 @@ def describe(content: SecretContent, corosync2: bool, use_hex: bool) -> Dict[str
     }
 
 
-def execute(args: Namespace) -> int:
+def execute(args: "Namespace") -> int:
     results: List[Dict[str, Any]] = []
     for path in args.files:
         content = read_key_argument(path)
@@ -71,7 +69,7 @@ def execute(args: Namespace) -> int:
     return 0
 
 
-def _line(result: Dict[str, Any], use_hex: bool) -> str:
+def _line(result: "Dict[str, Any]", use_hex: bool) -> str:
     digest = result["sha256_hex"] if use_hex else result["fingerprint"]
     size = f"{result['size']} bytes"
     if result["used_bytes"] < result["size"]:

@@ -1,7 +1,5 @@
 """``corokey generate [PATH]``: a new key, never replacing one by accident."""
 
-from __future__ import annotations
-
 import os
 import sys
 
@@ -18,7 +16,7 @@ if TYPE_CHECKING:
     from corokey.cli.args import ArgumentParser, Namespace
 
 
-def configure(parser: ArgumentParser) -> None:
+def configure(parser: "ArgumentParser") -> None:
     parser.description = (
         "Generate a new key with the profile's path, size, owner and mode. An existing key "
         "is replaced only with --force (on a terminal you are asked), and kept as PATH.old."
@@ -30,7 +28,7 @@ def configure(parser: ArgumentParser) -> None:
     add_json_option(parser)
 
 
-def execute(args: Namespace) -> int:
+def execute(args: "Namespace") -> int:
     profile = get_profile(args.profile)
     size = check_size(profile, args.size or profile.size)
     _check_fips(profile, size)
@@ -68,7 +66,7 @@ def execute(args: Namespace) -> int:
     return 0
 
 
-def _check_fips(profile: Profile, size: int) -> None:
+def _check_fips(profile: "Profile", size: int) -> None:
     from corokey.checks import host_fips_enabled
 
     if profile.corosync and size > FIPS_KEY_LEN_MAX and host_fips_enabled():
@@ -79,7 +77,7 @@ def _check_fips(profile: Profile, size: int) -> None:
         )
 
 
-def _owner(profile: Profile) -> Optional[Tuple[int, int]]:
+def _owner(profile: "Profile") -> "Optional[Tuple[int, int]]":
     # Only root can give a file away; others keep their own key files.
     return profile.owner_ids() if os.geteuid() == 0 else None
 
@@ -93,7 +91,7 @@ def _confirm_overwrite(path: str) -> bool:
     return answer in ("y", "yes")
 
 
-def _print(report: Dict[str, Any]) -> None:
+def _print(report: "Dict[str, Any]") -> None:
     out = sys.stdout
     out.write(
         f"Wrote a new {report['size']}-byte {report['profile']} key to {report['path']} "

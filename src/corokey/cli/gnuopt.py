@@ -13,8 +13,6 @@ beats longer ones, options after operands (permutation, unless
 required value may be the next argument even if it starts with ``-``.
 """
 
-from __future__ import annotations
-
 import os
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -37,7 +35,7 @@ class LongOption:
         self.short = short
 
 
-def parse_short_spec(spec: str) -> Dict[str, bool]:
+def parse_short_spec(spec: str) -> "Dict[str, bool]":
     """``"k:r:s:lh"`` -> ``{"k": True, "r": True, "s": True, "l": False, "h": False}``."""
     result: Dict[str, bool] = {}
     for index, char in enumerate(spec):
@@ -48,11 +46,11 @@ def parse_short_spec(spec: str) -> Dict[str, bool]:
 
 
 def getopt_long(
-    argv: Sequence[str],
+    argv: "Sequence[str]",
     shortopts: str,
-    longopts: Sequence[LongOption],
-    environ: Optional[Mapping[str, str]] = None,
-) -> Iterator[Tuple[str, Optional[str]]]:
+    longopts: "Sequence[LongOption]",
+    environ: "Optional[Mapping[str, str]]" = None,
+) -> "Iterator[Tuple[str, Optional[str]]]":
     """Yield ``(short_letter, value)`` for each option of ``argv[1:]`` in glibc order.
 
     Operands are skipped: getopt permutes them to the end and corosync-keygen
@@ -95,8 +93,8 @@ def getopt_long(
 
 
 def _long(
-    arg: str, argv: Sequence[str], index: int, longopts: Sequence[LongOption]
-) -> Tuple[str, Optional[str], int]:
+    arg: str, argv: "Sequence[str]", index: int, longopts: "Sequence[LongOption]"
+) -> "Tuple[str, Optional[str], int]":
     body = arg[2:]
     name, has_value, value = body.partition("=")
     option = _match_long(name, arg, longopts)
@@ -111,7 +109,7 @@ def _long(
     return option.short, None, index
 
 
-def _match_long(name: str, arg: str, longopts: Sequence[LongOption]) -> LongOption:
+def _match_long(name: str, arg: str, longopts: "Sequence[LongOption]") -> "LongOption":
     exact = [option for option in longopts if option.name == name]
     if exact:
         return exact[0]
@@ -125,7 +123,7 @@ def _match_long(name: str, arg: str, longopts: Sequence[LongOption]) -> LongOpti
     raise GetoptError(f"option '{arg}' is ambiguous; possibilities: {names}")
 
 
-def strtoll_base10(text: str) -> Optional[int]:
+def strtoll_base10(text: str) -> "Optional[int]":
     """Parse like C ``strtoll(text, &end, 10)`` requiring ``*end == '\\0'``.
 
     Leading white space (as C ``isspace``) and one sign are allowed; anything

@@ -1,7 +1,5 @@
 """``corokey install SRC [DEST]``: ``install -D -o 0 -g 0 -m 0400``, done safely."""
 
-from __future__ import annotations
-
 import os
 import sys
 
@@ -20,7 +18,7 @@ if TYPE_CHECKING:
     from corokey.cli.args import ArgumentParser, Namespace
 
 
-def configure(parser: ArgumentParser) -> None:
+def configure(parser: "ArgumentParser") -> None:
     parser.description = (
         "Install a key with the profile's owner and mode: checked first, parents created, "
         "replaced atomically, the previous key kept as DEST.old, read back and verified. "
@@ -35,7 +33,7 @@ def configure(parser: ArgumentParser) -> None:
     add_json_option(parser)
 
 
-def execute(args: Namespace) -> int:
+def execute(args: "Namespace") -> int:
     profile = get_profile(args.profile)
     dest = args.dest or profile.path
     source = read_key_argument(args.src)
@@ -76,7 +74,7 @@ def execute(args: Namespace) -> int:
 
 
 def _already_installed(
-    dest: str, data: bytes, profile: Profile, owner: Optional[Tuple[int, int]]
+    dest: str, data: bytes, profile: "Profile", owner: "Optional[Tuple[int, int]]"
 ) -> bool:
     facts = lstat_facts(dest)
     if facts.kind != "regular" or facts.size != len(data) or facts.nlink != 1:
@@ -99,7 +97,7 @@ def _verify_readback(dest: str, data: bytes) -> None:
         )
 
 
-def _print(report: Dict[str, Any]) -> None:
+def _print(report: "Dict[str, Any]") -> None:
     out = sys.stdout
     owner = f", {report['owner']}" if report["owner"] else ""
     if report["result"] == "unchanged":

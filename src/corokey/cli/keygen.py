@@ -6,8 +6,6 @@ This module is on the start-up path of every run: it imports only what
 generating a key needs.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 
@@ -78,7 +76,7 @@ class _Exit(Exception):
         self.code = code
 
 
-def parse(argv: Sequence[str], program: str, stdout: TextIO, stderr: TextIO) -> Request:
+def parse(argv: "Sequence[str]", program: str, stdout: "TextIO", stderr: "TextIO") -> "Request":
     """Apply options in order, as the C tool does; raise _Exit where it exits."""
     request = Request()
     try:
@@ -110,8 +108,8 @@ def parse(argv: Sequence[str], program: str, stdout: TextIO, stderr: TextIO) -> 
 
 
 def _fail(
-    stderr: TextIO, program: str, code: int, message: str, hint: Optional[str] = None
-) -> NoReturn:
+    stderr: "TextIO", program: str, code: int, message: str, hint: "Optional[str]" = None
+) -> "NoReturn":
     # err(3) prefixes program_invocation_short_name; getopt uses argv[0] as given.
     name = os.path.basename(program) or "corosync-keygen"
     stderr.write(f"{name}: {message}\n")
@@ -120,7 +118,7 @@ def _fail(
     raise _Exit(code)
 
 
-def generate(request: Request, program: str, stdout: TextIO, stderr: TextIO) -> None:
+def generate(request: "Request", program: str, stdout: "TextIO", stderr: "TextIO") -> None:
     stdout.write("Corosync Cluster Engine Authentication key generator.\n")
     source = request.random_file or DEFAULT_RANDOM_LABEL
     stdout.write(f"Gathering {request.size * 8} bits for key from {source}.\n")
@@ -144,7 +142,7 @@ def generate(request: Request, program: str, stdout: TextIO, stderr: TextIO) -> 
         _fail(stderr, program, EXIT_BY_STAGE.get(exc.stage, 2), exc.message, exc.hint)
 
 
-def _prompt(request: Request, stdout: TextIO) -> None:
+def _prompt(request: "Request", stdout: "TextIO") -> None:
     # The C tool says this once the source is open, only for /dev/random; since
     # Linux 5.6 /dev/random no longer blocks once the kernel pool is ready.
     if request.random_file == BLOCKING_RANDOM:
@@ -152,7 +150,7 @@ def _prompt(request: Request, stdout: TextIO) -> None:
         stdout.flush()
 
 
-def run(argv: List[str], stdout: TextIO, stderr: TextIO) -> int:
+def run(argv: "List[str]", stdout: "TextIO", stderr: "TextIO") -> int:
     program = argv[0] if argv and argv[0] else "corosync-keygen"
     try:
         request = parse(argv, program, stdout, stderr)
@@ -162,7 +160,7 @@ def run(argv: List[str], stdout: TextIO, stderr: TextIO) -> int:
     return EXIT_OK
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: "Optional[List[str]]" = None) -> int:
     if argv is None:
         argv = sys.argv
     try:

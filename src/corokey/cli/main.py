@@ -1,7 +1,5 @@
 """``corokey``: the dispatcher.  Subcommands are imported only when run."""
 
-from __future__ import annotations
-
 import sys
 
 from corokey.cli.common import EXIT_ERROR, EXIT_OK, PROGRAM, run_guarded
@@ -49,7 +47,7 @@ def top_help() -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: "Optional[List[str]]" = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
         sys.stdout.write(top_help())
@@ -67,7 +65,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     return run_guarded(lambda: _run(command, rest))
 
 
-def _run(command: str, rest: List[str]) -> int:
+def _run(command: str, rest: "List[str]") -> int:
     from corokey.cli.args import ArgumentParser, HelpRequested
 
     module_name, summary = COMMANDS[command]

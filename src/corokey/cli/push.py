@@ -1,7 +1,5 @@
 """``corokey push``: the key to every node over SSH, all or nothing."""
 
-from __future__ import annotations
-
 import sys
 
 from corokey.cli.common import print_json
@@ -16,7 +14,7 @@ if TYPE_CHECKING:
     from corokey.remote import Ssh
 
 
-def configure(parser: ArgumentParser) -> None:
+def configure(parser: "ArgumentParser") -> None:
     parser.description = (
         "Copy a key to every node over ssh (the key travels on ssh's stdin only), in two "
         "phases: stage a checked copy everywhere, then commit everywhere, keeping .old. If any "
@@ -37,7 +35,7 @@ def configure(parser: ArgumentParser) -> None:
     add_remote_options(parser)
 
 
-def execute(args: Namespace) -> int:
+def execute(args: "Namespace") -> int:
     from corokey.checks import content_errors
     from corokey.errors import CorokeyError, UsageError
     from corokey.profiles import get_profile
@@ -87,7 +85,7 @@ def execute(args: Namespace) -> int:
     return 0
 
 
-def _reload(ssh: Ssh, nodes: List[str], report: PushReport) -> None:
+def _reload(ssh: "Ssh", nodes: "List[str]", report: "PushReport") -> None:
     from corokey.errors import CorokeyError
 
     failed = []
@@ -107,7 +105,7 @@ def _reload(ssh: Ssh, nodes: List[str], report: PushReport) -> None:
 class _LiveLines:
     """One line per node on the terminal (stderr), rewritten in place as its state changes."""
 
-    def __init__(self, nodes: List[str]) -> None:
+    def __init__(self, nodes: "List[str]") -> None:
         import threading
 
         self.nodes = list(dict.fromkeys(nodes))
@@ -127,7 +125,7 @@ class _LiveLines:
             sys.stderr.flush()
 
 
-def _show(report: PushReport, as_json: bool) -> None:
+def _show(report: "PushReport", as_json: bool) -> None:
     if as_json:
         print_json(report.to_json())
         return

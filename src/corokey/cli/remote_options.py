@@ -1,7 +1,5 @@
 """Options shared by the commands that reach nodes over SSH."""
 
-from __future__ import annotations
-
 from corokey.cli.common import add_json_option, add_profile_option
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -12,7 +10,7 @@ if TYPE_CHECKING:
     from corokey.remote import Ssh
 
 
-def add_remote_options(parser: ArgumentParser) -> None:
+def add_remote_options(parser: "ArgumentParser") -> None:
     parser.add_argument("--nodes", metavar="A,B,...", help="nodes (default: the nodelist)")
     parser.add_argument(
         "--config", metavar="FILE", help="corosync.conf whose nodelist to use (default local)"
@@ -33,13 +31,13 @@ def add_remote_options(parser: ArgumentParser) -> None:
     add_json_option(parser)
 
 
-def ssh_from(args: Namespace) -> Ssh:
+def ssh_from(args: "Namespace") -> "Ssh":
     from corokey.remote import Ssh
 
     return Ssh(config=args.ssh_config, options=args.ssh_option, timeout=args.timeout)
 
 
-def nodes_from(args: Namespace) -> List[str]:
+def nodes_from(args: "Namespace") -> "List[str]":
     from corokey.remote import resolve_nodes
 
     return resolve_nodes(args.nodes, args.config)

@@ -1,7 +1,5 @@
 """``corokey rotate``: a new key for a running cluster, without downtime."""
 
-from __future__ import annotations
-
 import sys
 
 from corokey.cli.common import print_json
@@ -13,7 +11,7 @@ if TYPE_CHECKING:
     from corokey.rotate import RotateReport
 
 
-def configure(parser: ArgumentParser) -> None:
+def configure(parser: "ArgumentParser") -> None:
     parser.description = (
         "Replace the key of a running corosync 3.1+ cluster without downtime: preflight every "
         "node, stage and commit the new key everywhere (keeping .old), run corosync-cfgtool -R "
@@ -27,7 +25,7 @@ def configure(parser: ArgumentParser) -> None:
     add_remote_options(parser)
 
 
-def execute(args: Namespace) -> int:
+def execute(args: "Namespace") -> int:
     from corokey.checks import content_errors
     from corokey.errors import CorokeyError
     from corokey.key import KEY_LEN_DEFAULT, fingerprint, generate_key
@@ -81,7 +79,7 @@ def _confirm(count: int) -> bool:
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
-def _show(report: RotateReport, as_json: bool, new_fingerprint: str) -> None:
+def _show(report: "RotateReport", as_json: bool, new_fingerprint: str) -> None:
     if as_json:
         document = report.to_json()
         document["new_fingerprint"] = new_fingerprint

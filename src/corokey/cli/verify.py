@@ -1,7 +1,5 @@
 """``corokey verify``: does every node hold the same sound key?"""
 
-from __future__ import annotations
-
 import sys
 
 from corokey.cli.common import print_json
@@ -12,7 +10,7 @@ if TYPE_CHECKING:
     from corokey.cli.args import ArgumentParser, Namespace
 
 
-def configure(parser: ArgumentParser) -> None:
+def configure(parser: "ArgumentParser") -> None:
     parser.description = (
         "Collect from every node the fingerprint (never the key), size, owner, mode and type of "
         "the key, and group the nodes by fingerprint. Exit 0 when all hold the same sound key, "
@@ -21,7 +19,7 @@ def configure(parser: ArgumentParser) -> None:
     add_remote_options(parser)
 
 
-def execute(args: Namespace) -> int:
+def execute(args: "Namespace") -> int:
     from corokey.profiles import get_profile
     from corokey.verify import verify
 
