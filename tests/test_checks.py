@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 from typing import List
 
 import pytest
 
-from corokey.checks import check_content, check_key, host_fips_enabled
+from corokey.checks import (
+    COMPRESSIBLE_RATIO,
+    _deflate_cannot_shrink,
+    check_content,
+    check_key,
+    host_fips_enabled,
+)
 from corokey.profiles import get_profile
 from tests.cli_helpers import write_key
 
@@ -190,3 +198,76 @@ def test_host_fips_flag(tmp_path: Path) -> None:
     flag.write_text("0\n")
     assert not host_fips_enabled(str(flag))
     assert not host_fips_enabled(str(tmp_path / "absent"))
+
+
+def _de_bruijn_3(alphabet: int) -> bytes:
+    """A sequence over ``alphabet`` byte values in which no 3-byte run repeats."""
+    sequence: List[int] = []
+    word = [0] * 4
+
+    def extend(t: int, p: int) -> None:
+        if t > 3:
+            if 3 % p == 0:
+                sequence.extend(word[1 : p + 1])
+            return
+        word[t] = word[t - p]
+        extend(t + 1, p)
+        for value in range(word[t - p] + 1, alphabet):
+            word[t] = value
+            extend(t + 1, t)
+
+    extend(1, 1)
+    return bytes(sequence)
+
+
+def _proven_ratio(data: bytes) -> float:
+    """The largest ratio below which _deflate_cannot_shrink claims zlib cannot go."""
+    low, high = 0.0, 1.0
+    if not _deflate_cannot_shrink(data, low):
+        return -1.0
+    for _ in range(30):
+        middle = (low + high) / 2
+        low, high = (middle, high) if _deflate_cannot_shrink(data, middle) else (low, middle)
+    return low
+
+
+@pytest.mark.parametrize("alphabet", [3, 4, 6, 8, 11, 16, 20, 25])
+def test_deflate_bound_holds_tightly_on_sequences_without_repeats(alphabet: int) -> None:
+    # Low-entropy data with no repeated 3-byte run: zlib can only Huffman-code it,
+    # which is exactly the case the shortcut reasons about; the claimed bound must
+    # never exceed what zlib really achieves.
+    sequence = _de_bruijn_3(alphabet)
+    assert len({sequence[i : i + 3] for i in range(len(sequence) - 2)}) == len(sequence) - 2
+    rng = random.Random(alphabet)
+    for _ in range(20):
+        length = rng.randint(3, len(sequence))
+        start = rng.randint(0, len(sequence) - length)
+        values = rng.sample(range(256), alphabet)
+        data = bytes(values[b] for b in sequence[start : start + length])
+        ratio = _proven_ratio(data)
+        assert ratio >= 0
+        assert len(zlib.compress(data, 9)) >= ratio * len(data), (alphabet, length, ratio)
+
+
+def test_deflate_bound_is_never_claimed_for_repeats_or_big_inputs() -> None:
+    random_key = os.urandom(256)
+    assert _deflate_cannot_shrink(random_key, COMPRESSIBLE_RATIO)
+    assert not _deflate_cannot_shrink(random_key[:100] + random_key[:3], 0.0)
+    assert not _deflate_cannot_shrink(os.urandom(16383), 0.0)
+    assert not _deflate_cannot_shrink(b"ab", 0.0)
+
+
+def test_checking_a_random_key_does_not_load_zlib(tmp_path: Path) -> None:
+    # zlib is loaded only when the proof is inconclusive: start-up time of check.
+    key = write_key(tmp_path / "authkey", os.urandom(256))
+    program = (
+        "import sys\n"
+        "from corokey.checks import check_key\n"
+        "from corokey.profiles import get_profile\n"
+        f"check_key({str(key)!r}, get_profile('corosync'), False)\n"
+        "print('zlib' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"

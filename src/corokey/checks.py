@@ -36,6 +36,8 @@ _RANK = {NOTE: 0, WARNING: 1, ERROR: 2}
 FIPS_FLAG = "/proc/sys/crypto/fips_enabled"
 #: A key whose zlib-compressed form is smaller than this share of it has structure.
 COMPRESSIBLE_RATIO = 0.8
+#: zlib's deflate ends a block after this many symbols (lit_bufsize - 1 in deflate.c).
+_ZLIB_SYMBOLS_PER_BLOCK = 16383
 #: Below this size the key is refused for its size alone; its content says nothing more.
 MIN_SIZE_FOR_CONTENT_CHECKS = 16
 #: Repeated patterns up to this period are "a short repeated pattern".
@@ -338,7 +340,9 @@ def _entropy_findings(data: bytes, profile: "Profile", path: str) -> "List[Findi
                 regenerate,
             )
         ]
-    import zlib
+    if _deflate_cannot_shrink(data, COMPRESSIBLE_RATIO):
+        return []
+    import zlib  # only when the cheap proof above is inconclusive: loading it costs start-up
 
     compressed = len(zlib.compress(data, 9))
     if compressed < len(data) * COMPRESSIBLE_RATIO:
@@ -352,6 +356,28 @@ def _entropy_findings(data: bytes, profile: "Profile", path: str) -> "List[Findi
             )
         ]
     return []
+
+
+def _deflate_cannot_shrink(data: bytes, ratio: float) -> bool:
+    """True when zlib level 9 provably cannot compress ``data`` below ``ratio`` of its size.
+
+    A proof, not an estimate, so the "compressible" finding stays zlib's verdict:
+    with no 3-byte sequence occurring twice, deflate finds no match (its
+    shortest is 3 bytes) and codes every byte as a literal; under 16383 symbols
+    zlib emits one block, whose Huffman code cannot beat the bytes' empirical
+    entropy, sum(c * log2(n / c)) bits.  Each log2 is rounded down to 1/8 bit
+    with integers (the math module is not built in everywhere and costs start-up).
+    """
+    size = len(data)
+    if size >= _ZLIB_SYMBOLS_PER_BLOCK or size < 3:
+        return False
+    if len({data[i : i + 3] for i in range(size - 2)}) != size - 2:
+        return False
+    eighths = 0
+    for value in set(data):
+        count = data.count(value)
+        eighths += count * ((size**8 // count**8).bit_length() - 1)
+    return eighths / 64 >= size * ratio
 
 
 def _pattern_period(data: bytes) -> "Optional[int]":
