@@ -5,8 +5,6 @@ The numbers below come from corosync's sources; each cites where.
 
 import os
 
-from corokey.errors import KeySizeError, RandomSourceError
-
 # include/corosync/totem/totem.h: TOTEM_PRIVATE_KEY_LEN_MIN / _MAX (corosync 3.x).
 # corosync 3 refuses a key file shorter than MIN ("Could only read N bits of
 # minimum 1024 bits from FILE." in exec/totemconfig.c) and silently ignores
@@ -30,12 +28,17 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-
 if TYPE_CHECKING:
     from typing import Callable, Iterator, Optional
 
+# corokey.errors is imported where an error is raised: corosync-keygen's
+# success path does not need it, and every module counts at start-up.
+
 _GETRANDOM_CHUNK = 256  # getrandom(2) never returns short for requests this small
 
 
 def check_key_size(size: int) -> int:
     """Return ``size`` if corosync 3 accepts keys of that many bytes, else raise."""
     if not KEY_LEN_MIN <= size <= KEY_LEN_MAX:
+        from corokey.errors import KeySizeError
+
         raise KeySizeError(
             f"Unsupported key size {size} (supported <{KEY_LEN_MIN},{KEY_LEN_MAX}>)",
             hint=f"choose a size from {KEY_LEN_MIN} to {KEY_LEN_MAX} bytes; "
@@ -73,6 +76,8 @@ def read_random_source(
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
+        from corokey.errors import RandomSourceError
+
         raise RandomSourceError(
             f"Failed to open random source: {exc.strerror}",
             hint=f"check that {path} exists and is readable, or drop -r to use the kernel CSPRNG",
@@ -94,12 +99,16 @@ def _read_exactly(fd: int, path: str, size: int) -> "Iterator[bytes]":
         except InterruptedError:  # pragma: no cover - PEP 475 retries for us
             continue
         except OSError as exc:
+            from corokey.errors import RandomSourceError
+
             raise RandomSourceError(
                 f"Could not read {path}: {exc.strerror}",
                 hint="use another random source, or drop -r to use the kernel CSPRNG",
                 reference="random-read",
             ) from None
         if not chunk:
+            from corokey.errors import RandomSourceError
+
             raise RandomSourceError(
                 f"Unexpected end of {path}",
                 hint=f"{path} holds fewer than {size} bytes; use a larger source or a smaller -s",

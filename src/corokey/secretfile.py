@@ -17,12 +17,13 @@ import os
 import stat
 import time
 
-from corokey.errors import SecretFileError, UnsafeTargetError
 from corokey.record import Record
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from typing import Callable, Iterator, Optional, Tuple
+
+    from corokey.errors import SecretFileError, UnsafeTargetError
 
     Owner = Tuple[int, int]
 
@@ -156,6 +157,8 @@ def read_secret(path: str, limit: int = DEFAULT_READ_LIMIT) -> "SecretContent":
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise _unsafe(path, lstat_facts(path), "read") from None
+        from corokey.errors import SecretFileError  # loaded only on failure: start-up time
+
         raise SecretFileError(
             f"cannot read {path}: {exc.strerror}",
             hint=_read_hint(exc.errno, path),
@@ -207,6 +210,8 @@ def _read_up_to(fd: int, path: str, limit: int) -> "Iterator[bytes]":
             select.select([fd], [], [])
             continue
         except OSError as exc:
+            from corokey.errors import SecretFileError  # loaded only on failure
+
             raise SecretFileError(
                 f"cannot read {path}: {exc.strerror}",
                 hint="check the disk and the file, then try again",
@@ -245,6 +250,8 @@ def _unsafe(path: str, facts: "FileFacts", stage: str) -> "UnsafeTargetError":
         message = f"Could not create {path}: Is a directory"  # corosync-keygen's words
     else:
         message = f"Could not create {path}: it is {what}; refusing to replace it"
+    from corokey.errors import UnsafeTargetError  # loaded only on failure
+
     return UnsafeTargetError(
         message,
         hint=hint,
@@ -427,6 +434,8 @@ def _unlink_quietly(name: str, dir_fd: int) -> None:
 
 
 def _error(stage: str, path: str, what: str, exc: "OSError") -> "SecretFileError":
+    from corokey.errors import SecretFileError  # loaded only on failure
+
     return SecretFileError(
         f"{what}: {exc.strerror}",
         hint=_write_hint(exc.errno, path),
@@ -506,6 +515,8 @@ def write_secret_stream(data: bytes, fd: int = 1) -> "Optional[str]":
     Returns a warning when the descriptor is a file others can read.
     """
     if os.isatty(fd):
+        from corokey.errors import SecretFileError  # loaded only on failure
+
         raise SecretFileError(
             "refusing to write a raw key to a terminal",
             hint="redirect it (corokey generate - > FILE) or name a path instead of -",

@@ -10,7 +10,6 @@ import os
 import sys
 
 from corokey.cli.gnuopt import GetoptError, LongOption, getopt_long, strtoll_base10
-from corokey.errors import CorokeyError, SecretFileError
 from corokey.key import (
     DEFAULT_KEY_PATH,
     KEY_LEN_DEFAULT,
@@ -23,7 +22,9 @@ from corokey.secretfile import write_secret
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
-    from typing import List, NoReturn, Optional, Sequence, TextIO
+    from typing import List, NoReturn, Optional, Sequence, TextIO, Type
+
+    from corokey.errors import CorokeyError, SecretFileError
 
 # corosync 3.1 tools/corosync-keygen.c: getopt_long(argc, argv, "k:r:s:lh", ...).
 # We also accept -m, which the 3.x usage line advertises but the C tool rejects.
@@ -129,7 +130,7 @@ def generate(request: "Request", program: str, stdout: "TextIO", stderr: "TextIO
             key = read_random_source(
                 request.random_file, request.size, on_opened=lambda: _prompt(request, stdout)
             )
-    except CorokeyError as exc:
+    except _library_error() as exc:
         _fail(stderr, program, EXIT_USAGE, exc.message, exc.hint)
 
     def announce() -> None:
@@ -138,8 +139,23 @@ def generate(request: "Request", program: str, stdout: "TextIO", stderr: "TextIO
     owner = (0, 0) if os.geteuid() == 0 else None
     try:
         write_secret(request.key_file, key, mode=0o400, owner=owner, on_created=announce)
-    except SecretFileError as exc:
+    except _secret_file_error() as exc:
         _fail(stderr, program, EXIT_BY_STAGE.get(exc.stage, 2), exc.message, exc.hint)
+
+
+# An except clause evaluates its class only when an exception reaches it, so
+# these load corokey.errors on failure alone: the success path of
+# corosync-keygen imports no more than it needs (start-up time, bench/).
+def _library_error() -> "Type[CorokeyError]":
+    from corokey.errors import CorokeyError
+
+    return CorokeyError
+
+
+def _secret_file_error() -> "Type[SecretFileError]":
+    from corokey.errors import SecretFileError
+
+    return SecretFileError
 
 
 def _prompt(request: "Request", stdout: "TextIO") -> None:

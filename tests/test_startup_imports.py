@@ -1,0 +1,57 @@
+"""What the fast paths import: the start-up budgets of bench/ depend on it.
+
+Timing belongs in bench/; these tests pin the cause instead: a module that
+costs milliseconds (typing, re, argparse, hashlib, zlib, dataclasses) slipping
+onto the path of corosync-keygen, corokey fingerprint or corokey check.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List
+
+import pytest
+
+# Each of these costs from 0.3 ms (zlib) to 9 ms (typing + dataclasses + inspect).
+HEAVY = ("typing", "re", "argparse", "hashlib", "zlib", "dataclasses", "inspect", "importlib")
+
+
+def loaded_modules(tmp_path: Path, argv: List[str], entry: str) -> List[str]:
+    program = (
+        "import sys\n"
+        f"from {entry} import main\n"
+        f"sys.argv = {argv!r}\n"
+        "import io\n"
+        "sys.stdout = io.StringIO()\n"
+        "code = main()\n"
+        "sys.stdout = sys.__stdout__\n"
+        "print(code, ' '.join(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    code, modules = result.stdout.split(" ", 1)
+    # check exits 1 on a key not owned by root when the suite runs unprivileged.
+    assert code in ("0", "1"), result
+    return modules.split()
+
+
+def test_corosync_keygen_success_path(tmp_path: Path) -> None:
+    argv = ["corosync-keygen", "-k", str(tmp_path / "authkey")]
+    modules = loaded_modules(tmp_path, argv, "corokey.cli.keygen")
+    assert [name for name in HEAVY if name in modules] == []
+    # Errors are loaded only when something fails.
+    assert "corokey.errors" not in modules
+    assert (tmp_path / "authkey").stat().st_size == 256
+
+
+@pytest.mark.parametrize("command", ["fingerprint", "check"])
+def test_corokey_fingerprint_and_check(tmp_path: Path, command: str) -> None:
+    key = tmp_path / "authkey"
+    key.write_bytes(os.urandom(256))
+    key.chmod(0o400)
+    modules = loaded_modules(tmp_path, ["corokey", command, str(key)], "corokey.cli.main")
+    assert [name for name in HEAVY if name in modules] == []
