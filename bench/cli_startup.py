@@ -23,7 +23,7 @@ def main() -> int:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 60
     python = sys.executable
     corokey = str(Path(python).parent / "corokey")
-    compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "src"), quiet=1)
+    compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "src"), quiet=1, force=True)
     with tempfile.TemporaryDirectory() as directory:
         key = os.path.join(directory, "authkey")
         with open(key, "wb") as handle:
