@@ -23,13 +23,15 @@ from corokey.key import (
     KEY_LEN_MIN_NEEDS,
     fingerprint,
 )
-from corokey.profiles import Profile, ProfileOwnerError
+from corokey.profiles import Profile
 from corokey.record import Record
 from corokey.secretfile import FileFacts, lstat_facts, read_secret
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Tuple
+    from typing import Any, Dict, List, Optional, Tuple, Type
+
+    from corokey.errors import ProfileOwnerError
 
 ERROR, WARNING, NOTE = "error", "warning", "note"
 _RANK = {NOTE: 0, WARNING: 1, ERROR: 2}
@@ -212,11 +214,19 @@ def mode_findings(facts: "FileFacts", profile: "Profile") -> "List[Finding]":
     ]
 
 
+def _profile_owner_error() -> "Type[ProfileOwnerError]":
+    # Called by the except clause only when an exception arrives: corokey.errors
+    # stays off the path of a clean check (start-up time).
+    from corokey.errors import ProfileOwnerError
+
+    return ProfileOwnerError
+
+
 def _owner_findings(facts: "FileFacts", profile: "Profile") -> "List[Finding]":
     path = facts.path
     try:
         uid, gid = profile.owner_ids()
-    except ProfileOwnerError as exc:
+    except _profile_owner_error() as exc:
         return [Finding(NOTE, "owner-unknown", f"owner of {path} not checked: {exc.message}")]
     fix = f"chown {profile.owner_label()} {_q(path)}"
     if facts.uid != uid:

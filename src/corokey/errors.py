@@ -11,6 +11,8 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-
 if TYPE_CHECKING:
     from typing import Optional
 
+    from corokey.profiles import Profile
+
 
 class CorokeyError(Exception):
     """Base class of every error corokey reports to a user."""
@@ -83,6 +85,24 @@ class UnsafeTargetError(SecretFileError):
     """The target path is a symlink, a directory or another non-regular file."""
 
     reference = "unsafe-target"
+
+
+class ProfileOwnerError(CorokeyError):
+    """The profile's owner or group does not exist on this host."""
+
+    reference = "unknown-owner"
+
+    def __init__(self, profile: "Profile", kind: str, name: str) -> None:
+        package = "pacemaker" if profile.name == "pacemaker" else None
+        hint = (
+            f"install {package} first (it creates {name}), or pass --profile for another secret"
+            if package
+            else f"create the {kind} {name} first"
+        )
+        super().__init__(
+            f"the {profile.name} profile wants {kind} {name}, which does not exist on this host",
+            hint=hint,
+        )
 
 
 class KeyExistsError(CorokeyError):

@@ -5,13 +5,15 @@ resolved on the host at the moment they are needed (``pacemaker``'s
 ``hacluster:haclient`` exist only where pacemaker is installed).
 """
 
-from corokey.errors import CorokeyError, UsageError
 from corokey.key import DEFAULT_KEY_PATH, KEY_LEN_DEFAULT, KEY_LEN_MAX, KEY_LEN_MIN
 from corokey.record import Record
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from typing import Dict, Optional, Tuple
+
+# corokey.errors is imported where an error is raised: the commands that only
+# read profiles (check, fingerprint) stay within their start-up budget.
 
 
 class Profile(Record):
@@ -49,6 +51,8 @@ class Profile(Record):
         import grp
         import pwd
 
+        from corokey.errors import ProfileOwnerError
+
         try:
             uid = pwd.getpwnam(self.owner).pw_uid
         except KeyError:
@@ -61,24 +65,6 @@ class Profile(Record):
 
     def owner_label(self) -> str:
         return f"{self.owner}:{self.group}"
-
-
-class ProfileOwnerError(CorokeyError):
-    """The profile's owner or group does not exist on this host."""
-
-    reference = "unknown-owner"
-
-    def __init__(self, profile: "Profile", kind: str, name: str) -> None:
-        package = "pacemaker" if profile.name == "pacemaker" else None
-        hint = (
-            f"install {package} first (it creates {name}), or pass --profile for another secret"
-            if package
-            else f"create the {kind} {name} first"
-        )
-        super().__init__(
-            f"the {profile.name} profile wants {kind} {name}, which does not exist on this host",
-            hint=hint,
-        )
 
 
 PROFILES: "Dict[str, Profile]" = {
@@ -125,6 +111,8 @@ def get_profile(name: "Optional[str]") -> "Profile":
     """The profile called ``name`` (the corosync one when ``None``)."""
     profile = PROFILES.get(name or DEFAULT_PROFILE)
     if profile is None:
+        from corokey.errors import UsageError
+
         raise UsageError(
             f"unknown profile '{name}'",
             hint="choose one of: " + ", ".join(PROFILES),

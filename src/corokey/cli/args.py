@@ -8,11 +8,11 @@ bundled short flags, unambiguous long prefixes, options among operands, ``--``.
 Errors raise :class:`corokey.errors.UsageError` (exit 2, one line, with a hint).
 """
 
-from corokey.errors import UsageError
-
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Optional, Sequence
+
+    from corokey.errors import UsageError
 
 
 class Namespace:
@@ -68,6 +68,8 @@ class _Argument:
 
     def convert(self, value: str, command: str) -> "Any":
         if self.choices is not None and value not in self.choices:
+            from corokey.errors import UsageError
+
             raise UsageError(
                 f"{command}: invalid value '{value}' for {self.names[0]}",
                 hint="choose one of: " + ", ".join(self.choices),
@@ -77,6 +79,8 @@ class _Argument:
         try:
             return self.type(value)
         except ValueError:
+            from corokey.errors import UsageError
+
             raise UsageError(
                 f"{command}: invalid value '{value}' for {self.names[0]}",
                 hint=f"give {self.metavar} as a whole number" if self.type is int else None,
@@ -214,6 +218,8 @@ class ArgumentParser:
             raise self._usage(f"unexpected argument '{remaining[0]}'")
 
     def _usage(self, message: str) -> "UsageError":
+        from corokey.errors import UsageError
+
         return UsageError(f"{self.prog}: {message}", hint=f"run '{self.prog} --help'")
 
     # ------------------------------------------------------------------ help

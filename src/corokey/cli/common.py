@@ -2,13 +2,12 @@
 
 import sys
 
-from corokey.errors import CorokeyError
-
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
-    from typing import Callable, TextIO
+    from typing import Callable, TextIO, Type
 
     from corokey.cli.args import ArgumentParser
+    from corokey.errors import CorokeyError
 
 PROGRAM = "corokey"
 
@@ -28,6 +27,14 @@ def format_error(error: "CorokeyError") -> str:
     return line
 
 
+def _corokey_error() -> "Type[CorokeyError]":
+    # An except clause evaluates its class only when an exception arrives, so a
+    # command that succeeds never loads corokey.errors (start-up time, bench/).
+    from corokey.errors import CorokeyError
+
+    return CorokeyError
+
+
 def run_guarded(action: "Callable[[], int]", stderr: "TextIO" = sys.stderr) -> int:
     """Run a command body, turning every exception into a message and exit status.
 
@@ -36,7 +43,7 @@ def run_guarded(action: "Callable[[], int]", stderr: "TextIO" = sys.stderr) -> i
     """
     try:
         return action()
-    except CorokeyError as error:
+    except _corokey_error() as error:
         stderr.write(format_error(error) + "\n")
         return error.exit_code
     except KeyboardInterrupt:
