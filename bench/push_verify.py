@@ -8,6 +8,7 @@ Run: .venv/bin/python bench/push_verify.py [ROUNDS]
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -36,6 +37,23 @@ def _timed(net: Network, argv: list, key: bytes, env: Optional[dict] = None) -> 
 CLASSIC_KEX = "-o KexAlgorithms=curve25519-sha256"
 
 
+def _machine_busy_seconds() -> float:
+    """CPU time all processors spent not idle since boot (/proc/stat)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(field) for field in stat.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+#: CPU seconds of the N = 32 warm rounds: (wall, whole machine, admin side).
+CPU_SAMPLES: List[tuple] = []  # type: ignore[type-arg]
+
+
 def corokey_round(net: Network, count: int, cold: bool, options: str = "") -> float:
     """push then verify; cold: no ssh connection to reuse (a fresh ControlPath directory)."""
     env = dict(os.environ)
@@ -47,7 +65,13 @@ def corokey_round(net: Network, count: int, cold: bool, options: str = "") -> fl
         f"{sys.executable} -m corokey push - {common} >/dev/null && "
         f"{sys.executable} -m corokey verify {common} >/dev/null"
     )
-    return _timed(net, ["sh", "-c", script], generate_key(), env)
+    machine, admin = _machine_busy_seconds(), _children_seconds()
+    wall = _timed(net, ["sh", "-c", script], generate_key(), env)
+    if count == 32 and not cold and not options:
+        # The admin side is corokey and its ssh clients (waited-for children); the rest
+        # is the nodes: sshd sessions, their shells and ssh's connection masters.
+        CPU_SAMPLES.append((wall, _machine_busy_seconds() - machine, _children_seconds() - admin))
+    return wall
 
 
 def manual_round(net: Network, count: int) -> float:
@@ -90,6 +114,12 @@ def main() -> int:
         )
     diag = medians["diag classic-kex N=32 cold"] / medians["diag classic-kex N=1 cold"]
     print(f"diagnostic, classic kex, cold: T(32)/T(1) = {diag:.2f}")
+    wall, machine, admin = (statistics.median(x) for x in zip(*CPU_SAMPLES))
+    print(
+        f"CPU at N=32 warm: {machine * 1000:.0f} ms busy in {wall * 1000:.0f} ms wall "
+        f"({machine / wall:.2f} of {os.cpu_count()} cores); admin side {admin * 1000:.0f} ms, "
+        f"nodes' side {(machine - admin) * 1000:.0f} ms"
+    )
     print(f"rounds={rounds}")
     return 0
 
