@@ -294,6 +294,7 @@ def rotate(
             started,
             f"corosync-cfgtool -R failed on {nodes[0]}: {reloaded.why()}",
         )
+    _pause_for_tests("reloaded")
     # Stay quiet while the nodes pass the ACTIVATE and CLEANUP phases of the switch: a node
     # starved of CPU in between can miss the switch and drop out (docs/rotate.md).
     time.sleep(QUIET_SECONDS)

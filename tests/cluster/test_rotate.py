@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Iterator, List
+from typing import Callable, Iterator, List
 
 import pytest
 
@@ -183,3 +183,70 @@ def test_sigkill_at_the_reload_step_then_a_rerun_restores_order(network: Network
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     network.wait_for_membership()
     assert len({h.read_key() for h in hosts}) == 1
+
+
+RECONFIGURED = "kronosnet crypto reconfigured on index"
+
+
+def _wait(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _staged_copies(host: Host) -> List[str]:
+    return [p.name for p in host.path("/etc/corosync").glob(".authkey.corokey-push-*")]
+
+
+@pytest.mark.parametrize("point", ["staged", "commit:node2", "reloaded"])
+def test_sigkill_at_every_other_step_then_rotate_or_push_restores_order(
+    network: Network, point: str
+) -> None:
+    # With test_sigkill_at_the_reload_step (killed between commit and reload), this kills
+    # a rotation after staging, between two nodes' commits, and after the reload.
+    hosts = settled(network, 3)
+    old = hosts[0].read_key()
+    logs = [h.log_text().count(RECONFIGURED) for h in hosts]
+    env = {**os.environ, "COROKEY_TEST_PAUSE_AT": point}
+    process = network.popen_admin(rotate_argv(network, hosts), env=env)
+    try:
+        if point == "staged":
+            _wait(lambda: all(_staged_copies(h) for h in hosts), "staged copies")
+        elif point == "commit:node2":
+            _wait(lambda: hosts[0].read_key() != old and hosts[2].read_key() != old, "commits")
+        else:
+            _wait(
+                lambda: any(h.log_text().count(RECONFIGURED) > n for h, n in zip(hosts, logs)),
+                "the reload",
+            )
+        time.sleep(0.5)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    # Whole keys only, and corosync keeps its members through the kill.
+    for host in hosts:
+        assert len(host.read_key()) == len(old)
+    network.wait_for_membership()
+    if point == "commit:node2":
+        # node2 still has the old key on disk: rotate refuses and names it; the push that
+        # fixes it is the one the refusal points to.
+        assert hosts[1].read_key() == old
+        refused = run_rotate(network, hosts)
+        assert refused.returncode == 2 and "node2" in refused.stderr, refused.stderr
+        fixed = network.run_admin(
+            [
+                *(sys.executable, "-m", "corokey", "push", "--from", "node1"),
+                *("--nodes", "node2", "-F", str(network.ssh_config)),
+            ],
+            env=dict(os.environ),
+        )
+        assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    rerun = run_rotate(network, hosts)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert json.loads(rerun.stdout)["result"] == "rotated"
+    network.wait_for_membership()
+    keys = {h.read_key() for h in hosts}
+    assert len(keys) == 1 and old not in keys
+    assert not any(_staged_copies(h) for h in hosts)
