@@ -346,3 +346,94 @@ def test_push_from_a_node_whose_key_is_a_symlink_is_refused(
     result = corokey(five, "push", "--from", "node1", "--nodes", nodes(fleet))
     assert result.returncode == 2 and "not a regular file" in result.stderr, result.stderr
     assert state(fleet) == after_link != before
+
+
+class ProcessWatcher:
+    """Reads every process's argv and environment, over and over, until stopped."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.seen: Dict[Tuple[int, bytes], bytes] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> ProcessWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        me = os.getpid()
+        while not self._stop.is_set():
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit() or int(entry) == me:
+                    continue
+                for part in ("cmdline", "environ"):
+                    try:
+                        with open(f"/proc/{entry}/{part}", "rb") as handle:
+                            data = handle.read()
+                    except OSError:
+                        continue
+                    if data:
+                        self.seen[(int(entry), data[:64])] = data
+
+
+def _encodings(key: bytes) -> List[bytes]:
+    import base64
+
+    return [key[:16], key[:16].hex().encode(), key[:16].hex().upper().encode()] + [
+        base64.b64encode(key[offset : offset + 24])[:24] for offset in range(3)
+    ]
+
+
+def test_key_bytes_never_reach_argv_environment_or_stray_files(
+    five: Network, fleet: List[Host]
+) -> None:
+    new = generate_key()
+    started = time.time()
+    with ProcessWatcher() as watcher:
+        pushed = corokey(five, "push", "-", "--nodes", nodes(fleet), key=new)
+        spread = corokey(five, "push", "--from", "node1", "--nodes", nodes(fleet))
+        verified = corokey(five, "verify", "--nodes", nodes(fleet))
+    assert pushed.returncode == 0 and spread.returncode == 0 and verified.returncode == 0
+    # The net caught the ssh clients that carried the remote steps...
+    ssh_argvs = [d for d in watcher.seen.values() if d.startswith(b"ssh\0") and b"node3" in d]
+    assert len(ssh_argvs) >= 3, len(ssh_argvs)
+    # ...and no process had the key, raw or encoded, in its argv or environment.
+    forms = _encodings(new)
+    leaks = [d[:80] for d in watcher.seen.values() if any(f in d for f in forms)]
+    assert leaks == []
+    assert not any(
+        f in pushed.stdout.encode("latin-1") + pushed.stderr.encode("latin-1") for f in forms
+    )
+    # No file written during the push holds the key, except the key files themselves.
+    roots = ["/tmp", "/var/tmp", "/root", str(five.workdir)] + [
+        str(h.path(d)) for h in fleet for d in ("/etc/corosync", "/run", "/var/log")
+    ]
+    # The hosts' directories are bind mounts of directories under the run's workdir,
+    # so the key files are told apart by inode, not by path.
+    expected = {(st.st_dev, st.st_ino) for st in (os.stat(h.path(KEY)) for h in fleet)}
+    holders = []
+    for root in roots:
+        for directory, _, files in os.walk(root):
+            for name in files:
+                path = os.path.join(directory, name)
+                try:
+                    st = os.lstat(path)
+                    if (
+                        (st.st_dev, st.st_ino) in expected
+                        or st.st_mtime < started - 1
+                        or st.st_size > 1 << 20
+                        or not os.path.isfile(path)
+                    ):
+                        continue
+                    with open(path, "rb") as handle:
+                        if new[:16] in handle.read():
+                            holders.append(path)
+                except OSError:
+                    continue
+    assert holders == []
