@@ -131,3 +131,52 @@ def test_stage_refuses_a_key_path_that_is_not_a_regular_file(tmp_path: Path, kin
         )
     assert target.read_bytes() == b"not to be touched"
     assert not [n for n in os.listdir(tmp_path) if ".corokey-push-" in n]
+
+
+@needs_root
+@pytest.mark.parametrize("kind", ["symlink", "directory"])
+def test_stage_refuses_an_old_copy_that_is_not_a_regular_file(tmp_path: Path, kind: str) -> None:
+    # mv would otherwise move the previous key into that directory, or through the link.
+    from corokey.key import generate_key
+    from corokey.nodekey import NodeKeyError, stage
+
+    (tmp_path / "authkey").write_bytes(generate_key())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    if kind == "symlink":
+        (tmp_path / "authkey.old").symlink_to(elsewhere)
+    else:
+        (tmp_path / "authkey.old").mkdir()
+    with pytest.raises(NodeKeyError, match=r"authkey\.old is a symbolic link or not a regular"):
+        stage(
+            _LocalShell(multiplex=False),
+            "here",
+            str(tmp_path / "authkey"),
+            generate_key(),
+            "root:root",
+            0o400,
+        )
+    assert os.listdir(elsewhere) == []
+    assert not [n for n in os.listdir(tmp_path) if ".corokey-push-" in n]
+
+
+@needs_root
+def test_rollback_restores_the_old_key_as_a_file_of_its_own(tmp_path: Path) -> None:
+    from corokey.checks import check_key
+    from corokey.key import generate_key
+    from corokey.profiles import get_profile
+    from corokey.rotate import restore_old
+
+    old, new = generate_key(), generate_key()
+    (tmp_path / "authkey").write_bytes(new)
+    (tmp_path / "authkey.old").write_bytes(old)
+    for name in ("authkey", "authkey.old"):
+        os.chmod(tmp_path / name, 0o400)
+    result = restore_old(_LocalShell(multiplex=False), "here", str(tmp_path / "authkey"))
+    assert result.status == 0, result.why()
+    assert (tmp_path / "authkey").read_bytes() == old
+    info = os.stat(tmp_path / "authkey")
+    assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_nlink) == (0o400, 0, 1)
+    assert sorted(os.listdir(tmp_path)) == ["authkey", "authkey.old"]
+    report = check_key(str(tmp_path / "authkey"), get_profile("corosync"), fips=False)
+    assert report.findings == ()

@@ -30,6 +30,9 @@ cd "$d" || { echo "no directory $d" >&2; exit 20; }
 if [ -L "$n" ] || { [ -e "$n" ] && [ ! -f "$n" ]; }; then
   echo "$d/$n is a symbolic link or not a regular file; refusing" >&2; exit 21
 fi
+if [ -L "$n.old" ] || { [ -e "$n.old" ] && [ ! -f "$n.old" ]; }; then
+  echo "$d/$n.old is a symbolic link or not a regular file; refusing" >&2; exit 21
+fi
 for old in ".$n%(infix)s"* ".$n.old%(infix)s"; do [ -f "$old" ] && rm -f -- "$old"; done
 if [ -f "$n" ] && [ "$(stat -c '%%U:%%G|%%a|%%h|%%s' -- "$n")" = %(want_stat)s ] \
    && [ "$(head -c 4096 -- "$n" | sha256sum | cut -d' ' -f1)" = %(fp)s ]; then
@@ -53,14 +56,17 @@ cd "$d" || { echo "no directory $d" >&2; exit 20; }
 [ -f "$t" ] || { echo "the staged copy $d/$t is gone" >&2; exit 30; }
 fp=$(head -c 4096 -- "$t" | sha256sum | cut -d' ' -f1)
 [ "$fp" = %(fp)s ] || { echo "the staged copy $d/$t changed" >&2; exit 31; }
-if [ -L "$n" ] || { [ -e "$n" ] && [ ! -f "$n" ]; }; then
-  echo "$d/$n is a symbolic link or not a regular file; refusing" >&2; exit 21
-fi
+for f in "$n" "$n.old"; do
+  if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then
+    echo "$d/$f is a symbolic link or not a regular file; refusing" >&2; exit 21
+  fi
+done
+# mv -T: never into a directory that appeared at the name since the check.
 if [ -f "$n" ]; then
-  ln -f -- "$n" ".$n.old%(infix)s" && mv -f -- ".$n.old%(infix)s" "$n.old" \
+  ln -f -- "$n" ".$n.old%(infix)s" && mv -f -T -- ".$n.old%(infix)s" "$n.old" \
     || { echo "cannot keep $d/$n.old" >&2; exit 32; }
 fi
-mv -f -- "$t" "$n" || { echo "cannot rename into $d/$n" >&2; exit 33; }
+mv -f -T -- "$t" "$n" || { echo "cannot rename into $d/$n" >&2; exit 33; }
 sync -- . || { echo "cannot sync $d" >&2; exit 34; }
 echo committed
 """

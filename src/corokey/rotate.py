@@ -209,9 +209,13 @@ _RESTORE = r"""
 set -u
 d=%(dir)s; n=%(name)s
 cd "$d" || exit 20
-[ -f "$n.old" ] || { echo "no $d/$n.old to restore" >&2; exit 40; }
-ln -f -- "$n.old" ".$n.restore.corokey" && mv -f -- ".$n.restore.corokey" "$n" \
-  || { echo "cannot restore $d/$n from $n.old" >&2; exit 41; }
+if [ -L "$n.old" ] || [ ! -f "$n.old" ]; then echo "no $d/$n.old to restore" >&2; exit 40; fi
+# A copy, not a hard link: the key must end with one name (check refuses two). The
+# rename replaces whatever is at the key path (a broken link included) without following
+# it; -T keeps it from moving into a directory there.
+t=.$n.restore.corokey
+rm -f -- "$t" && cp -p -- "$n.old" "$t" && sync -- "$t" && mv -f -T -- "$t" "$n" \
+  || { rm -f -- "$t"; echo "cannot restore $d/$n from $n.old" >&2; exit 41; }
 sync -- . ; echo restored
 """
 
