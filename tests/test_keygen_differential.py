@@ -67,6 +67,9 @@ VECTORS: List[List[str]] = [
     ["-k", K, "-r", "/nonexistent/random"],
     ["-k", "@D@/missing-dir/k"],
     ["-k", "@D@/adir"],
+    ["-k", "@D@/adir/"],
+    ["-k", ""],
+    ["-k", "@D@/existing/k"],
     ["-k", "@D@/existing"],
 ]
 

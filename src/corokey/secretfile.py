@@ -135,9 +135,21 @@ def lstat_facts(path: str) -> "FileFacts":
     """Facts about ``path`` itself (a symlink is reported, not followed)."""
     try:
         st = os.lstat(path)
+        target = os.readlink(path) if stat.S_ISLNK(st.st_mode) else None
     except FileNotFoundError:
         return FileFacts(path=path, kind="missing")
-    target = os.readlink(path) if stat.S_ISLNK(st.st_mode) else None
+    except OSError as exc:  # ENOTDIR, EACCES, ELOOP in a parent, ...
+        from corokey.errors import SecretFileError  # loaded only on failure
+
+        raise SecretFileError(
+            f"cannot look up {path}: {exc.strerror}",
+            hint=_lookup_hint(exc.errno, path),
+            reference="lookup-failed",
+            stage="read",
+            path=path,
+            errno=exc.errno,
+            strerror=exc.strerror,
+        ) from None
     return _facts(path, st, target)
 
 
@@ -235,6 +247,12 @@ def _read_hint(err: "Optional[int]", path: str) -> str:
     return "check the path and try again"
 
 
+def _lookup_hint(err: "Optional[int]", path: str) -> str:
+    if err == errno.ENOTDIR:
+        return f"a component of {path} is not a directory; check the path"
+    return _read_hint(err, path)
+
+
 def _unsafe(path: str, facts: "FileFacts", stage: str) -> "UnsafeTargetError":
     if facts.kind == "symlink":
         what = f"a symbolic link to {facts.link_target}"
@@ -289,6 +307,11 @@ def write_secret(
     """
     directory, name = os.path.split(path)
     directory = directory or "."
+    if not name:  # "" or "DIR/": as corosync-keygen's open(2), fail before anything is made
+        missing = errno.EISDIR if path and os.path.isdir(directory) else errno.ENOENT
+        raise _error(
+            "create", path, f"Could not create {path}", OSError(missing, os.strerror(missing))
+        )
     if make_parents:
         _make_parents(directory, path)
     dir_fd = _open_directory(directory, path)
@@ -448,6 +471,8 @@ def _error(stage: str, path: str, what: str, exc: "OSError") -> "SecretFileError
 
 
 def _write_hint(err: "Optional[int]", path: str) -> str:
+    if not path:
+        return "name the key file, e.g. -k /etc/corosync/authkey"
     directory = os.path.dirname(path) or "."
     if err == errno.ENOENT:
         return f"create the directory first (mkdir -p {directory}) or choose another path"
@@ -457,6 +482,8 @@ def _write_hint(err: "Optional[int]", path: str) -> str:
         return f"free some space on the file system of {directory}, then run again"
     if err == errno.EROFS:
         return f"{directory} is read-only; remount it read-write or use another path"
+    if err == errno.EISDIR:
+        return f"name a file, not a directory (e.g. {os.path.join(path, 'authkey')})"
     return "the existing key, if any, is unchanged; fix the cause above and run again"
 
 

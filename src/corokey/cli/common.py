@@ -4,7 +4,7 @@ import sys
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
-    from typing import Callable, TextIO, Type
+    from typing import Callable, Optional, TextIO, Type
 
     from corokey.cli.args import ArgumentParser
     from corokey.errors import CorokeyError
@@ -61,6 +61,20 @@ def run_guarded(action: "Callable[[], int]", stderr: "TextIO" = sys.stderr) -> i
             "please report it with the command you ran\n"
         )
         return EXIT_INTERNAL
+
+
+def given_or(value: "Optional[str]", default: str, what: str) -> str:
+    """``value`` when given, else ``default``; an empty string is an error, never the
+    default (an unset shell variable must not silently mean the live key)."""
+    if value is None:
+        return default
+    if value == "":
+        from corokey.errors import UsageError
+
+        raise UsageError(
+            f"the {what} is empty", hint=f"name the {what}, or leave it out for {default}"
+        )
+    return value
 
 
 def print_json(document: object, stdout: "TextIO" = sys.stdout) -> None:

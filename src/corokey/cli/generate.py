@@ -3,7 +3,7 @@
 import os
 import sys
 
-from corokey.cli.common import add_json_option, add_profile_option, print_json, warn
+from corokey.cli.common import add_json_option, add_profile_option, given_or, print_json, warn
 from corokey.errors import CorokeyError, KeyExistsError
 from corokey.key import FIPS_KEY_LEN_MAX, fingerprint, generate_key
 from corokey.profiles import Profile, check_size, get_profile
@@ -30,9 +30,9 @@ def configure(parser: "ArgumentParser") -> None:
 
 def execute(args: "Namespace") -> int:
     profile = get_profile(args.profile)
-    size = check_size(profile, args.size or profile.size)
+    size = check_size(profile, profile.size if args.size is None else args.size)
     _check_fips(profile, size)
-    path = args.path or profile.path
+    path = given_or(args.path, profile.path, "key path")
     if path == "-":
         warning = write_secret_stream(generate_key(size))
         if warning:

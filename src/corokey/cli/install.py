@@ -4,7 +4,7 @@ import os
 import sys
 
 from corokey.checks import content_errors
-from corokey.cli.common import add_json_option, add_profile_option, print_json
+from corokey.cli.common import add_json_option, add_profile_option, given_or, print_json
 from corokey.cli.fingerprint import read_key_argument
 from corokey.errors import CorokeyError
 from corokey.key import fingerprint
@@ -35,7 +35,7 @@ def configure(parser: "ArgumentParser") -> None:
 
 def execute(args: "Namespace") -> int:
     profile = get_profile(args.profile)
-    dest = args.dest or profile.path
+    dest = given_or(args.dest, profile.path, "destination path")
     source = read_key_argument(args.src)
     data = source.data
     if source.facts.size > len(data):  # longer than we read: take it all, it is the key

@@ -2,7 +2,7 @@
 
 import sys
 
-from corokey.cli.common import print_json
+from corokey.cli.common import given_or, print_json
 from corokey.cli.remote_options import add_remote_options, nodes_from, ssh_from
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -44,7 +44,7 @@ def execute(args: "Namespace") -> int:
     profile = get_profile(args.profile)
     ssh = ssh_from(args)
     nodes = nodes_from(args)
-    path = args.key_path or profile.path
+    path = given_or(args.key_path, profile.path, "key path")
     if args.from_node and args.keyfile:
         raise UsageError("give KEYFILE or --from NODE, not both", hint="corokey push --help")
     if args.from_node:
@@ -62,7 +62,7 @@ def execute(args: "Namespace") -> int:
     else:
         from corokey.cli.fingerprint import read_key_argument
 
-        source = args.keyfile or path
+        source = given_or(args.keyfile, path, "key file")
         key = read_key_argument(source).data
         label = source
     errors = content_errors(key, profile, label)

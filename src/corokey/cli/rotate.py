@@ -2,7 +2,7 @@
 
 import sys
 
-from corokey.cli.common import print_json
+from corokey.cli.common import given_or, print_json
 from corokey.cli.remote_options import add_remote_options, nodes_from, ssh_from
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -35,13 +35,13 @@ def execute(args: "Namespace") -> int:
     profile = get_profile(args.profile)
     ssh = ssh_from(args)
     nodes = nodes_from(args)
-    path = args.key_path or profile.path
+    path = given_or(args.key_path, profile.path, "key path")
     if args.key:
         from corokey.cli.fingerprint import read_key_argument
 
         key = read_key_argument(args.key).data
     else:
-        key = generate_key(args.size or KEY_LEN_DEFAULT)
+        key = generate_key(KEY_LEN_DEFAULT if args.size is None else args.size)
     errors = content_errors(key, profile, args.key or "new key")
     if errors:
         raise CorokeyError(
