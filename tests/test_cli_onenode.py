@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import List
 
 import pytest
 
@@ -350,3 +351,55 @@ def test_unknown_command_and_version() -> None:
     result = corokey("frobnicate")
     assert result.returncode == 2 and "unknown command 'frobnicate'" in result.stderr
     assert corokey("--version").stdout.startswith("corokey ")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["fingerprint", "-"], ["check", "-"], ["compare", "-", "OTHER"], ["install", "-", "DEST"]],
+)
+def test_reading_a_key_from_a_terminal_is_refused(tmp_path: Path, args: List[str]) -> None:
+    # Otherwise the command waits silently while whatever is typed echoes (install would
+    # then install it).
+    other = write_key(tmp_path / "other", os.urandom(256))
+    argv = [a.replace("OTHER", str(other)).replace("DEST", str(tmp_path / "dest")) for a in args]
+    code, output = _run_on_terminal(argv, b"")
+    assert code == 2 and b"refusing to read a key from a terminal" in output
+    assert not (tmp_path / "dest").exists()
+
+
+def test_standard_input_over_the_limit_is_refused_not_cut() -> None:
+    result = corokey("fingerprint", "-", input=os.urandom((1 << 20) + 1))
+    assert result.returncode == 2 and "holds more than 1048576 bytes" in result.stderr
+    whole = corokey("fingerprint", "-", input=os.urandom(1 << 20))
+    assert whole.returncode == 0 and "(1048576 bytes," in whole.stdout
+
+
+@pytest.mark.parametrize("command", [["compare", "-", "-"], ["fingerprint", "-", "-"]])
+def test_standard_input_named_twice_is_refused(command: List[str]) -> None:
+    result = corokey(*command, input=os.urandom(256))
+    assert result.returncode == 2 and "named more than once" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["generate", ""], ["generate", "--force", ""], ["install", "SRC", ""], ["push", ""]],
+)
+def test_an_empty_path_is_an_error_never_the_default(tmp_path: Path, args: List[str]) -> None:
+    src = write_key(tmp_path / "src", os.urandom(256))
+    result = corokey(*[a.replace("SRC", str(src)) for a in args], "--profile", "corosync")
+    assert result.returncode == 2 and "is empty" in result.stderr, result.stderr
+
+
+def test_a_zero_size_is_refused_not_the_default(tmp_path: Path) -> None:
+    result = corokey("generate", "-s", "0", str(tmp_path / "k"))
+    assert result.returncode == 2 and "0 bytes is not supported" in result.stderr
+    assert not (tmp_path / "k").exists()
+
+
+@pytest.mark.parametrize("command", ["check", "fingerprint", "install", "generate"])
+def test_a_path_through_a_file_is_a_clear_error(tmp_path: Path, command: str) -> None:
+    key = write_key(tmp_path / "authkey", os.urandom(256))
+    args = [str(key), str(key / "x")] if command == "install" else [str(key / "x")]
+    result = corokey(command, *args)
+    assert result.returncode == 2, result.stderr
+    assert "internal error" not in result.stderr and "Not a directory" in result.stderr

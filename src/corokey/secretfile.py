@@ -196,8 +196,29 @@ def read_secret_fd(fd: int, label: str = "-", limit: int = 1 << 20) -> "SecretCo
     Reads everything up to ``limit`` bytes so that the reported size is the real
     size of what was sent, even past the 4096 bytes corosync uses.
     """
+    if os.isatty(fd):
+        from corokey.errors import SecretFileError  # loaded only on failure
+
+        raise SecretFileError(
+            f"refusing to read a key from a terminal ({label}): it would echo as typed",
+            hint="pipe or redirect the key in (e.g. < FILE), or name the file instead of -",
+            reference="stdin-terminal",
+            stage="read",
+            path=label,
+        )
     st = os.fstat(fd)
-    data = b"".join(_read_up_to(fd, label, limit))
+    data = b"".join(_read_up_to(fd, label, limit + 1))
+    if len(data) > limit:
+        from corokey.errors import SecretFileError  # loaded only on failure
+
+        raise SecretFileError(
+            f"{label} holds more than {limit} bytes, which is no corosync key "
+            "(corosync reads at most 4096)",
+            hint="send the key file itself, not an archive or a log",
+            reference="read-too-large",
+            stage="read",
+            path=label,
+        )
     facts = FileFacts(
         path=label,
         kind=_kind(st.st_mode),

@@ -35,6 +35,10 @@ def execute(args: "Namespace") -> int:
     profile = get_profile(args.profile)
     fips = True if args.fips else host_fips_enabled()
     reports: List[CheckReport] = []
+    if args.files.count("-") > 1:
+        from corokey.cli.fingerprint import reject_stdin_twice
+
+        reject_stdin_twice(args.files)
     for path in args.files or [profile.path]:
         if path == "-":
             from corokey.cli.fingerprint import read_key_argument

@@ -3,7 +3,7 @@
 import sys
 
 from corokey.cli.common import add_json_option, print_json
-from corokey.cli.fingerprint import read_key_argument
+from corokey.cli.fingerprint import read_key_argument, reject_stdin_twice
 from corokey.key import fingerprint
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -31,6 +31,7 @@ def execute(args: "Namespace") -> int:
         from corokey.errors import UsageError
 
         raise UsageError("compare needs at least two key files", hint="corokey compare A B")
+    reject_stdin_twice(args.files)
     keys: List[Dict[str, Any]] = []
     for path in args.files:
         content = read_key_argument(path)

@@ -29,6 +29,16 @@ def configure(parser: "ArgumentParser") -> None:
     add_json_option(parser)
 
 
+def reject_stdin_twice(paths: "List[str]") -> None:
+    if paths.count("-") > 1:
+        from corokey.errors import UsageError
+
+        raise UsageError(
+            "standard input (-) is named more than once; it can be read only once",
+            hint="name - once and give the other keys as files",
+        )
+
+
 def read_key_argument(path: str) -> "SecretContent":
     """A key named on the command line: a file, or ``-`` for standard input."""
     if path == "-":
@@ -52,6 +62,7 @@ def describe(content: "SecretContent", corosync2: bool, use_hex: bool) -> "Dict[
 
 def execute(args: "Namespace") -> int:
     results: List[Dict[str, Any]] = []
+    reject_stdin_twice(args.files)
     for path in args.files:
         content = read_key_argument(path)
         results.append(describe(content, args.corosync2, args.hex))
