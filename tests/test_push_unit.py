@@ -180,3 +180,50 @@ def test_rollback_restores_the_old_key_as_a_file_of_its_own(tmp_path: Path) -> N
     assert sorted(os.listdir(tmp_path)) == ["authkey", "authkey.old"]
     report = check_key(str(tmp_path / "authkey"), get_profile("corosync"), fips=False)
     assert report.findings == ()
+
+
+class _ChattyLogin(_LocalShell):
+    """A node whose shell start-up prints a banner on every session."""
+
+    def argv(self, node: str, command: str) -> List[str]:
+        return ["sh", "-c", "echo 'Welcome to node1'; " + command]
+
+
+@needs_root
+def test_push_from_refuses_bytes_that_are_not_the_source_file(tmp_path: Path) -> None:
+    from corokey.cli.push import _check_read_back
+    from corokey.errors import CorokeyError
+    from corokey.key import generate_key
+    from corokey.nodekey import read_key
+
+    key_path = str(tmp_path / "authkey")
+    (tmp_path / "authkey").write_bytes(generate_key())
+    quiet = _LocalShell(multiplex=False)
+    _check_read_back(quiet, "here", key_path, read_key(quiet, "here", key_path))
+    # A banner from the node's shell start-up is not taken for part of the key...
+    chatty = _ChattyLogin(multiplex=False)
+    read = read_key(chatty, "here", key_path)
+    assert read == (tmp_path / "authkey").read_bytes()
+    _check_read_back(chatty, "here", key_path, read)
+    # ...and bytes that are not the file's are refused, whatever brought them.
+    with pytest.raises(CorokeyError, match="are not that file"):
+        _check_read_back(chatty, "here", key_path, b"Welcome\n" + read)
+
+
+@needs_root
+def test_a_login_banner_does_not_confuse_stage_commit_or_inspect(tmp_path: Path) -> None:
+    from corokey.key import generate_key
+    from corokey.nodekey import commit, inspect, stage
+
+    chatty = _ChattyLogin(multiplex=False)
+    key_path = str(tmp_path / "authkey")
+    new = generate_key()
+    staged = stage(chatty, "here", key_path, new, "root:root", 0o400)
+    assert staged is not None
+    commit(chatty, "here", key_path, staged, hashlib.sha256(new).hexdigest())
+    remote = inspect(chatty, "here", key_path)
+    assert (remote.kind, remote.size, remote.sha256) == (
+        "regular",
+        256,
+        hashlib.sha256(new).hexdigest(),
+    )

@@ -14,7 +14,12 @@ from corokey.remote import RemoteResult, Ssh, quote, validate_path
 
 STAGE_INFIX = ".corokey-push-"
 
+# Every script first prints MARKER: what a node's shell start-up prints before it (a
+# banner from .bashrc, say) is not taken for the script's answer.
+MARKER = "--corokey--"
+
 _INSPECT = r"""
+echo --corokey--
 k=%(key)s
 if [ -L "$k" ]; then printf 'symlink|%%s\n' "$(readlink "$k")"; exit 0; fi
 if [ ! -e "$k" ]; then echo missing; exit 0; fi
@@ -23,6 +28,7 @@ if [ -f "$k" ]; then head -c 4096 -- "$k" | sha256sum | cut -d' ' -f1 || exit 3;
 """
 
 _STAGE = r"""
+echo --corokey--
 set -u
 umask 077
 d=%(dir)s; n=%(name)s
@@ -50,6 +56,7 @@ echo "staged|$t|$size|$fp"
 """
 
 _COMMIT = r"""
+echo --corokey--
 set -u
 d=%(dir)s; n=%(name)s; t=%(staged)s
 cd "$d" || { echo "no directory $d" >&2; exit 20; }
@@ -78,8 +85,14 @@ cd %(dir)s 2>/dev/null && rm -f -- %(staged)s
 _READ = r"""
 k=%(key)s
 if [ -L "$k" ] || [ ! -f "$k" ]; then echo "$k is not a regular file" >&2; exit 21; fi
-cat -- "$k"
+echo --corokey-- && cat -- "$k"
 """
+
+
+def _answer(stdout: str) -> str:
+    """What the script printed after its marker."""
+    _, marker, answer = stdout.partition(MARKER + "\n")
+    return answer if marker else stdout
 
 
 class RemoteKey(Record):
@@ -144,7 +157,7 @@ def inspect(ssh: "Ssh", node: str, key_path: str) -> "RemoteKey":
     result = ssh.run(node, _INSPECT % {"key": quote(validate_path(key_path))})
     if result.status != 0:
         raise NodeKeyError(result)
-    lines = result.stdout.splitlines()
+    lines = _answer(result.stdout).splitlines()
     if not lines or lines[0] == "missing":
         return RemoteKey()
     if lines[0].startswith("symlink|"):
@@ -183,11 +196,12 @@ def stage(
         "want_stat": quote(f"{owner}|{mode:o}|1|{len(key)}"),
     }
     result = ssh.run(node, script, stdin=key)
-    if result.status == 0 and result.stdout.strip() == "unchanged":
+    answer = _answer(result.stdout)
+    if result.status == 0 and answer.strip() == "unchanged":
         return None
-    if result.status != 0 or not result.stdout.startswith("staged|"):
+    if result.status != 0 or not answer.startswith("staged|"):
         raise NodeKeyError(result)
-    _, staged, size, sha256 = result.stdout.strip().split("|")
+    _, staged, size, sha256 = answer.strip().split("|")
 
     if int(size) != len(key) or sha256 != hashlib.sha256(key[:4096]).hexdigest():
         raise NodeKeyError(
@@ -196,9 +210,11 @@ def stage(
     return staged
 
 
-def commit_command(key_path: str, staged: str, sha256: str) -> str:
+def commit_command(key_path: str, staged: str, sha256: str, for_admin: bool = False) -> str:
+    """The commit script; ``for_admin``: without the marker line, to show to a person."""
     directory, name = os.path.split(validate_path(key_path))
-    return _COMMIT % {
+    script = _COMMIT.replace("echo " + MARKER + "\n", "", 1) if for_admin else _COMMIT
+    return script % {
         "dir": quote(directory or "/"),
         "name": quote(name),
         "staged": quote(staged),
@@ -209,7 +225,7 @@ def commit_command(key_path: str, staged: str, sha256: str) -> str:
 
 def commit(ssh: "Ssh", node: str, key_path: str, staged: str, sha256: str) -> None:
     result = ssh.run(node, commit_command(key_path, staged, sha256))
-    if result.status != 0 or result.stdout.strip() != "committed":
+    if result.status != 0 or _answer(result.stdout).strip() != "committed":
         raise NodeKeyError(result)
 
 
@@ -224,4 +240,7 @@ def read_key(ssh: "Ssh", node: str, key_path: str) -> bytes:
     status, data, stderr = ssh.run_bytes(node, _READ % {"key": quote(validate_path(key_path))})
     if status != 0:
         raise NodeKeyError(RemoteResult(node, status, "", stderr))
-    return data
+    _, marker, key = data.partition(MARKER.encode() + b"\n")
+    if not marker:
+        raise NodeKeyError(RemoteResult(node, 1, "", f"no answer from the read of {key_path}"))
+    return key

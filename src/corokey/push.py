@@ -149,7 +149,9 @@ def push(
             commit(ssh, node, path, name, sha256)
         except NodeKeyError as exc:
             report.set(node, "failed", str(exc))
-            report.finish[node] = ssh.command_line(node, commit_command(path, name, sha256))
+            report.finish[node] = ssh.command_line(
+                node, commit_command(path, name, sha256, for_admin=True)
+            )
             note(node, "failed")
             return False
         report.set(node, "committed")

@@ -97,6 +97,30 @@ def test_one_host_down_changes_nothing(five: Network, fleet: List[Host]) -> None
     assert state(fleet) == before
 
 
+def test_skip_unreachable_pushes_to_the_rest_and_says_so(five: Network, fleet: List[Host]) -> None:
+    old = fleet[0].read_key()
+    new = generate_key()
+    fleet[3].stop_sshd()
+    try:
+        result = corokey(
+            five, "push", "-", "--nodes", nodes(fleet), "--skip-unreachable", "--json", key=new
+        )
+    finally:
+        fleet[3].start_sshd()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "skipped unreachable node4" in result.stderr
+    states = {n: v["state"] for n, v in json.loads(result.stdout)["nodes"].items()}
+    assert states == {
+        "node1": "committed",
+        "node2": "committed",
+        "node3": "committed",
+        "node4": "skipped",
+        "node5": "committed",
+    }
+    assert [h.read_key() == new for h in fleet] == [True, True, True, False, True]
+    assert fleet[3].read_key() == old
+
+
 def test_read_only_key_directory_on_one_host_changes_nothing(
     five: Network, fleet: List[Host]
 ) -> None:
@@ -195,6 +219,30 @@ def _kill_at(five: Network, fleet: List[Host], point: str, new: bytes) -> None:
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    _wait_for_orphaned_sessions(five)
+
+
+def _wait_for_orphaned_sessions(five: Network) -> None:
+    """SIGKILL ends corokey alone: the ssh clients it started finish their session (a
+    stage or a commit, milliseconds) on their own. An admin's rerun comes seconds later;
+    the test waits for them too, or the rerun's staging races the killed run's."""
+    marker = str(five.ssh_config).encode()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        clients = []
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    argv = handle.read()
+            except OSError:
+                continue
+            # mux clients only: the shared connection's master renames itself "ssh: ..."
+            if argv.startswith(b"ssh\0") and marker in argv:
+                clients.append(entry)
+        if not clients:
+            return
+        time.sleep(0.05)
+    raise AssertionError("ssh clients of the killed run did not finish")
 
 
 def _keyfile(five: Network, data: bytes) -> os.PathLike[str]:
@@ -227,6 +275,7 @@ def test_sigkill_mid_push_then_a_rerun_finishes(five: Network, fleet: List[Host]
         time.sleep(rng.uniform(0.05, 0.6))
         process.send_signal(signal.SIGKILL)
         process.wait()
+        _wait_for_orphaned_sessions(five)
         for host in fleet:
             assert host.read_key() in (old, new)
     rerun = corokey(five, "push", str(_keyfile(five, new)), "--nodes", nodes(fleet))
@@ -298,6 +347,7 @@ def test_sigkill_between_commits_leaves_whole_keys_and_verify_names_the_rest(
     process = _push_paused_before_commit_on(five, fleet, victim, new, 30)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    _wait_for_orphaned_sessions(five)
     assert victim.read_key() == old
     assert all(h.read_key() == new for h in fleet if h is not victim)
     report = json.loads(corokey(five, "verify", "--nodes", nodes(fleet), "--json").stdout)

@@ -2,7 +2,7 @@
 
 import sys
 
-from corokey.cli.common import given_or, print_json
+from corokey.cli.common import EXIT_FINDINGS, given_or, print_json, warn
 from corokey.cli.remote_options import add_remote_options, nodes_from, ssh_from
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -18,7 +18,8 @@ def configure(parser: "ArgumentParser") -> None:
     parser.description = (
         "Copy a key to every node over ssh (the key travels on ssh's stdin only), in two "
         "phases: stage a checked copy everywhere, then commit everywhere, keeping .old. If any "
-        "node cannot stage, nothing changes anywhere. Exit 0 when every node holds the key."
+        "node cannot stage, nothing changes anywhere. Exit 0 when every node holds the key, "
+        "1 when --skip-unreachable left nodes out, 2 on failure."
     )
     parser.add_argument("keyfile", nargs="?", metavar="KEYFILE", help="key to push (- for stdin)")
     parser.add_argument("--from", dest="from_node", metavar="NODE", help="take the key from NODE")
@@ -57,6 +58,7 @@ def execute(args: "Namespace") -> int:
                 f"cannot read {path} on {args.from_node}: {exc}",
                 hint=f"check with: ssh {args.from_node} ls -l {path}",
             ) from None
+        _check_read_back(ssh, args.from_node, path, key)
         nodes = [n for n in nodes if n != args.from_node] or nodes
         label = f"{args.from_node}:{path}"
     else:
@@ -82,7 +84,32 @@ def execute(args: "Namespace") -> int:
     if args.reload:
         _reload(ssh, [n for n, s in report.states.items() if s == "committed"], report)
     _show(report, args.json)
+    skipped = [n for n, s in report.states.items() if s == "skipped"]
+    if skipped:
+        warn(f"skipped unreachable {', '.join(skipped)}: they do not hold the new key yet")
+        return EXIT_FINDINGS
     return 0
+
+
+def _check_read_back(ssh: "Ssh", node: str, path: str, key: bytes) -> None:
+    """The bytes read from NODE are its key file, not that plus a login banner."""
+    import hashlib
+
+    from corokey.errors import CorokeyError
+    from corokey.nodekey import NodeKeyError, inspect
+
+    try:
+        remote = inspect(ssh, node, path)
+    except NodeKeyError as exc:
+        raise CorokeyError(f"cannot inspect {path} on {node}: {exc}") from None
+    if remote.size != len(key) or remote.sha256 != hashlib.sha256(key[:4096]).hexdigest():
+        raise CorokeyError(
+            f"the {len(key)} bytes read from {node}:{path} are not that file "
+            f"({remote.size} bytes there); something on {node} writes to the session's output",
+            hint=f"make the login quiet for non-interactive shells on {node} "
+            "(ssh NODE true must print nothing), then push again",
+            reference="from-read-mismatch",
+        )
 
 
 def _reload(ssh: "Ssh", nodes: "List[str]", report: "PushReport") -> None:
