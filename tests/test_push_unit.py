@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import List
@@ -227,3 +228,33 @@ def test_a_login_banner_does_not_confuse_stage_commit_or_inspect(tmp_path: Path)
         256,
         hashlib.sha256(new).hexdigest(),
     )
+
+
+@needs_root
+@pytest.mark.parametrize("unsafe", ["other-owner", "world-writable", "symlink"])
+def test_connection_sharing_only_in_a_private_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unsafe: str
+) -> None:
+    # The key crosses the shared connection; a socket someone else planted at the
+    # ControlPath would receive it (XDG_RUNTIME_DIR or HOME kept by sudo -E, say).
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(private))
+    assert any(a.startswith("ControlPath=") for a in Ssh().argv("node1", "true"))
+    runtime = tmp_path / "runtime"
+    if unsafe == "symlink":
+        runtime.symlink_to(private)
+        (private / "corokey").mkdir(mode=0o700, exist_ok=True)
+        link = private / "corokey" / "ssh"
+        shutil.rmtree(link, ignore_errors=True)
+        link.symlink_to(tmp_path)
+        runtime = private
+    else:
+        runtime.mkdir(mode=0o700)
+        if unsafe == "other-owner":
+            os.chown(runtime, 65534, 65534)
+        else:
+            runtime.chmod(0o777)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    argv = Ssh().argv("node1", "true")
+    assert not [a for a in argv if a.startswith("Control")], argv

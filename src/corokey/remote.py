@@ -154,10 +154,14 @@ def _multiplex_options() -> "List[str]":
     minute (as Ansible does): each step then costs a session, not a key exchange."""
     import os
 
-    directory = os.path.join(
-        os.environ.get("XDG_RUNTIME_DIR") or os.path.expanduser("~/.cache"), "corokey", "ssh"
-    )
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    base = os.environ.get("XDG_RUNTIME_DIR") or os.path.expanduser("~/.cache")
+    directory = os.path.join(base, "corokey", "ssh")
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    except OSError:
+        return []
+    if not _private_chain(base, directory):
+        return []  # no sharing rather than a socket path someone else could plant
     return [
         "-o",
         "ControlMaster=auto",
@@ -166,6 +170,32 @@ def _multiplex_options() -> "List[str]":
         "-o",
         f"ControlPersist={CONTROL_PERSIST_SECONDS}",
     ]
+
+
+def _private_chain(base: str, directory: str) -> bool:
+    """Whether ``directory`` and the directories from ``base`` down to it are real
+    directories of this user (or root) that nobody else may write to.
+
+    The key crosses the shared connection: a socket planted at the path (say, under the
+    invoking user's XDG_RUNTIME_DIR or HOME kept by sudo -E) would receive it.
+    """
+    import os
+    import stat
+
+    me = os.geteuid()
+    path = directory
+    while True:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid not in (me, 0):
+            return False
+        if st.st_mode & 0o022 or (path == directory and st.st_mode & 0o077):
+            return False
+        if os.path.samefile(path, base) or os.path.dirname(path) == path:
+            return True
+        path = os.path.dirname(path)
 
 
 def validate_node(node: str) -> str:
