@@ -403,3 +403,13 @@ def test_a_path_through_a_file_is_a_clear_error(tmp_path: Path, command: str) ->
     result = corokey(command, *args)
     assert result.returncode == 2, result.stderr
     assert "internal error" not in result.stderr and "Not a directory" in result.stderr
+
+
+def test_an_exposed_key_is_not_kept_exposed_as_old(tmp_path: Path) -> None:
+    # The replaced key may still be the live key of other nodes.
+    old = os.urandom(256)
+    key = write_key(tmp_path / "authkey", old, mode=0o644)
+    result = corokey("generate", "--force", str(key))
+    assert result.returncode == 0, result.stderr
+    kept = tmp_path / "authkey.old"
+    assert kept.read_bytes() == old and stat.S_IMODE(kept.stat().st_mode) == 0o600

@@ -378,14 +378,15 @@ def _check_target(dir_fd: int, name: str, path: str) -> "Optional[os.stat_result
 
 
 def _save_old(dir_fd: int, name: str, path: str, old_path: str, existing: "os.stat_result") -> None:
-    """Keep the current key as NAME.old, with its own mode and owner."""
+    """Keep the current key as NAME.old, with its owner and its mode less any group or
+    other bits: the old key may still be the live key of other nodes, so a key that was
+    exposed is not kept exposed."""
     old_name = name + ".old"
     _check_target(dir_fd, old_name, old_path)
     content = read_secret(path, limit=max(existing.st_size, 1) + 1)
     owner = (existing.st_uid, existing.st_gid) if os.geteuid() == 0 else None
-    _write_and_commit(
-        dir_fd, old_name, old_path, content.data, stat.S_IMODE(existing.st_mode), owner, None
-    )
+    mode = stat.S_IMODE(existing.st_mode) & 0o700 or 0o400
+    _write_and_commit(dir_fd, old_name, old_path, content.data, mode, owner, None)
 
 
 def _temp_name(name: str) -> str:
