@@ -22,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -402,6 +403,7 @@ class Network:
         self.state_dir = STATE_ROOT / self.prefix
         self.state_dir.mkdir(parents=True)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"corokey-{self.prefix}-"))
+        self._state_lock = threading.Lock()
         self.state: Dict[str, Any] = {
             "owner": os.getpid(),
             "owner_identity": _identity(os.getpid()),
@@ -436,18 +438,26 @@ class Network:
     # ------------------------------------------------------------------ bookkeeping
 
     def _save(self) -> None:
-        (self.state_dir / "state.json").write_text(json.dumps(self.state))
+        # Hosts start in parallel threads: one writer at a time, and a rename so that a
+        # run killed mid-write leaves the previous whole state (clean_stale_runs reads it).
+        with self._state_lock:
+            temp = self.state_dir / f"state.json.{threading.get_ident()}"
+            temp.write_text(json.dumps(self.state))
+            os.replace(temp, self.state_dir / "state.json")
 
     def record(self, pid: int) -> None:
         processes = self.state["processes"]
         assert isinstance(processes, list)
-        processes.append([pid, _identity(pid) or ""])
+        identity = _identity(pid) or ""
+        with self._state_lock:
+            processes.append([pid, identity])
         self._save()
 
     def add_namespace(self, name: str) -> None:
         namespaces = self.state["namespaces"]
         assert isinstance(namespaces, list)
-        namespaces.append(name)
+        with self._state_lock:
+            namespaces.append(name)
         self._save()
         _run(["ip", "netns", "add", name])
         _run(["ip", "-n", name, "link", "set", "lo", "up"])

@@ -138,6 +138,9 @@ class RotateReport:
         self.nodes: Dict[str, str] = {}
         self.result = "planned"
         self.seconds = 0.0
+        #: ring id per node at preflight and at the end: the proof nobody left or joined.
+        self.rings_before: Dict[str, Optional[str]] = {}
+        self.rings_after: Dict[str, Optional[str]] = {}
 
     def to_json(self) -> "Dict[str, object]":
         return {
@@ -146,6 +149,8 @@ class RotateReport:
             "result": self.result,
             "steps": self.steps,
             "nodes": self.nodes,
+            "ring_ids_before": self.rings_before,
+            "ring_ids_after": self.rings_after,
             "seconds": round(self.seconds, 3),
         }
 
@@ -257,6 +262,7 @@ def rotate(
         raise error
     members = checked.members()
     rings = checked.ring_ids()
+    report.rings_before = dict(rings)
     report.steps.append(f"preflight ok: {len(nodes)} nodes, members {sorted(members)}")
     if dry_run:
         report.result = "dry-run"
@@ -319,6 +325,7 @@ def rotate(
             report.steps.append("reloaded node by node: membership whole again")
             rings = {n: live_state(_runner(ssh, n)).ring_id for n in nodes}
     after = {n: live_state(_runner(ssh, n)).ring_id for n in nodes}
+    report.rings_after = dict(after)
     for node in nodes:
         if not problems.get(node) and after.get(node) != rings.get(node):
             problems[node] = f"ring id changed from {rings.get(node)} to {after.get(node)}"

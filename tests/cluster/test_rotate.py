@@ -52,6 +52,11 @@ def run_rotate(net: Network, hosts: List[Host], *extra: str) -> subprocess.Compl
     return net.run_admin(rotate_argv(net, hosts, *extra), env=dict(os.environ))
 
 
+def _logs(hosts: List[Host]) -> str:
+    """The end of every host's corosync log, for a failure message."""
+    return "".join(f"\n--- {h.name}\n" + "\n".join(h.log_text().splitlines()[-40:]) for h in hosts)
+
+
 def settled(net: Network, count: int) -> List[Host]:
     hosts = net.add_hosts(count)
     net.wait_for_membership()
@@ -62,17 +67,20 @@ def settled(net: Network, count: int) -> List[Host]:
 def test_rotation_keeps_members_and_ring_and_twice_in_a_row(network: Network) -> None:
     hosts = settled(network, 3)
     old = hosts[0].read_key()
-    rings = network.ring_ids()
+    # Longer than a token timeout plus consensus: a fresh cluster can still re-form once.
+    rings = network.wait_for_stable_ring(seconds=5)
     result = run_rotate(network, hosts)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["result"] == "rotated"
+    logs = "".join(f"\n--- {h.name}\n" + "\n".join(h.log_text().splitlines()[-40:]) for h in hosts)
+    assert report["ring_ids_before"] == rings, "ring changed before rotate began" + logs
+    assert report["ring_ids_after"] == rings, result.stdout + logs
     new = hosts[0].read_key()
     assert new != old and all(h.read_key() == new for h in hosts)
     assert all(h.path(KEY + ".old").read_bytes() == old for h in hosts)
-    assert network.ring_ids() == rings, result.stdout + "".join(
-        f"\n--- {h.name}\n" + "\n".join(h.log_text().splitlines()[-40:]) for h in hosts
-    )
+    time.sleep(3)  # a node that missed the switch would drop out within this
+    assert network.ring_ids() == rings, result.stdout + _logs(hosts)
     assert all(h.members() == {1, 2, 3} for h in hosts)
     # A host restarted with the old key cannot join; with the new key it can.
     odd = hosts[2]
