@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable, Iterator, List
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -64,18 +64,38 @@ def settled(net: Network, count: int) -> List[Host]:
     return hosts
 
 
+def _rotate_keeping_the_ring(
+    network: Network, hosts: List[Host]
+) -> Tuple[bytes, Dict[str, Optional[str]], subprocess.CompletedProcess[str]]:
+    """Rotate on a settled cluster and check that no ring id changed.
+
+    corosync 3.1.7 can let one node switch keys alone when the CPU is contended (here, every
+    host shares 2 cores; docs/rotate.md): rotate then reloads node by node, reports
+    ``membership_changed``, and that repair has its own test. This test is about the normal
+    path, so it tries once more after such a report, and fails if it happens twice.
+    """
+    for attempt in (1, 2):
+        old = hosts[0].read_key()
+        # Longer than a token timeout plus consensus: a fresh cluster can still re-form once.
+        rings = network.wait_for_stable_ring(seconds=5)
+        result = run_rotate(network, hosts)
+        assert result.returncode == 0, result.stdout + result.stderr
+        report = json.loads(result.stdout)
+        assert report["result"] == "rotated"
+        assert report["ring_ids_before"] == rings, "ring changed before rotate" + _logs(hosts)
+        if report["membership_changed"] and attempt == 1:
+            print("corosync's switch race; rotate repaired it:", result.stdout, _logs(hosts))
+            network.wait_for_membership()
+            continue
+        assert not report["membership_changed"], result.stdout + _logs(hosts)
+        assert report["ring_ids_after"] == rings, result.stdout + _logs(hosts)
+        return old, rings, result
+    raise AssertionError("unreachable")
+
+
 def test_rotation_keeps_members_and_ring_and_twice_in_a_row(network: Network) -> None:
     hosts = settled(network, 3)
-    old = hosts[0].read_key()
-    # Longer than a token timeout plus consensus: a fresh cluster can still re-form once.
-    rings = network.wait_for_stable_ring(seconds=5)
-    result = run_rotate(network, hosts)
-    assert result.returncode == 0, result.stdout + result.stderr
-    report = json.loads(result.stdout)
-    assert report["result"] == "rotated"
-    logs = "".join(f"\n--- {h.name}\n" + "\n".join(h.log_text().splitlines()[-40:]) for h in hosts)
-    assert report["ring_ids_before"] == rings, "ring changed before rotate began" + logs
-    assert report["ring_ids_after"] == rings, result.stdout + logs
+    old, rings, result = _rotate_keeping_the_ring(network, hosts)
     new = hosts[0].read_key()
     assert new != old and all(h.read_key() == new for h in hosts)
     assert all(h.path(KEY + ".old").read_bytes() == old for h in hosts)
@@ -100,11 +120,10 @@ def test_rotation_keeps_members_and_ring_and_twice_in_a_row(network: Network) ->
 
 def test_five_nodes(network: Network) -> None:
     hosts = settled(network, 5)
-    rings = network.ring_ids()
-    result = run_rotate(network, hosts)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert network.ring_ids() == rings
-    assert len({h.read_key() for h in hosts}) == 1
+    old, rings, result = _rotate_keeping_the_ring(network, hosts)
+    assert network.ring_ids() == rings, result.stdout + _logs(hosts)
+    keys = {h.read_key() for h in hosts}
+    assert len(keys) == 1 and old not in keys
 
 
 def test_refused_in_preflight_changes_nothing(network: Network) -> None:
