@@ -109,11 +109,24 @@ def test_stage_commit_and_unchanged_with_the_real_scripts(tmp_path: Path) -> Non
     assert stage(shell, "here", key_path, new, "root:root", 0o600) is not None, "mode differs"
 
 
+def _stage_a_new_key(directory: Path) -> None:
+    from corokey.key import generate_key
+    from corokey.nodekey import stage
+
+    stage(
+        _LocalShell(multiplex=False),
+        "here",
+        str(directory / "authkey"),
+        generate_key(),
+        "root:root",
+        0o400,
+    )
+
+
 @needs_root
 @pytest.mark.parametrize("kind", ["symlink", "directory"])
 def test_stage_refuses_a_key_path_that_is_not_a_regular_file(tmp_path: Path, kind: str) -> None:
-    from corokey.key import generate_key
-    from corokey.nodekey import NodeKeyError, stage
+    from corokey.nodekey import NodeKeyError
 
     target = tmp_path / "elsewhere"
     target.write_bytes(b"not to be touched")
@@ -122,14 +135,7 @@ def test_stage_refuses_a_key_path_that_is_not_a_regular_file(tmp_path: Path, kin
     else:
         (tmp_path / "authkey").mkdir()
     with pytest.raises(NodeKeyError, match="not a regular file"):
-        stage(
-            _LocalShell(multiplex=False),
-            "here",
-            str(tmp_path / "authkey"),
-            generate_key(),
-            "root:root",
-            0o400,
-        )
+        _stage_a_new_key(tmp_path)
     assert target.read_bytes() == b"not to be touched"
     assert not [n for n in os.listdir(tmp_path) if ".corokey-push-" in n]
 
@@ -139,7 +145,7 @@ def test_stage_refuses_a_key_path_that_is_not_a_regular_file(tmp_path: Path, kin
 def test_stage_refuses_an_old_copy_that_is_not_a_regular_file(tmp_path: Path, kind: str) -> None:
     # mv would otherwise move the previous key into that directory, or through the link.
     from corokey.key import generate_key
-    from corokey.nodekey import NodeKeyError, stage
+    from corokey.nodekey import NodeKeyError
 
     (tmp_path / "authkey").write_bytes(generate_key())
     elsewhere = tmp_path / "elsewhere"
@@ -149,14 +155,7 @@ def test_stage_refuses_an_old_copy_that_is_not_a_regular_file(tmp_path: Path, ki
     else:
         (tmp_path / "authkey.old").mkdir()
     with pytest.raises(NodeKeyError, match=r"authkey\.old is a symbolic link or not a regular"):
-        stage(
-            _LocalShell(multiplex=False),
-            "here",
-            str(tmp_path / "authkey"),
-            generate_key(),
-            "root:root",
-            0o400,
-        )
+        _stage_a_new_key(tmp_path)
     assert os.listdir(elsewhere) == []
     assert not [n for n in os.listdir(tmp_path) if ".corokey-push-" in n]
 

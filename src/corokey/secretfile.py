@@ -139,17 +139,7 @@ def lstat_facts(path: str) -> "FileFacts":
     except FileNotFoundError:
         return FileFacts(path=path, kind="missing")
     except OSError as exc:  # ENOTDIR, EACCES, ELOOP in a parent, ...
-        from corokey.errors import SecretFileError  # loaded only on failure
-
-        raise SecretFileError(
-            f"cannot look up {path}: {exc.strerror}",
-            hint=_lookup_hint(exc.errno, path),
-            reference="lookup-failed",
-            stage="read",
-            path=path,
-            errno=exc.errno,
-            strerror=exc.strerror,
-        ) from None
+        raise _read_error("look up", path, exc, _lookup_hint(exc.errno, path)) from None
     return _facts(path, st, target)
 
 
@@ -169,17 +159,7 @@ def read_secret(path: str, limit: int = DEFAULT_READ_LIMIT) -> "SecretContent":
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise _unsafe(path, lstat_facts(path), "read") from None
-        from corokey.errors import SecretFileError  # loaded only on failure: start-up time
-
-        raise SecretFileError(
-            f"cannot read {path}: {exc.strerror}",
-            hint=_read_hint(exc.errno, path),
-            reference="read-failed",
-            stage="read",
-            path=path,
-            errno=exc.errno,
-            strerror=exc.strerror,
-        ) from None
+        raise _read_error("read", path, exc, _read_hint(exc.errno, path)) from None
     try:
         st = os.fstat(fd)
         facts = _facts(path, st)
@@ -266,6 +246,20 @@ def _read_hint(err: "Optional[int]", path: str) -> str:
     if err in (errno.EACCES, errno.EPERM):
         return "run as root (keys are readable by their owner only)"
     return "check the path and try again"
+
+
+def _read_error(verb: str, path: str, exc: "OSError", hint: str) -> "SecretFileError":
+    from corokey.errors import SecretFileError  # loaded only on failure: start-up time
+
+    return SecretFileError(
+        f"cannot {verb} {path}: {exc.strerror}",
+        hint=hint,
+        reference=("lookup" if verb == "look up" else verb) + "-failed",
+        stage="read",
+        path=path,
+        errno=exc.errno,
+        strerror=exc.strerror,
+    )
 
 
 def _lookup_hint(err: "Optional[int]", path: str) -> str:
