@@ -3,7 +3,7 @@
 import sys
 
 from corokey.checks import CheckReport, check_content, check_key, host_fips_enabled
-from corokey.cli.common import add_json_option, add_profile_option, print_json
+from corokey.cli.common import add_json_option, add_profile_option, print_json, reject_stdin_twice
 from corokey.profiles import get_profile
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -35,10 +35,7 @@ def execute(args: "Namespace") -> int:
     profile = get_profile(args.profile)
     fips = True if args.fips else host_fips_enabled()
     reports: List[CheckReport] = []
-    if args.files.count("-") > 1:
-        from corokey.cli.fingerprint import reject_stdin_twice
-
-        reject_stdin_twice(args.files)
+    reject_stdin_twice(args.files)
     for path in args.files or [profile.path]:
         if path == "-":
             from corokey.cli.fingerprint import read_key_argument

@@ -4,7 +4,7 @@ import sys
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
-    from typing import Callable, Optional, TextIO, Type
+    from typing import Callable, List, Optional, TextIO, Type
 
     from corokey.cli.args import ArgumentParser
     from corokey.errors import CorokeyError
@@ -75,6 +75,16 @@ def given_or(value: "Optional[str]", default: str, what: str) -> str:
             f"the {what} is empty", hint=f"name the {what}, or leave it out for {default}"
         )
     return value
+
+
+def reject_stdin_twice(paths: "List[str]") -> None:
+    if paths.count("-") > 1:
+        from corokey.errors import UsageError
+
+        raise UsageError(
+            "standard input (-) is named more than once; it can be read only once",
+            hint="name - once and give the other keys as files",
+        )
 
 
 def print_json(document: object, stdout: "TextIO" = sys.stdout) -> None:

@@ -2,8 +2,8 @@
 
 import sys
 
-from corokey.cli.common import add_json_option, print_json
-from corokey.cli.fingerprint import read_key_argument, reject_stdin_twice
+from corokey.cli.common import add_json_option, print_json, reject_stdin_twice
+from corokey.cli.fingerprint import read_key_argument
 from corokey.key import fingerprint
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time

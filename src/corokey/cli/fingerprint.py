@@ -2,7 +2,7 @@
 
 import sys
 
-from corokey.cli.common import add_json_option, print_json
+from corokey.cli.common import add_json_option, print_json, reject_stdin_twice
 from corokey.key import COROSYNC2_KEY_LEN, KEY_LEN_MAX, fingerprint, fingerprint_hex
 from corokey.secretfile import SecretContent, read_secret, read_secret_fd
 
@@ -27,16 +27,6 @@ def configure(parser: "ArgumentParser") -> None:
     )
     parser.add_argument("-v", "--visual", action="store_true", help="also draw a randomart picture")
     add_json_option(parser)
-
-
-def reject_stdin_twice(paths: "List[str]") -> None:
-    if paths.count("-") > 1:
-        from corokey.errors import UsageError
-
-        raise UsageError(
-            "standard input (-) is named more than once; it can be read only once",
-            hint="name - once and give the other keys as files",
-        )
 
 
 def read_key_argument(path: str) -> "SecretContent":
