@@ -139,7 +139,9 @@ def lstat_facts(path: str) -> "FileFacts":
     except FileNotFoundError:
         return FileFacts(path=path, kind="missing")
     except OSError as exc:  # ENOTDIR, EACCES, ELOOP in a parent, ...
-        raise _read_error("look up", path, exc, _lookup_hint(exc.errno, path)) from None
+        raise _read_error(
+            "look up", path, exc, _lookup_hint(exc.errno, path), "lookup-failed"
+        ) from None
     return _facts(path, st, target)
 
 
@@ -159,7 +161,7 @@ def read_secret(path: str, limit: int = DEFAULT_READ_LIMIT) -> "SecretContent":
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise _unsafe(path, lstat_facts(path), "read") from None
-        raise _read_error("read", path, exc, _read_hint(exc.errno, path)) from None
+        raise _read_error("read", path, exc, _read_hint(exc.errno, path), "read-failed") from None
     try:
         st = os.fstat(fd)
         facts = _facts(path, st)
@@ -248,13 +250,15 @@ def _read_hint(err: "Optional[int]", path: str) -> str:
     return "check the path and try again"
 
 
-def _read_error(verb: str, path: str, exc: "OSError", hint: str) -> "SecretFileError":
+def _read_error(
+    verb: str, path: str, exc: "OSError", hint: str, reference: str
+) -> "SecretFileError":
     from corokey.errors import SecretFileError  # loaded only on failure: start-up time
 
     return SecretFileError(
         f"cannot {verb} {path}: {exc.strerror}",
         hint=hint,
-        reference=("lookup" if verb == "look up" else verb) + "-failed",
+        reference=reference,
         stage="read",
         path=path,
         errno=exc.errno,

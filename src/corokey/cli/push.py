@@ -93,16 +93,15 @@ def execute(args: "Namespace") -> int:
 
 def _check_read_back(ssh: "Ssh", node: str, path: str, key: bytes) -> None:
     """The bytes read from NODE are its key file, not that plus a login banner."""
-    import hashlib
-
     from corokey.errors import CorokeyError
+    from corokey.key import fingerprint_hex
     from corokey.nodekey import NodeKeyError, inspect
 
     try:
         remote = inspect(ssh, node, path)
     except NodeKeyError as exc:
         raise CorokeyError(f"cannot inspect {path} on {node}: {exc}") from None
-    if remote.size != len(key) or remote.sha256 != hashlib.sha256(key[:4096]).hexdigest():
+    if remote.size != len(key) or remote.sha256 != fingerprint_hex(key):
         raise CorokeyError(
             f"the {len(key)} bytes read from {node}:{path} are not that file "
             f"({remote.size} bytes there); something on {node} writes to the session's output",
