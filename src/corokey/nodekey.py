@@ -1,116 +1,90 @@
-"""The key file on a remote node: inspect it, stage a new one, commit, abort.
+"""The key on other nodes: what each node holds and runs, and the steps that change it.
 
-Each operation is one fixed POSIX sh script run through :class:`corokey.remote.Ssh`.
-Fingerprints are compared as hex SHA-256 of the first 4096 bytes (what corosync
-uses), computed on the node with ``head -c 4096 | sha256sum``: key bytes never
-travel back.
+Each step is one script of :mod:`corokey.nodescripts` run in one ssh session of
+:mod:`corokey.remote`; every answer is a named result, and a failure is a
+:class:`NodeFailure` carrying the name's message, reference and hint.  Key bytes
+leave the admin's memory only on a session's stdin, and come back only for
+``push --from`` (into memory).
 """
 
-import os
-from typing import Optional
+import hashlib
+from typing import Dict, List, Optional, Sequence, Tuple
 
+from corokey.corosync_conf import ConfParseError, CorosyncConf, parse_conf
+from corokey.nodescripts import (
+    NODE_CONF_PATH,
+    TEXT_PREFIX,
+    Answer,
+    describe,
+    inspect_script,
+    live_script,
+    parse_answer,
+    push_script,
+    read_script,
+    reload_script,
+    restore_script,
+    stage_request,
+)
 from corokey.record import Record
-from corokey.remote import RemoteResult, Ssh, quote, validate_path
+from corokey.remote import Session, Ssh
+from corokey.runtime import LiveState, live_state
 
-STAGE_INFIX = ".corokey-push-"
-
-# Every script first prints MARKER: what a node's shell start-up prints before it (a
-# banner from .bashrc, say) is not taken for the script's answer.
-MARKER = "--corokey--"
-
-_INSPECT = r"""
-echo --corokey--
-k=%(key)s
-if [ -L "$k" ]; then printf 'symlink|%%s\n' "$(readlink "$k")"; exit 0; fi
-if [ ! -e "$k" ]; then echo missing; exit 0; fi
-stat -c '%%F|%%a|%%u|%%g|%%U|%%G|%%h|%%s' -- "$k" || exit 3
-if [ -f "$k" ]; then head -c 4096 -- "$k" | sha256sum | cut -d' ' -f1 || exit 3; fi
-"""
-
-_STAGE = r"""
-echo --corokey--
-set -u
-umask 077
-d=%(dir)s; n=%(name)s
-cd "$d" || { echo "no directory $d" >&2; exit 20; }
-if [ -L "$n" ] || { [ -e "$n" ] && [ ! -f "$n" ]; }; then
-  echo "$d/$n is a symbolic link or not a regular file; refusing" >&2; exit 21
-fi
-if [ -L "$n.old" ] || { [ -e "$n.old" ] && [ ! -f "$n.old" ]; }; then
-  echo "$d/$n.old is a symbolic link or not a regular file; refusing" >&2; exit 21
-fi
-for old in ".$n%(infix)s"* ".$n.old%(infix)s"; do [ -f "$old" ] && rm -f -- "$old"; done
-if [ -f "$n" ] && [ "$(stat -c '%%U:%%G|%%a|%%h|%%s' -- "$n")" = %(want_stat)s ] \
-   && [ "$(head -c 4096 -- "$n" | sha256sum | cut -d' ' -f1)" = %(fp)s ]; then
-  cat > /dev/null; echo unchanged; exit 0
-fi
-t=$(mktemp ".$n%(infix)sXXXXXXXX") || { echo "cannot create a file in $d" >&2; exit 22; }
-trap 'rm -f -- "$t"' EXIT
-cat > "$t" || { echo "cannot write $d/$t" >&2; exit 23; }
-chown %(owner)s "$t" && chmod %(mode)s "$t" || { echo "cannot set owner or mode" >&2; exit 24; }
-sync -- "$t" || { echo "cannot sync $d/$t" >&2; exit 25; }
-size=$(wc -c < "$t")
-fp=$(head -c 4096 -- "$t" | sha256sum | cut -d' ' -f1)
-trap - EXIT
-echo "staged|$t|$size|$fp"
-"""
-
-_COMMIT = r"""
-echo --corokey--
-set -u
-d=%(dir)s; n=%(name)s; t=%(staged)s
-cd "$d" || { echo "no directory $d" >&2; exit 20; }
-[ -f "$t" ] || { echo "the staged copy $d/$t is gone" >&2; exit 30; }
-fp=$(head -c 4096 -- "$t" | sha256sum | cut -d' ' -f1)
-[ "$fp" = %(fp)s ] || { echo "the staged copy $d/$t changed" >&2; exit 31; }
-for f in "$n" "$n.old"; do
-  if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then
-    echo "$d/$f is a symbolic link or not a regular file; refusing" >&2; exit 21
-  fi
-done
-# mv -T: never into a directory that appeared at the name since the check.
-if [ -f "$n" ]; then
-  ln -f -- "$n" ".$n.old%(infix)s" && mv -f -T -- ".$n.old%(infix)s" "$n.old" \
-    || { echo "cannot keep $d/$n.old" >&2; exit 32; }
-fi
-mv -f -T -- "$t" "$n" || { echo "cannot rename into $d/$n" >&2; exit 33; }
-sync -- . || { echo "cannot sync $d" >&2; exit 34; }
-echo committed
-"""
-
-_ABORT = r"""
-cd %(dir)s 2>/dev/null && rm -f -- %(staged)s
-"""
-
-_READ = r"""
-k=%(key)s
-if [ -L "$k" ] || [ ! -f "$k" ]; then echo "$k is not a regular file" >&2; exit 21; fi
-echo --corokey-- && cat -- "$k"
-"""
+MARKER = b"--corokey--"
+#: Bytes of the key corosync 3 uses (key.KEY_LEN_MAX); 2.x uses the first 128.
+EFFECTIVE_BYTES = 4096
 
 
-def _answer(stdout: str) -> str:
-    """What the script printed after its marker."""
-    _, marker, answer = stdout.partition(MARKER + "\n")
-    return answer if marker else stdout
+class NodeFailure(Exception):
+    """One node could not do a step. ``reference``, ``message`` and ``hint`` come from
+    the named result in :data:`corokey.nodescripts.FAILURES` (or from the transport)."""
+
+    def __init__(
+        self, node: str, message: str, reference: str, hint: str, unreachable: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.node = node
+        self.message = message
+        self.reference = reference
+        self.hint = hint
+        self.unreachable = unreachable
+
+    @classmethod
+    def named(cls, node: str, answer: "Answer") -> "NodeFailure":
+        message, reference, hint = describe(node, answer)
+        return cls(node, message, reference, hint)
+
+    @classmethod
+    def lost(cls, node: str, step: str) -> "NodeFailure":
+        return cls(
+            node,
+            f"{node}: {step} ended without an answer",
+            "node-session-lost",
+            "check the connection and the node, then run the command again",
+        )
+
+    @classmethod
+    def transport(cls, node: str, session: "Session") -> "NodeFailure":
+        if session.unreachable:
+            return cls(
+                node,
+                f"cannot reach {node}: {session.why()}",
+                "unreachable",
+                f"check the connection: ssh {node} true",
+                unreachable=True,
+            )
+        return cls(
+            node,
+            f"{node}: the session ended before the step did ({session.why()})",
+            "node-session-lost",
+            "check the connection and the node, then run the command again",
+        )
 
 
 class RemoteKey(Record):
-    """What a node holds at the key path (from ``stat``, and the fingerprint)."""
+    """One file on a node, from ``stat`` and the fingerprint (never the bytes)."""
 
-    __slots__ = (
-        "gid",
-        "group",
-        "kind",
-        "link_target",
-        "mode",
-        "nlink",
-        "owner",
-        "sha256",
-        "size",
-        "uid",
-    )
-    kind: str  # regular, symlink, missing, directory, ...
+    __slots__ = ("gid", "group", "kind", "mode", "nlink", "owner", "sha256", "size", "uid")
+    kind: str  # regular, symlink, directory, other, missing
     mode: int
     uid: int
     gid: int
@@ -119,128 +93,290 @@ class RemoteKey(Record):
     nlink: int
     size: int
     sha256: "Optional[str]"
-    link_target: "Optional[str]"
 
     def __init__(self, **fields: object) -> None:
-        defaults = dict(
-            kind="missing",
-            mode=0,
-            uid=-1,
-            gid=-1,
-            owner="",
-            group="",
-            nlink=0,
-            size=0,
-            sha256=None,
-            link_target=None,
+        values: Dict[str, object] = dict(
+            kind="missing", mode=0, uid=-1, gid=-1, owner="", group="", nlink=0, size=0
         )
-        defaults.update(fields)
-        self._set(**defaults)
+        values["sha256"] = None
+        values.update(fields)
+        self._set(**values)
 
-
-class NodeKeyError(Exception):
-    """A remote step failed on one node; ``result`` has its output."""
-
-    def __init__(self, result: "RemoteResult") -> None:
-        super().__init__(result.why())
-        self.result = result
-
-
-def _kind(text: str) -> str:
-    text = text.lower()
-    if text.startswith("regular"):
-        return "regular"
-    return text.replace("symbolic link", "symlink").replace(" ", "-")
-
-
-def inspect(ssh: "Ssh", node: str, key_path: str) -> "RemoteKey":
-    result = ssh.run(node, _INSPECT % {"key": quote(validate_path(key_path))})
-    if result.status != 0:
-        raise NodeKeyError(result)
-    lines = _answer(result.stdout).splitlines()
-    if not lines or lines[0] == "missing":
-        return RemoteKey()
-    if lines[0].startswith("symlink|"):
-        return RemoteKey(kind="symlink", link_target=lines[0].split("|", 1)[1])
-    kind, mode, uid, gid, owner, group, nlink, size = lines[0].split("|")
-    return RemoteKey(
-        kind=_kind(kind),
-        mode=int(mode, 8),
-        uid=int(uid),
-        gid=int(gid),
-        owner=owner,
-        group=group,
-        nlink=int(nlink),
-        size=int(size),
-        sha256=lines[1].strip() if len(lines) > 1 else None,
-    )
-
-
-def stage(
-    ssh: "Ssh", node: str, key_path: str, key: bytes, owner: str, mode: int
-) -> "Optional[str]":
-    """Write a staged copy next to the key and return its name; None when the node
-    already holds this key with this owner and mode (one byte-exact hard link). Raises
-    NodeKeyError."""
-    import hashlib
-
-    directory, name = os.path.split(validate_path(key_path))
-    sha256 = hashlib.sha256(key[:4096]).hexdigest()
-    script = _STAGE % {
-        "dir": quote(directory or "/"),
-        "name": quote(name),
-        "infix": STAGE_INFIX,
-        "owner": quote(owner),
-        "mode": f"{mode:04o}",
-        "fp": quote(sha256),
-        "want_stat": quote(f"{owner}|{mode:o}|1|{len(key)}"),
-    }
-    result = ssh.run(node, script, stdin=key)
-    answer = _answer(result.stdout)
-    if result.status == 0 and answer.strip() == "unchanged":
-        return None
-    if result.status != 0 or not answer.startswith("staged|"):
-        raise NodeKeyError(result)
-    _, staged, size, sha256 = answer.strip().split("|")
-
-    if int(size) != len(key) or sha256 != hashlib.sha256(key[:4096]).hexdigest():
-        raise NodeKeyError(
-            RemoteResult(node, 1, "", f"the staged copy {staged} does not read back as the key")
+    @classmethod
+    def from_answer(cls, answer: "Answer") -> "RemoteKey":
+        fields = answer.fields
+        if fields.get("kind") != "regular":
+            return cls(kind=fields.get("kind", "missing"))
+        return cls(
+            kind="regular",
+            mode=int(fields.get("mode", "0"), 8),
+            uid=int(fields.get("uid", "-1")),
+            gid=int(fields.get("gid", "-1")),
+            owner=fields.get("owner", ""),
+            group=fields.get("group", ""),
+            nlink=int(fields.get("nlink", "0")),
+            size=int(fields.get("size", "0")),
+            sha256=fields.get("sha256"),
         )
-    return staged
 
 
-def commit_command(key_path: str, staged: str, sha256: str, for_admin: bool = False) -> str:
-    """The commit script; ``for_admin``: without the marker line, to show to a person."""
-    directory, name = os.path.split(validate_path(key_path))
-    script = _COMMIT.replace("echo " + MARKER + "\n", "", 1) if for_admin else _COMMIT
-    return script % {
-        "dir": quote(directory or "/"),
-        "name": quote(name),
-        "staged": quote(staged),
-        "fp": quote(sha256),
-        "infix": STAGE_INFIX,
+class NodeView:
+    """What one node showed: its corosync.conf, the key files looked at, their
+    directories, and (when asked) how corosync runs there."""
+
+    def __init__(self, node: str) -> None:
+        self.node = node
+        self.conf: Optional[CorosyncConf] = None
+        self.conf_error: Optional[ConfParseError] = None
+        self.keys: Dict[str, RemoteKey] = {}
+        self.olds: Dict[str, RemoteKey] = {}
+        #: directory -> "uid U mode M at PATH" when others can write there
+        self.unsafe_dirs: Dict[str, str] = {}
+        self.live: Optional[LiveState] = None
+        self.fips = False
+        self.reload_status: Optional[str] = None
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def _lines_until_end(session: "Session") -> "List[bytes]":
+    lines: List[bytes] = []
+    while True:
+        line = session.line()
+        if line is None:
+            return lines
+        lines.append(line)
+
+
+def _answers(node: str, lines: "Sequence[bytes]") -> "List[Tuple[Answer, List[str]]]":
+    """Each answer with the text lines (prefix removed) that follow it."""
+    result: List[Tuple[Answer, List[str]]] = []
+    for raw in lines:
+        line = raw.decode("utf-8", errors="replace")
+        answer = parse_answer(line)
+        if answer is not None:
+            result.append((answer, []))
+        elif line.startswith(TEXT_PREFIX) and result:
+            result[-1][1].append(line[len(TEXT_PREFIX) :])
+    return result
+
+
+def _one_shot(ssh: "Ssh", node: str, script: str) -> "List[Tuple[Answer, List[str]]]":
+    """Run a script that needs no input; its answers, or NodeFailure."""
+    session = Session(ssh, node, script, MARKER)
+    session.end_input()
+    lines = _lines_until_end(session)
+    session.close()
+    if session.unreachable:
+        raise NodeFailure.transport(node, session)
+    answers = _answers(node, lines)
+    for answer, _ in answers:
+        if answer.name in _FAILURE_NAMES:
+            raise NodeFailure.named(node, answer)
+    return answers
+
+
+def _failure_names() -> "frozenset[str]":
+    from corokey.nodescripts import FAILURES
+
+    return frozenset(FAILURES)
+
+
+_FAILURE_NAMES = _failure_names()
+
+
+def _conf_from(view: "NodeView", answers: "List[Tuple[Answer, List[str]]]") -> None:
+    for answer, text in answers:
+        if answer.name == "text-begin":
+            try:
+                view.conf = parse_conf("\n".join(text) + "\n", f"{view.node}:{NODE_CONF_PATH}")
+            except ConfParseError as exc:
+                view.conf_error = exc
+            return
+
+
+def look(ssh: "Ssh", node: str, paths: "Sequence[str]", live: bool = False) -> "NodeView":
+    """corosync.conf, the key at each of ``paths`` and at every keyfile the conf names,
+    and with ``live`` how corosync runs. Raises NodeFailure."""
+    answers = _one_shot(ssh, node, inspect_script(paths, EFFECTIVE_BYTES, live=live))
+    view = NodeView(node)
+    _conf_from(view, answers)
+    sections: Dict[str, Tuple[int, str]] = {}
+    for answer, text in answers:
+        path = answer.get("path")
+        if answer.name == "key":
+            view.keys[path] = RemoteKey.from_answer(answer)
+        elif answer.name == "old":
+            view.olds[path[: -len(".old")]] = RemoteKey.from_answer(answer)
+        elif answer.name == "dir" and answer.get("unsafe") == "yes":
+            view.unsafe_dirs[path] = (
+                f"owner uid {answer.get('uid')}, mode {answer.get('mode')} at {path}"
+            )
+        elif answer.name == "section":
+            status = int(answer.get("status", "1") or "1")
+            sections[answer.get("name")] = (status, "".join(t + "\n" for t in text))
+    if live:
+        _live_from(view, sections)
+    return view
+
+
+def _live_from(view: "NodeView", sections: "Dict[str, Tuple[int, str]]") -> None:
+    def replay(argv: "Sequence[str]") -> "Tuple[int, str]":
+        if argv[0] == "corosync-cmapctl" and argv[-1].startswith("config.reload"):
+            return sections.get("reload", (1, ""))
+        name = {"corosync-cmapctl": "members", "corosync-quorumtool": "quorum"}.get(
+            argv[0], "version"
+        )
+        return sections.get(name, (1, ""))
+
+    view.live = live_state(replay)
+    fips_status, fips = sections.get("fips", (1, ""))
+    view.fips = fips_status == 0 and fips.strip() == "1"
+    for line in sections.get("reload", (1, ""))[1].splitlines():
+        key, sep, value = line.partition(" = ")
+        if sep and key.split(" (", 1)[0] == "config.reload_status":
+            view.reload_status = value.strip()
+
+
+def live(ssh: "Ssh", node: str) -> "NodeView":
+    """How corosync runs on ``node`` (members, quorum, reload status): one session."""
+    answers = _one_shot(ssh, node, live_script())
+    view = NodeView(node)
+    sections = {
+        a.get("name"): (int(a.get("status", "1") or "1"), "".join(t + "\n" for t in text))
+        for a, text in answers
+        if a.name == "section"
     }
+    _live_from(view, sections)
+    return view
 
 
-def commit(ssh: "Ssh", node: str, key_path: str, staged: str, sha256: str) -> None:
-    result = ssh.run(node, commit_command(key_path, staged, sha256))
-    if result.status != 0 or _answer(result.stdout).strip() != "committed":
-        raise NodeKeyError(result)
+# ---------------------------------------------------------------------------- changing
 
 
-def abort(ssh: "Ssh", node: str, key_path: str, staged: str) -> bool:
-    directory = os.path.dirname(validate_path(key_path)) or "/"
-    result = ssh.run(node, _ABORT % {"dir": quote(directory), "staged": quote(staged)})
-    return result.status == 0
+class PushSession:
+    """push's two phases on one node, in one ssh session: read the conf, stage, commit.
+
+    Closing the session before ``commit`` (or the admin dying) makes the node remove
+    its staged copy."""
+
+    def __init__(self, ssh: "Ssh", node: str) -> None:
+        self.node = node
+        self.session = Session(ssh, node, push_script(EFFECTIVE_BYTES), MARKER)
+        self.view = NodeView(node)
+        self.staged: Optional[RemoteKey] = None
+        self.staged_name: Optional[str] = None
+
+    def _next(self) -> "Answer":
+        line = self.session.line()
+        if line is None:
+            self.session.kill()
+            raise NodeFailure.transport(self.node, self.session)
+        answer = parse_answer(line.decode("utf-8", errors="replace"))
+        if answer is None:
+            return self._next()
+        if answer.name in _FAILURE_NAMES:
+            self.session.close()
+            raise NodeFailure.named(self.node, answer)
+        return answer
+
+    def read_conf(self) -> "NodeView":
+        lines: List[bytes] = []
+        while True:
+            line = self.session.line()
+            if line is None:
+                self.session.kill()
+                raise NodeFailure.transport(self.node, self.session)
+            lines.append(line)
+            answer = parse_answer(line.decode("utf-8", errors="replace"))
+            if answer is not None and answer.name in ("text-end", "text-missing"):
+                break
+        _conf_from(self.view, _answers(self.node, lines))
+        return self.view
+
+    def stage(self, path: str, key: bytes, owner: str, mode: int) -> "Optional[RemoteKey]":
+        """Stage ``key`` at ``path``; None when the node already holds it exactly
+        (then the session is over). Raises NodeFailure."""
+        sha256 = hashlib.sha256(key[:EFFECTIVE_BYTES]).hexdigest()
+        if not self.session.send(stage_request(path, len(key), owner, mode, sha256) + key):
+            self.session.kill()
+            raise NodeFailure.transport(self.node, self.session)
+        answer = self._next()
+        if answer.name == "unchanged":
+            self.session.close()
+            return None
+        staged = RemoteKey.from_answer(answer)
+        if answer.name != "staged" or staged.size != len(key) or staged.sha256 != sha256:
+            self.abort()
+            raise NodeFailure(
+                self.node,
+                f"{self.node}: the staged copy does not read back as the key",
+                "node-read-back",
+                "check the node's disk and memory, then push again",
+            )
+        self.staged, self.staged_name = staged, answer.get("name")
+        return staged
+
+    def commit(self) -> "RemoteKey":
+        """Keep the previous key as .old and rename the staged copy over the key;
+        what the key file holds afterwards. Raises NodeFailure."""
+        if not self.session.send(b"commit\n"):
+            self.session.kill()
+            raise NodeFailure.transport(self.node, self.session)
+        answer = self._next()
+        self.session.close()
+        if answer.name != "committed":
+            raise NodeFailure.named(self.node, answer)
+        return RemoteKey.from_answer(answer)
+
+    def abort(self) -> None:
+        """No commit: the node removes its staged copy."""
+        self.session.send(b"abort\n")
+        self.session.close()
 
 
-def read_key(ssh: "Ssh", node: str, key_path: str) -> bytes:
-    """The key bytes of a node, into memory only (for push --from)."""
-    status, data, stderr = ssh.run_bytes(node, _READ % {"key": quote(validate_path(key_path))})
-    if status != 0:
-        raise NodeKeyError(RemoteResult(node, status, "", stderr))
-    _, marker, key = data.partition(MARKER.encode() + b"\n")
-    if not marker:
-        raise NodeKeyError(RemoteResult(node, 1, "", f"no answer from the read of {key_path}"))
-    return key
+def restore_old(ssh: "Ssh", node: str, path: str, old_sha256: str) -> "RemoteKey":
+    """Put ``path.old`` back at ``path`` if it holds the key ``old_sha256``; what the key
+    file holds afterwards. Raises NodeFailure."""
+    answers = _one_shot(ssh, node, restore_script(path, old_sha256, EFFECTIVE_BYTES))
+    for answer, _ in answers:
+        if answer.name in ("restored", "unchanged"):
+            return RemoteKey.from_answer(answer)
+    raise NodeFailure.lost(node, "the restore")
+
+
+def reload(ssh: "Ssh", node: str) -> None:
+    """``corosync-cfgtool -R`` on ``node``. Raises NodeFailure."""
+    answers = _one_shot(ssh, node, reload_script())
+    if not any(a.name == "reloaded" for a, _ in answers):
+        raise NodeFailure.lost(node, "corosync-cfgtool -R")
+
+
+def read_key(ssh: "Ssh", node: str, path: str) -> bytes:
+    """The key bytes of ``path`` on ``node``, into memory only (push --from), checked
+    against the size and fingerprint the node computed. Raises NodeFailure."""
+    session = Session(ssh, node, read_script(path, EFFECTIVE_BYTES), MARKER)
+    session.end_input()
+    try:
+        line = session.line()
+        answer = parse_answer(line.decode("utf-8", errors="replace")) if line else None
+        if answer is None:
+            raise NodeFailure.transport(node, session)
+        if answer.name in _FAILURE_NAMES:
+            raise NodeFailure.named(node, answer)
+        facts = RemoteKey.from_answer(answer)
+        data = session.exactly(facts.size)
+        extra = session.exactly(1, timeout=1.0)
+    finally:
+        session.close()
+    if data is None or extra or hashlib.sha256(data[:EFFECTIVE_BYTES]).hexdigest() != facts.sha256:
+        raise NodeFailure(
+            node,
+            f"the bytes read from {node}:{path} are not that file ({facts.size} bytes there); "
+            f"something on {node} writes to the session's output, or the file changed",
+            "from-read-mismatch",
+            f"make the login quiet for non-interactive shells on {node} "
+            "(ssh NODE true must print nothing), then push again",
+        )
+    return data

@@ -1,25 +1,70 @@
 """Two-phase, all-or-nothing push of a key to every node.
 
-Phase 1 stages a copy next to the key on every node that needs it (owner and
-mode of the profile, fsynced, read back by fingerprint).  Only when every node
-staged the right copy does phase 2 commit: keep the current key as ``.old``
-and rename the staged copy over it.  If any node fails phase 1, the staged
-copies are removed everywhere and nothing changes.  A node failing in phase 2
-is reported with the command that finishes it; rerunning push completes it.
+One ssh session per node carries both phases (:class:`corokey.nodekey.PushSession`):
+the node shows its corosync.conf, so the key goes where corosync reads it; then it
+stages a copy next to the key (owner and mode of the profile, fsynced, read back
+by fingerprint) and waits.  Only when every node staged the right copy does each
+get ``commit``: keep the current key as ``.old`` and rename the staged copy over
+it.  If any node fails phase 1, every session is closed, every node removes its
+staged copy, and nothing changes.  A node failing in phase 2 is reported with the
+command that finishes it; rerunning push completes it.
 """
 
 import hashlib
 import os
+import shlex
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from corokey.errors import CorokeyError
-from corokey.nodekey import NodeKeyError, RemoteKey, commit, commit_command, stage
-from corokey.nodekey import abort as abort_stage
+from corokey.keylocation import locate
+from corokey.nodekey import NodeFailure, PushSession
 from corokey.profiles import Profile
 from corokey.remote import Ssh
 
 Progress = Callable[[str, str], None]  # (node, state)
+
+
+class PushReport:
+    """Per node: ``unchanged``, ``committed``, ``unreachable``, ``skipped``, ``aborted``,
+    ``failed``; with the reason, and for phase-2 failures the node to copy from."""
+
+    def __init__(self, fingerprint: str, size: int) -> None:
+        self.fingerprint = fingerprint
+        self.size = size
+        self.path: Optional[str] = None
+        self.states: Dict[str, str] = {}
+        self.reasons: Dict[str, str] = {}
+        self.references: Dict[str, str] = {}
+        #: a node that holds the new key, from which ``push --from`` finishes the rest
+        self.finish_from: Optional[str] = None
+        self.seconds = 0.0
+
+    def set(self, node: str, state: str, failure: "Optional[NodeFailure]" = None) -> None:
+        self.states[node] = state
+        if failure is not None:
+            self.reasons[node] = failure.message
+            self.references[node] = failure.reference
+
+    def nodes_in(self, *states: str) -> "List[str]":
+        return [n for n, s in self.states.items() if s in states]
+
+    def to_json(self, finish: "Optional[Callable[[str], str]]" = None) -> "Dict[str, object]":
+        return {
+            "fingerprint": self.fingerprint,
+            "size": self.size,
+            "path": self.path,
+            "seconds": round(self.seconds, 3),
+            "nodes": {
+                node: {
+                    "state": state,
+                    "reason": self.reasons.get(node),
+                    "reference": self.references.get(node),
+                    "finish": finish(node) if finish and state == "failed" else None,
+                }
+                for node, state in self.states.items()
+            },
+        }
 
 
 class PushError(CorokeyError):
@@ -28,52 +73,6 @@ class PushError(CorokeyError):
     def __init__(self, message: str, hint: str, report: "PushReport") -> None:
         super().__init__(message, hint=hint, reference="push-failed")
         self.report = report
-
-
-class PushReport:
-    """Per node: ``unchanged``, ``committed``, ``unreachable``, ``skipped``, ``aborted``,
-    ``failed``; with the reason and (for phase-2 failures) the command that finishes it."""
-
-    def __init__(self, fingerprint: str, size: int) -> None:
-        self.fingerprint = fingerprint
-        self.size = size
-        self.states: Dict[str, str] = {}
-        self.reasons: Dict[str, str] = {}
-        self.finish: Dict[str, str] = {}
-        self.seconds = 0.0
-
-    def set(self, node: str, state: str, reason: "Optional[str]" = None) -> None:
-        self.states[node] = state
-        if reason:
-            self.reasons[node] = reason
-
-    def to_json(self) -> "Dict[str, object]":
-        return {
-            "fingerprint": self.fingerprint,
-            "size": self.size,
-            "seconds": round(self.seconds, 3),
-            "nodes": {
-                node: {
-                    "state": state,
-                    "reason": self.reasons.get(node),
-                    "finish": self.finish.get(node),
-                }
-                for node, state in self.states.items()
-            },
-        }
-
-
-def holds(remote: "RemoteKey", sha256: str, size: int, profile: "Profile") -> bool:
-    """Whether a node already holds this key with the profile's owner and mode."""
-    return (
-        remote.kind == "regular"
-        and remote.sha256 == sha256
-        and remote.size == size
-        and remote.nlink == 1
-        and remote.mode == profile.mode
-        and remote.owner == profile.owner
-        and remote.group == profile.group
-    )
 
 
 def _pause_for_tests(point: str) -> None:
@@ -90,69 +89,78 @@ def push(
     key_path: "Optional[str]" = None,
     skip_unreachable: bool = False,
     progress: "Optional[Progress]" = None,
+    allow_crypto_off: bool = True,
 ) -> "PushReport":
-    """Put ``key`` on every node, all or nothing. Raises PushError with the report."""
+    """Put ``key`` on every node, all or nothing. Raises PushError with the report, or
+    KeyLocationError when the nodes do not agree on where corosync reads its key."""
     started = time.monotonic()
-    path = key_path or profile.path
-    sha256 = hashlib.sha256(key[:4096]).hexdigest()
     report = PushReport(_fingerprint(key), len(key))
     note = progress or (lambda node, state: None)
     for node in nodes:  # the report lists nodes in the order given
         report.set(node, "waiting")
 
-    owner = profile.owner_label()
-    unchanged = "unchanged"
+    sessions = {node: PushSession(ssh, node) for node in nodes}
 
-    def stage_one(node: str) -> "Optional[str]":
+    def conf_of(node: str) -> "Optional[NodeFailure]":
+        note(node, "connecting")
+        try:
+            sessions[node].read_conf()
+        except NodeFailure as failure:
+            return failure
+        return None
+
+    failures = {n: f for n, f in ssh.each(nodes, conf_of).items() if f is not None}
+    reachable = [n for n in nodes if n not in failures]
+    try:
+        path = locate(profile, key_path, {n: sessions[n].view for n in reachable}, allow_crypto_off)
+    except CorokeyError:
+        _close_all(sessions, reachable)
+        raise
+    report.path = path
+    for node, failure in failures.items():
+        report.set(node, "unreachable" if failure.unreachable else "failed", failure)
+        note(node, report.states[node])
+    if failures and not (skip_unreachable and all(f.unreachable for f in failures.values())):
+        _close_all(sessions, reachable)
+        for node in reachable:
+            report.set(node, "aborted")
+        raise _phase_one_error(report, list(failures), failures)
+    for node in failures:
+        report.set(node, "skipped", failures[node])
+
+    def stage_one(node: str) -> "Optional[NodeFailure]":
         note(node, "staging")
         try:
-            staged = stage(ssh, node, path, key, owner, profile.mode)
-        except NodeKeyError as exc:
-            state = "unreachable" if exc.result.unreachable else "failed"
-            report.set(node, state, str(exc))
-            note(node, state)
-            return None
-        note(node, "staged" if staged else unchanged)
-        return staged or unchanged
+            staged = sessions[node].stage(path, key, profile.owner_label(), profile.mode)
+        except NodeFailure as failure:
+            report.set(node, "unreachable" if failure.unreachable else "failed", failure)
+            note(node, report.states[node])
+            return failure
+        report.set(node, "staged" if staged else "unchanged")
+        note(node, report.states[node])
+        return None
 
-    staged = ssh.each(nodes, stage_one)
-    for node in nodes:
-        if staged[node] == unchanged:
-            report.set(node, unchanged)
-    broken = [n for n in nodes if staged[n] is None]
-    if broken and skip_unreachable and all(report.states[n] == "unreachable" for n in broken):
-        for node in broken:
-            report.set(node, "skipped", report.reasons.get(node))
-        broken = []
-    todo = [n for n in nodes if staged[n] not in (None, unchanged)]
+    staging = {n: f for n, f in ssh.each(reachable, stage_one).items() if f is not None}
+    todo = report.nodes_in("staged")
     _pause_for_tests("staged")
-    if broken:
-        ssh.each(todo, lambda n: abort_stage(ssh, n, path, staged[n] or ""))
+    if staging:
+        ssh.each(todo, lambda n: sessions[n].abort())
         for node in todo:
             report.set(node, "aborted")
         report.seconds = time.monotonic() - started
-        unreachable = all(report.states[n] == "unreachable" for n in broken)
-        raise PushError(
-            f"{'cannot reach' if unreachable else 'staging failed on'} {', '.join(broken)} "
-            f"({report.reasons[broken[0]]}): nothing was changed on any node",
-            "fix the connection (ssh NODE true) and push again; --skip-unreachable leaves "
-            "unreachable nodes out"
-            if unreachable
-            else "fix the cause on those nodes and push again",
-            report,
-        )
+        raise _phase_one_error(report, list(staging), staging)
 
     def commit_one(node: str) -> bool:
-        name = staged[node] or ""
         _pause_for_tests(f"commit:{node}")
         try:
-            commit(ssh, node, path, name, sha256)
-        except NodeKeyError as exc:
-            report.set(node, "failed", str(exc))
-            report.finish[node] = ssh.command_line(
-                node, commit_command(path, name, sha256, for_admin=True)
-            )
+            held = sessions[node].commit()
+        except NodeFailure as failure:
+            report.set(node, "failed", failure)
             note(node, "failed")
+            return False
+        if held.sha256 != hashlib.sha256(key[:4096]).hexdigest():
+            report.set(node, "failed")
+            report.reasons[node] = f"{node}: the key does not read back as the new one"
             return False
         report.set(node, "committed")
         note(node, "committed")
@@ -162,14 +170,84 @@ def push(
     report.seconds = time.monotonic() - started
     failed = [n for n in todo if not results[n]]
     if failed:
+        report.finish_from = next(iter(report.nodes_in("committed", "unchanged")), None)
         raise PushError(
             f"the new key is committed on {len(todo) - len(failed)} node(s) but not on "
             f"{', '.join(failed)}",
-            "run push again to finish (it completes what is missing), or run the command "
-            "reported for each node",
+            "run the finish command reported for each node (or push again: it completes "
+            "what is missing)",
             report,
         )
     return report
+
+
+def _close_all(sessions: "Dict[str, PushSession]", nodes: "List[str]") -> None:
+    for node in nodes:
+        sessions[node].abort()
+
+
+def _phase_one_error(
+    report: "PushReport", broken: "List[str]", failures: "Dict[str, NodeFailure]"
+) -> "PushError":
+    unreachable = all(failures[n].unreachable for n in broken)
+    first = failures[broken[0]]
+    hint = (
+        "fix the connection (ssh NODE true) and push again; --skip-unreachable leaves "
+        "unreachable nodes out"
+        if unreachable
+        else first.hint
+    )
+    error = PushError(
+        f"{'cannot reach' if unreachable else 'staging failed on'} {', '.join(broken)} "
+        f"({first.message}): nothing was changed on any node",
+        hint,
+        report,
+    )
+    error.reference = "unreachable" if unreachable else first.reference
+    return error
+
+
+def finish_command(report: "PushReport", node: str, options: "List[str]") -> "Optional[str]":
+    """The command that finishes a node that failed in phase 2: copy the key from a node
+    that holds it (``options`` are the push's own ssh and path options)."""
+    if report.finish_from is None:
+        return None
+    argv = ["corokey", "push", "--from", report.finish_from, "--nodes", node, *options]
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def read_from(
+    ssh: "Ssh", node: str, profile: "Profile", key_path: "Optional[str]"
+) -> "Tuple[bytes, str]":
+    """push --from: the key ``node``'s corosync reads, into memory, and its label."""
+    from corokey.nodekey import look, read_key
+
+    first = key_path or profile.path
+    try:
+        view = look(ssh, node, [first])
+        path = locate(profile, key_path, {node: view})
+        key = read_key(ssh, node, path)
+    except NodeFailure as failure:
+        raise CorokeyError(
+            f"cannot read the key on {node}: {failure.message}",
+            hint=failure.hint,
+            reference=failure.reference,
+        ) from None
+    return key, f"{node}:{path}"
+
+
+def reload_each(ssh: "Ssh", nodes: "List[str]") -> "Dict[str, str]":
+    """``corosync-cfgtool -R`` on each node, one at a time (each reload reaches only that
+    node's membership); what failed, by node."""
+    from corokey.nodekey import reload
+
+    failed = {}
+    for node in nodes:
+        try:
+            reload(ssh, node)
+        except NodeFailure as failure:
+            failed[node] = failure.message
+    return failed
 
 
 def _fingerprint(key: bytes) -> str:

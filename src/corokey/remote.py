@@ -10,13 +10,13 @@ Host keys are always checked: ``StrictHostKeyChecking=yes`` is passed unless
 the admin passes their own StrictHostKeyChecking with ``--ssh-option``.
 """
 
+import contextlib
 import shlex
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, TypeVar
+from typing import Callable, Dict, List, Optional, Sequence, TypeVar
 
 from corokey.errors import CorokeyError, UsageError
-from corokey.record import Record
 
 DEFAULT_CONCURRENCY = 32
 DEFAULT_CONNECT_TIMEOUT = 10
@@ -26,28 +26,6 @@ CONTROL_PERSIST_SECONDS = 60
 SSH_FAILED = 255
 
 T = TypeVar("T")
-
-
-class RemoteResult(Record):
-    """What one remote command did on one node."""
-
-    __slots__ = ("node", "status", "stderr", "stdout")
-    node: str
-    status: int
-    stdout: str
-    stderr: str
-
-    def __init__(self, node: str, status: int, stdout: str, stderr: str) -> None:
-        self._set(node=node, status=status, stdout=stdout, stderr=stderr)
-
-    @property
-    def unreachable(self) -> bool:
-        return self.status == SSH_FAILED
-
-    def why(self) -> str:
-        """The last line ssh or the remote script wrote on stderr."""
-        lines = [line for line in self.stderr.splitlines() if line.strip()]
-        return lines[-1].strip() if lines else f"exit status {self.status}"
 
 
 class Ssh:
@@ -85,47 +63,6 @@ class Ssh:
             argv += ["-o", option]
         return [*argv, "--", node, command]
 
-    def run(self, node: str, command: str, stdin: bytes = b"") -> "RemoteResult":
-        try:
-            result = subprocess.run(
-                self.argv(node, command),
-                input=stdin,
-                capture_output=True,
-                timeout=self.timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return RemoteResult(node, SSH_FAILED, "", f"timed out after {self.timeout:g} s")
-        except FileNotFoundError:
-            raise _no_ssh() from None
-        return RemoteResult(
-            node,
-            result.returncode,
-            result.stdout.decode(errors="replace"),
-            result.stderr.decode(errors="replace"),
-        )
-
-    def run_bytes(self, node: str, command: str) -> "Tuple[int, bytes, str]":
-        """Run and keep stdout as bytes (to carry a key from a node, in memory only)."""
-        try:
-            result = subprocess.run(
-                self.argv(node, command), capture_output=True, timeout=self.timeout, check=False
-            )
-        except subprocess.TimeoutExpired:
-            return SSH_FAILED, b"", f"timed out after {self.timeout:g} s"
-        except FileNotFoundError:
-            raise _no_ssh() from None
-        return result.returncode, result.stdout, result.stderr.decode(errors="replace")
-
-    def command_line(self, node: str, command: str) -> str:
-        """The shell command line an admin can paste to run ``command`` on ``node``
-        with the same ssh options (the connection-sharing ones left out)."""
-        argv = self.argv(node, command)
-        if self.multiplex:
-            control = {a for a in _multiplex_options() if a != "-o"}
-            argv = [a for i, a in enumerate(argv) if not _is_option_pair(argv, i, control)]
-        return " ".join(shlex.quote(a) for a in argv)
-
     def each(self, nodes: "Sequence[str]", work: "Callable[[str], T]") -> "Dict[str, T]":
         """``work(node)`` for every node, at most ``concurrency`` at once; results by node."""
         if not nodes:
@@ -134,19 +71,172 @@ class Ssh:
             return dict(zip(nodes, pool.map(work, nodes)))
 
 
+class Session:
+    """One ssh session to a node kept open while a script and the admin talk.
+
+    The script answers in lines on stdout; the admin writes requests (and key bytes) on
+    stdin.  Everything the node prints before the marker line (a login banner) is
+    dropped.  Closing stdin tells the script that no more is coming.
+    """
+
+    def __init__(self, ssh: "Ssh", node: str, script: str, marker: bytes) -> None:
+        import threading
+
+        self.node = node
+        self.timeout = ssh.timeout
+        self._marker = marker + b"\n"
+        self._seen_marker = False
+        self._buffer = bytearray()
+        self._stderr = bytearray()
+        self._eof = False
+        self._timed_out = False
+        self._ready = threading.Condition()
+        try:
+            self._process = subprocess.Popen(
+                ssh.argv(node, script),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except FileNotFoundError:
+            raise _no_ssh() from None
+        self._threads = [
+            threading.Thread(target=self._pump, daemon=True),
+            threading.Thread(target=self._drain_stderr, daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _pump(self) -> None:
+        import os
+
+        stdout = self._process.stdout
+        assert stdout is not None  # noqa: S101 - opened with PIPE
+        while True:
+            chunk = os.read(stdout.fileno(), 65536)
+            with self._ready:
+                if chunk:
+                    self._buffer += chunk
+                else:
+                    self._eof = True
+                self._ready.notify_all()
+            if not chunk:
+                return
+
+    def _drain_stderr(self) -> None:
+        stderr = self._process.stderr
+        assert stderr is not None  # noqa: S101 - opened with PIPE
+        for line in stderr:
+            self._stderr += line[:4096]
+
+    def send(self, data: bytes) -> bool:
+        """Write to the script's stdin; False when the session is gone."""
+        stdin = self._process.stdin
+        assert stdin is not None  # noqa: S101 - opened with PIPE
+        try:
+            stdin.write(data)
+            stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+        return True
+
+    def end_input(self) -> None:
+        stdin = self._process.stdin
+        if stdin is not None and not stdin.closed:
+            with contextlib.suppress(OSError):
+                stdin.close()
+
+    def _wait_for(self, ready: "Callable[[], bool]", deadline: float) -> bool:
+        import time
+
+        with self._ready:
+            while not ready():
+                if self._eof:
+                    return ready()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._timed_out = True
+                    return False
+                self._ready.wait(left)
+            return True
+
+    def _past_marker(self) -> bool:
+        if not self._seen_marker:
+            at = self._buffer.find(self._marker)
+            if at < 0:
+                return False
+            del self._buffer[: at + len(self._marker)]
+            self._seen_marker = True
+        return True
+
+    def line(self, timeout: "Optional[float]" = None) -> "Optional[bytes]":
+        """The next line after the marker (without its newline); None at the end of
+        output or when ``timeout`` (default: the per-step timeout) passes."""
+        import time
+
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        if not self._wait_for(lambda: self._past_marker() and b"\n" in self._buffer, deadline):
+            return None
+        with self._ready:
+            at = self._buffer.index(b"\n")
+            line = bytes(self._buffer[:at])
+            del self._buffer[: at + 1]
+            return line
+
+    def exactly(self, count: int, timeout: "Optional[float]" = None) -> "Optional[bytes]":
+        """The next ``count`` bytes after the marker; None when fewer come in time."""
+        import time
+
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        if not self._wait_for(lambda: self._past_marker() and len(self._buffer) >= count, deadline):
+            return None
+        with self._ready:
+            data = bytes(self._buffer[:count])
+            del self._buffer[:count]
+            return data
+
+    def close(self, grace: float = 5.0) -> int:
+        """End the session (the script sees end of input); its exit status."""
+        self.end_input()
+        try:
+            status = self._process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            status = self._process.wait()
+        for thread in self._threads:
+            thread.join(timeout=1.0)
+        return SSH_FAILED if self._timed_out else status
+
+    def kill(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        for thread in self._threads:
+            thread.join(timeout=1.0)
+
+    @property
+    def unreachable(self) -> bool:
+        """No answer came at all: ssh could not connect, or the node did not answer."""
+        return not self._seen_marker
+
+    def why(self) -> str:
+        """What went wrong, in ssh's words (its last line on stderr)."""
+        if self._timed_out:
+            return f"no answer within {self.timeout:g} s"
+        text = self._stderr.decode(errors="replace")
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        status = self._process.poll()
+        if lines:
+            return "".join(c if c.isprintable() else "?" for c in lines[-1])
+        return f"the session ended (exit status {status})"
+
+
 def _no_ssh() -> "CorokeyError":
     return CorokeyError(
         "the ssh client is not installed",
         hint="install OpenSSH's client (apt-get install openssh-client)",
         reference="no-ssh",
     )
-
-
-def _is_option_pair(argv: "List[str]", index: int, values: "Set[str]") -> bool:
-    """Whether argv[index] is a ``-o`` whose value is in ``values``, or such a value."""
-    if argv[index] == "-o":
-        return index + 1 < len(argv) and argv[index + 1] in values
-    return argv[index] in values and index > 0 and argv[index - 1] == "-o"
 
 
 def _multiplex_options() -> "List[str]":
@@ -198,26 +288,46 @@ def _private_chain(base: str, directory: str) -> bool:
         path = os.path.dirname(path)
 
 
+#: Host names, addresses (IPv4, IPv6 with zone) and ssh_config aliases, with an optional
+#: user: nothing a shell, ssh or a terminal would read as more than a name.
+_NODE_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:%@")
+
+
 def validate_node(node: str) -> str:
-    if not node or node.startswith("-") or any(c.isspace() for c in node):
+    if (
+        not node
+        or node.startswith("-")
+        or not set(node) <= _NODE_CHARACTERS
+        or node.count("@") > 1
+        or node.endswith("@")
+    ):
+        shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in node)
         raise UsageError(
-            f"'{node}' is not a node name or address",
-            hint="give names as in ssh_config or corosync.conf, e.g. --nodes node1,node2",
+            f"{shlex.quote(shown)} is not a node name or address",
+            hint="give names as in ssh_config or corosync.conf (letters, digits, . - _ : %), "
+            "e.g. --nodes node1,node2",
+            reference="bad-node-name",
         )
     return node
 
 
 def validate_path(path: str) -> str:
-    if not path.startswith("/") or "\n" in path or "\0" in path:
+    """An absolute path naming a file: not a directory (``/``, ``/.``, ``/..`` at the end)."""
+    if not path.startswith("/") or any(not c.isprintable() for c in path):
+        shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in path)
         raise UsageError(
-            f"'{path}' is not an absolute path",
+            f"{shlex.quote(shown)} is not an absolute path",
             hint="remote key paths must be absolute, e.g. /etc/corosync/authkey",
+            reference="bad-key-path",
+        )
+    name = path.rsplit("/", 1)[1]
+    if name in ("", ".", ".."):
+        raise UsageError(
+            f"{shlex.quote(path)} names a directory, not a key file",
+            hint="name the file, e.g. --key-path /etc/corosync/authkey",
+            reference="bad-key-path",
         )
     return path
-
-
-def quote(value: str) -> str:
-    return shlex.quote(value)
 
 
 def resolve_nodes(nodes: "Optional[str]", config: "Optional[str]") -> "List[str]":

@@ -1,23 +1,30 @@
 """Rotate the key of a running cluster without downtime.
 
-corosync 3.1+ with knet 1.18+ loads a changed key online: once every node's
-key file holds the new key, one ``corosync-cfgtool -R`` makes every member load
-it into a spare crypto slot and switch to it.  Done on some nodes only, the
-cluster splits (docs/rotate.md).  So: preflight everything, stage and commit
-everywhere exactly as push does, reload once, verify on every node, and on any
-failure after the commit put ``.old`` back everywhere and reload again.
+corosync 3.1+ with knet 1.18+ loads a changed key online: once every node's key
+file holds the new key, one ``corosync-cfgtool -R`` makes every member load it
+into a spare crypto slot and switch to it.  Done on some nodes only, the cluster
+splits (docs/rotate.md).  So rotate runs in steps, each a function with a typed
+outcome: :func:`preflight` (everything checked, nothing changed), :func:`commit_everywhere`
+(stage and commit exactly as push does), :func:`switch` (one ``-R``),
+:func:`confirm` (reload status, membership, ring ids, fingerprints on every node),
+and on any failure after the commit :func:`roll_back` (``.old`` back wherever the
+key is not the old one, reload node by node, every fingerprint read back).
 """
 
+import hashlib
 import os
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
+from corokey.checks import ERROR, host_fips_enabled
 from corokey.errors import CorokeyError
+from corokey.key import FIPS_KEY_LEN_MAX
+from corokey.keylocation import locate
+from corokey.nodekey import NodeFailure, NodeView, live, look, reload, restore_old
 from corokey.profiles import Profile
 from corokey.push import PushError, push
-from corokey.remote import RemoteResult, Ssh, quote
-from corokey.runtime import LiveState, Runner, cmap_values, live_state
-from corokey.verify import verify
+from corokey.remote import Ssh
+from corokey.verify import key_findings
 
 #: Online key change needs corosync 3.1 (cfgtool -R reloads crypto) with knet 1.18.
 MIN_VERSION = (3, 1)
@@ -32,108 +39,11 @@ RELOAD_OK = "1"
 Note = Callable[[str], None]
 
 
-class RotateError(CorokeyError):
-    reference = "rotate"
-
-
-def _runner(ssh: "Ssh", node: str) -> "Runner":
-    def run(argv: "Sequence[str]") -> "Tuple[int, str]":
-        result = ssh.run(node, " ".join(quote(a) for a in argv))
-        return result.status, result.stdout
-
-    return run
-
-
-def _version_tuple(text: "Optional[str]") -> "Tuple[int, ...]":
-    try:
-        return tuple(int(p) for p in (text or "").split(".")[:2])
-    except ValueError:
-        return ()
-
-
-class Preflight:
-    """What every node said before anything changed, and the reasons to refuse."""
-
-    def __init__(self) -> None:
-        self.states: Dict[str, LiveState] = {}
-        self.fips: Dict[str, bool] = {}
-        self.fingerprint: Optional[str] = None
-        self.size: Optional[int] = None
-        self.problems: List[str] = []
-
-    def members(self) -> "Set[int]":
-        return next(iter(self.states.values())).members if self.states else set()
-
-    def ring_ids(self) -> "Dict[str, Optional[str]]":
-        return {node: state.ring_id for node, state in self.states.items()}
-
-
-def preflight(ssh: "Ssh", nodes: "List[str]", profile: "Profile", path: str) -> "Preflight":
-    result = Preflight()
-    report = verify(ssh, nodes, profile, path)
-    for state in report.states:
-        if state.unreachable is not None:
-            result.problems.append(f"{state.node} is unreachable over ssh: {state.unreachable}")
-    if report.odd:
-        result.problems.append(
-            f"the current key differs on {', '.join(report.odd)}: run corokey verify, and "
-            f"{report.fix() or 'corokey push'} first"
-        )
-    if report.unsound:
-        result.problems.append(f"the current key is unsound on {', '.join(report.unsound)}")
-    reachable = [s.node for s in report.states if s.unreachable is None]
-    if report.reference:
-        first = next(s for s in report.states if s.key and s.key.sha256 == report.reference)
-        result.fingerprint = report.reference
-        result.size = first.key.size if first.key else None
-
-    def look(node: str) -> "Tuple[LiveState, bool, Optional[str]]":
-        run = _runner(ssh, node)
-        state = live_state(run)
-        status, fips = run(["cat", "/proc/sys/crypto/fips_enabled"])
-        reload = (cmap_values("config.reload_status", run) or {}).get("config.reload_status")
-        return state, status == 0 and fips.strip() == "1", reload
-
-    for node, (live, fips, reload) in ssh.each(reachable, look).items():
-        result.states[node] = live
-        result.fips[node] = fips
-        if not live.running:
-            result.problems.append(f"corosync is not running on {node} (or does not answer)")
-            continue
-        if _version_tuple(live.version) < MIN_VERSION:
-            result.problems.append(
-                f"{node} runs corosync {live.version or 'of unknown version'}; online key "
-                "change needs 3.1 or newer (restart the cluster with the new key instead)"
-            )
-        if live.quorate is not True:
-            result.problems.append(f"{node} is not quorate")
-        if len(live.members) != len(nodes):
-            result.problems.append(
-                f"{node} sees {len(live.members)} members, the nodelist has {len(nodes)}"
-            )
-        if live.reload_error or (reload is not None and reload != RELOAD_OK):
-            result.problems.append(
-                f"the last configuration reload failed on {node} "
-                f"({live.reload_error or 'status ' + str(reload)}); fix it first"
-            )
-    versions = {s.version for s in result.states.values() if s.running}
-    if len(versions) > 1:
-        result.problems.append(
-            f"nodes run different corosync versions: {sorted(str(v) for v in versions)}"
-        )
-    memberships = {frozenset(s.members) for s in result.states.values() if s.running}
-    if len(memberships) > 1:
-        result.problems.append("nodes disagree about the membership: the cluster is split")
-    if len(set(result.fips.values())) > 1:
-        on = [n for n, f in result.fips.items() if f]
-        result.problems.append(f"FIPS mode is on only on {', '.join(on)}")
-    return result
-
-
 class RotateReport:
     def __init__(self, old: "Optional[str]", new: str) -> None:
         self.old = old
         self.new = new
+        self.path: Optional[str] = None
         self.steps: List[str] = []
         self.nodes: Dict[str, str] = {}
         self.result = "planned"
@@ -148,6 +58,7 @@ class RotateReport:
         return {
             "old_sha256": self.old,
             "new_sha256": self.new,
+            "path": self.path,
             "result": self.result,
             "steps": self.steps,
             "nodes": self.nodes,
@@ -158,161 +69,294 @@ class RotateReport:
         }
 
 
-def _pause_for_tests(point: str) -> None:
-    # Fault injection for the tests: stop at a named point (then change or kill things).
-    if os.environ.get("COROKEY_TEST_PAUSE_AT") == point:
-        time.sleep(float(os.environ.get("COROKEY_TEST_PAUSE_SECONDS", "30")))
+class RotateError(CorokeyError):
+    """Rotation refused, rolled back or interrupted; ``report`` says what happened."""
+
+    reference = "rotate"
+
+    def __init__(
+        self, message: str, hint: str, report: "RotateReport", reference: "Optional[str]" = None
+    ) -> None:
+        super().__init__(message, hint=hint, reference=reference)
+        self.report = report
 
 
-def reload_on(ssh: "Ssh", node: str) -> "RemoteResult":
-    return ssh.run(node, "corosync-cfgtool -R")
+def _version_tuple(text: "Optional[str]") -> "Tuple[int, ...]":
+    try:
+        return tuple(int(p) for p in (text or "").split(".")[:2])
+    except ValueError:
+        return ()
+
+
+# ---------------------------------------------------------------------------- preflight
+
+
+class Preflight:
+    """What every node said before anything changed, and the reasons to refuse."""
+
+    def __init__(self) -> None:
+        self.views: Dict[str, NodeView] = {}
+        self.path: Optional[str] = None
+        self.fingerprint: Optional[str] = None
+        self.problems: List[str] = []
+        #: the reference of the first problem, for the error
+        self.reference = "rotate-refused"
+        self.members: Set[int] = set()
+
+    def refuse(self, problem: str, reference: "Optional[str]" = None) -> None:
+        if not self.problems and reference:
+            self.reference = reference
+        self.problems.append(problem)
+
+    def ring_ids(self) -> "Dict[str, Optional[str]]":
+        return {n: v.live.ring_id if v.live else None for n, v in self.views.items()}
+
+
+def preflight(
+    ssh: "Ssh", nodes: "List[str]", profile: "Profile", key_path: "Optional[str]", key: bytes
+) -> "Preflight":
+    """Look at every node (one session each) and list every reason not to rotate."""
+    result = Preflight()
+    first = key_path or profile.path
+
+    def view_of(node: str, paths: "List[str]") -> "Optional[NodeFailure]":
+        try:
+            result.views[node] = look(ssh, node, paths, live=True)
+        except NodeFailure as failure:
+            return failure
+        return None
+
+    for node, failure in ssh.each(nodes, lambda n: view_of(n, [first])).items():
+        if failure is not None and failure.unreachable:
+            result.refuse(f"{node} is unreachable over ssh ({failure.message})", "unreachable")
+        elif failure is not None:
+            result.refuse(failure.message, failure.reference)
+    try:
+        result.path = locate(profile, key_path, result.views, allow_crypto_off=False)
+    except CorokeyError as error:
+        result.refuse(error.message, error.reference)
+        return result
+    path = result.path
+    ssh.each(
+        [n for n, v in result.views.items() if path not in v.keys], lambda n: view_of(n, [path])
+    )
+    _check_keys(result, profile, path, key)
+    _check_runtime(result, nodes)
+    return result
+
+
+def _check_keys(result: "Preflight", profile: "Profile", path: str, key: bytes) -> None:
+    fips = host_fips_enabled()
+    prints: Dict[str, List[str]] = {}
+    for node, view in result.views.items():
+        held = view.keys.get(path)
+        if held is None:
+            result.refuse(f"{node} did not show {path}")
+            continue
+        if held.sha256:
+            prints.setdefault(held.sha256, []).append(node)
+        errors = [
+            f
+            for f in key_findings(view, path, profile, fips, f"{node}:{path}")
+            if f.severity == ERROR
+        ]
+        if errors:
+            result.refuse(
+                f"the current key is unsound on {node}: {errors[0].message}", "key-unsound"
+            )
+    if len(prints) > 1:
+        groups = sorted(prints.values(), key=len, reverse=True)
+        if len(groups[0]) > len(groups[1]):
+            odd = [n for g in groups[1:] for n in g]
+            fix = f"corokey push --from {groups[0][0]} --nodes {','.join(odd)}"
+            problem = (
+                f"the current key differs on {', '.join(odd)}: run corokey verify, and {fix} "
+                "first if the majority's key is the one corosync runs"
+            )
+        else:
+            problem = (
+                "the current key differs between nodes with no majority ("
+                + " / ".join(", ".join(g) for g in groups)
+                + "): run corokey doctor on a member to learn which key corosync runs, and "
+                "push that one first"
+            )
+        result.refuse(problem, "key-differs")
+    elif prints:
+        result.fingerprint = next(iter(prints))
+    if result.fingerprint == hashlib.sha256(key[:4096]).hexdigest():
+        result.refuse("the new key is the key the cluster already uses", "key-unchanged")
+    fips_nodes = [n for n, v in result.views.items() if v.fips]
+    if fips_nodes and len(fips_nodes) != len(result.views):
+        result.refuse(f"FIPS mode is on only on {', '.join(fips_nodes)}", "fips-differs")
+    if fips_nodes and len(key) > FIPS_KEY_LEN_MAX:
+        result.refuse(
+            f"FIPS mode is on: the new key must be {FIPS_KEY_LEN_MAX} bytes or less",
+            "fips-too-long",
+        )
+
+
+def _check_runtime(result: "Preflight", nodes: "List[str]") -> None:
+    ids: Dict[int, List[str]] = {}
+    memberships = set()
+    for node, view in result.views.items():
+        state = view.live
+        if state is None or not state.running:
+            result.refuse(f"corosync is not running on {node} (or does not answer)", "not-running")
+            continue
+        if _version_tuple(state.version) < MIN_VERSION:
+            result.refuse(
+                f"{node} runs corosync {state.version or 'of unknown version'}; online key "
+                "change needs 3.1 or newer (restart the cluster with the new key instead)",
+                "version-too-old",
+            )
+        if state.quorate is not True:
+            result.refuse(f"{node} is not quorate", "not-quorate")
+        if state.reload_error or (
+            view.reload_status is not None and view.reload_status != RELOAD_OK
+        ):
+            result.refuse(
+                f"the last configuration reload failed on {node} "
+                f"({state.reload_error or 'status ' + str(view.reload_status)}); fix it first",
+                "reload-failed-before",
+            )
+        memberships.add(frozenset(state.members))
+        if state.this_node is not None:
+            ids.setdefault(state.this_node, []).append(node)
+    versions = {v.live.version for v in result.views.values() if v.live and v.live.running}
+    if len(versions) > 1:
+        result.refuse(
+            f"nodes run different corosync versions: {sorted(str(v) for v in versions)}",
+            "versions-differ",
+        )
+    if len(memberships) > 1:
+        result.refuse("nodes disagree about the membership: the cluster is split", "split")
+    for nodeid, names in sorted(ids.items()):
+        if len(names) > 1:
+            result.refuse(
+                f"{' and '.join(names)} are one corosync node (nodeid {nodeid}): name each "
+                "node once",
+                "same-node-twice",
+            )
+    if len(memberships) == 1 and len(ids) == len(result.views) == len(nodes):
+        members = set(next(iter(memberships)))
+        result.members = members
+        given = set(ids)
+        listed = {
+            n.nodeid
+            for v in result.views.values()
+            if v.conf is not None
+            for n in v.conf.nodes()
+            if n.nodeid is not None
+        }
+        if given != members:
+            result.refuse(
+                f"the nodes named are nodeids {sorted(given)}, the running membership is "
+                f"{sorted(members)}: every member must be named (and nothing else)",
+                "nodes-not-members",
+            )
+        if listed and listed != members:
+            result.refuse(
+                f"the nodelist has nodeids {sorted(listed)}, the running membership is "
+                f"{sorted(members)}: every node of the nodelist must be a member",
+                "nodelist-not-members",
+            )
+
+
+# ---------------------------------------------------------------------------- steps
+
+
+def commit_everywhere(
+    ssh: "Ssh", nodes: "List[str]", key: bytes, profile: "Profile", path: str
+) -> "Optional[PushError]":
+    """Stage and commit on every node, exactly as push; the PushError when that failed."""
+    try:
+        push(ssh, nodes, key, profile, path, allow_crypto_off=False)
+    except PushError as error:
+        return error
+    return None
+
+
+def switch(ssh: "Ssh", node: str) -> "Optional[str]":
+    """One ``corosync-cfgtool -R``: every member loads the key file. The problem, if any."""
+    try:
+        reload(ssh, node)
+    except NodeFailure as failure:
+        return failure.message
+    return None
+
+
+def _live_problem(
+    ssh: "Ssh", node: str, members: "Set[int]"
+) -> "Tuple[Optional[str], Optional[str]]":
+    """(problem, ring id) of one node right now."""
+    try:
+        view = live(ssh, node)
+    except NodeFailure as failure:
+        return failure.message, None
+    state = view.live
+    if state is None or not state.running:
+        return "corosync does not answer", None
+    if view.reload_status is not None and view.reload_status != RELOAD_OK:
+        return f"the reload failed there (config.reload_status {view.reload_status})", None
+    if state.members != members:
+        return f"sees members {sorted(state.members)} instead of {sorted(members)}", None
+    return None, state.ring_id
 
 
 def settle(
     ssh: "Ssh", nodes: "List[str]", members: "Set[int]", seconds: float = SETTLE_SECONDS
-) -> "Dict[str, str]":
-    """Watch every node for ``seconds``: problems by node (empty when all stayed whole)."""
+) -> "Tuple[Dict[str, str], Dict[str, Optional[str]]]":
+    """Watch every node for ``seconds``: problems by node (empty when all stayed whole)
+    and the last ring ids seen."""
     problems: Dict[str, str] = {}
+    rings: Dict[str, Optional[str]] = {}
     deadline = time.monotonic() + seconds
     while True:
-
-        def look(node: str) -> "Optional[str]":
-            run = _runner(ssh, node)
-            values = cmap_values("config.reload_status", run)
-            if values is None:
-                return "corosync does not answer"
-            status = values.get("config.reload_status")
-            if status is not None and status != RELOAD_OK:
-                return f"the reload failed there (config.reload_status {status})"
-            from corokey.runtime import members as members_of
-
-            seen = members_of(run)
-            if seen != members:
-                return f"sees members {sorted(seen or [])} instead of {sorted(members)}"
-            return None
-
-        for node, problem in ssh.each(nodes, look).items():
+        for node, (problem, ring) in ssh.each(
+            nodes, lambda n: _live_problem(ssh, n, members)
+        ).items():
+            rings[node] = ring
             if problem and node not in problems:
                 problems[node] = problem
         if problems or time.monotonic() >= deadline:
-            return problems
+            return problems, rings
         time.sleep(1.0)
 
 
 def wait_whole(
     ssh: "Ssh", nodes: "List[str]", members: "Set[int]", timeout: float = 30.0
-) -> "Dict[str, str]":
-    """Wait until every node sees ``members`` again; problems by node at the timeout."""
+) -> "Tuple[Dict[str, str], Dict[str, Optional[str]]]":
+    """Wait until every node sees ``members`` again, then settle briefly."""
     deadline = time.monotonic() + timeout
     while True:
-        problems = settle(ssh, nodes, members, seconds=0)
+        problems, rings = settle(ssh, nodes, members, seconds=0)
         if not problems:
             return settle(ssh, nodes, members, seconds=SETTLE_SECONDS / 2)
         if time.monotonic() >= deadline:
-            return problems
+            return problems, rings
         time.sleep(1.0)
 
 
-_RESTORE = r"""
-set -u
-d=%(dir)s; n=%(name)s
-cd "$d" || exit 20
-if [ -L "$n.old" ] || [ ! -f "$n.old" ]; then echo "no $d/$n.old to restore" >&2; exit 40; fi
-# A copy, not a hard link: the key must end with one name (check refuses two). The
-# rename replaces whatever is at the key path (a broken link included) without following
-# it; -T keeps it from moving into a directory there.
-t=.$n.restore.corokey
-rm -f -- "$t" && cp -p -- "$n.old" "$t" && sync -- "$t" && mv -f -T -- "$t" "$n" \
-  || { rm -f -- "$t"; echo "cannot restore $d/$n from $n.old" >&2; exit 41; }
-sync -- . ; echo restored
-"""
+def _fingerprints(ssh: "Ssh", nodes: "List[str]", path: str) -> "Dict[str, Optional[str]]":
+    def one(node: str) -> "Optional[str]":
+        try:
+            held = look(ssh, node, [path]).keys.get(path)
+        except NodeFailure:
+            return None
+        return held.sha256 if held else None
+
+    return ssh.each(nodes, one)
 
 
-def restore_old(ssh: "Ssh", node: str, path: str) -> "RemoteResult":
-    directory, name = os.path.split(path)
-    return ssh.run(node, _RESTORE % {"dir": quote(directory), "name": quote(name)})
-
-
-def rotate(
-    ssh: "Ssh",
-    nodes: "List[str]",
-    key: bytes,
-    profile: "Profile",
-    path: str,
-    note: "Note",
-    dry_run: bool = False,
-) -> "RotateReport":
-    """Rotate to ``key``; raises RotateError (with ``report`` attached) on refusal or failure."""
-    import hashlib
-
-    started = time.monotonic()
-    new = hashlib.sha256(key[:4096]).hexdigest()
-    note("preflight: " + ", ".join(nodes))
-    checked = preflight(ssh, nodes, profile, path)
-    report = RotateReport(checked.fingerprint, new)
-    if any(checked.fips.values()) and len(key) > 256:
-        checked.problems.append("FIPS mode is on: the new key must be 256 bytes or less")
-    if checked.fingerprint == new:
-        checked.problems.append("the new key is the key the cluster already uses")
-    if checked.problems:
-        report.result = "refused"
-        report.seconds = time.monotonic() - started
-        error = RotateError(
-            "refusing to rotate: " + "; ".join(checked.problems),
-            hint="nothing was changed; fix the above and run rotate again",
-        )
-        error.report = report  # type: ignore[attr-defined]
-        raise error
-    members = checked.members()
-    rings = checked.ring_ids()
-    report.rings_before = dict(rings)
-    report.steps.append(f"preflight ok: {len(nodes)} nodes, members {sorted(members)}")
-    if dry_run:
-        report.result = "dry-run"
-        report.steps += [
-            f"would stage and commit the new key on {', '.join(nodes)} (keeping .old)",
-            f"would run corosync-cfgtool -R on {nodes[0]}",
-            "would check reload status, membership and ring id on every node",
-        ]
-        report.seconds = time.monotonic() - started
-        return report
-    note("staging and committing the new key on every node")
-    committed: List[str] = list(nodes)
-    try:
-        push(ssh, nodes, key, profile, path)
-    except PushError as exc:
-        committed = [n for n, s in exc.report.states.items() if s == "committed"]
-        if not committed:
-            report.result = "refused"
-            report.nodes = dict(exc.report.states)
-            report.seconds = time.monotonic() - started
-            raise RotateError(
-                f"rotation stopped before any change: {exc.message}",
-                hint="nothing was changed; fix the cause and run rotate again",
-            ) from None
-        return _roll_back(ssh, nodes, committed, path, members, report, note, started, exc.message)
-    report.steps.append("new key committed on every node")
-    _pause_for_tests("committed")
-    note(f"corosync-cfgtool -R on {nodes[0]}")
-    reloaded = reload_on(ssh, nodes[0])
-    if reloaded.status != 0:
-        return _roll_back(
-            ssh,
-            nodes,
-            committed,
-            path,
-            members,
-            report,
-            note,
-            started,
-            f"corosync-cfgtool -R failed on {nodes[0]}: {reloaded.why()}",
-        )
-    _pause_for_tests("reloaded")
-    # Stay quiet while the nodes pass the ACTIVATE and CLEANUP phases of the switch: a node
-    # starved of CPU in between can miss the switch and drop out (docs/rotate.md).
-    time.sleep(QUIET_SECONDS)
-    note("verifying reload, membership and ring id on every node")
-    problems = settle(ssh, nodes, members)
+def confirm(
+    ssh: "Ssh", nodes: "List[str]", plan: "Preflight", report: "RotateReport", note: "Note"
+) -> "Dict[str, str]":
+    """After ``-R``: every node reloaded, kept the members and its ring id, and holds the
+    new key. Problems by node (empty: rotated)."""
+    assert plan.path is not None  # noqa: S101 - a refused preflight never gets here
+    members = plan.members
+    rings_before = plan.ring_ids()
+    problems, rings = settle(ssh, nodes, members)
     if problems and not any("reload failed" in p for p in problems.values()):
         # Every key file holds the new key, so a node that missed the cluster-wide reload
         # (out of the membership for a moment, under load) needs only its own reload.
@@ -322,78 +366,200 @@ def rotate(
             + "; ".join(f"{n}: {p}" for n, p in sorted(problems.items()))
         )
         for node in nodes:
-            reload_on(ssh, node)
-        problems = wait_whole(ssh, nodes, members)
+            switch(ssh, node)
+        problems, rings = wait_whole(ssh, nodes, members)
         if not problems:
             report.steps.append("reloaded node by node: membership whole again")
             report.repaired = True
-            rings = {n: live_state(_runner(ssh, n)).ring_id for n in nodes}
-    after = {n: live_state(_runner(ssh, n)).ring_id for n in nodes}
-    report.rings_after = dict(after)
+            rings_before = dict(rings)
+    report.rings_after = dict(rings)
     for node in nodes:
-        if not problems.get(node) and after.get(node) != rings.get(node):
-            problems[node] = f"ring id changed from {rings.get(node)} to {after.get(node)}"
-    final = verify(ssh, nodes, profile, path)
-    for state in final.states:
-        if state.key is None or state.key.sha256 != new:
-            problems.setdefault(state.node, "does not hold the new key")
-    if problems:
-        reason = "; ".join(f"{n}: {p}" for n, p in sorted(problems.items()))
-        return _roll_back(ssh, nodes, committed, path, members, report, note, started, reason)
-    report.result = "rotated"
-    if report.repaired:
-        # Honest about what happened: the key is rotated and the cluster whole, but a node
-        # dropped out for a few seconds during the switch (docs/rotate.md).
-        report.nodes = {
-            n: "new key, reloaded; membership changed during the switch and was restored"
-            for n in nodes
-        }
-    else:
-        report.nodes = {n: "new key, reloaded, membership and ring id unchanged" for n in nodes}
-    report.steps.append("reloaded and verified on every node")
-    report.seconds = time.monotonic() - started
-    return report
+        if node not in problems and rings.get(node) != rings_before.get(node):
+            problems[node] = f"ring id changed from {rings_before.get(node)} to {rings.get(node)}"
+    for node, held in _fingerprints(ssh, nodes, plan.path).items():
+        if held != report.new:
+            problems.setdefault(node, "does not hold the new key")
+    return problems
 
 
-def _roll_back(
+def roll_back(
     ssh: "Ssh",
     nodes: "List[str]",
-    committed: "List[str]",
-    path: str,
-    members: "Set[int]",
+    plan: "Preflight",
     report: "RotateReport",
     note: "Note",
-    started: float,
     reason: str,
-) -> "RotateReport":
+) -> "RotateError":
+    """Put the old key back on every node whose key is not the old one (its ``.old``,
+    only if that is the old key), reload node by node, wait for the members, then read
+    every fingerprint back: the error that says what is true now."""
+    assert plan.path is not None and plan.fingerprint is not None  # noqa: S101
+    path, old = plan.path, plan.fingerprint
     note(f"rolling back: {reason}")
     report.steps.append(f"failed: {reason}")
-    restored = ssh.each(committed, lambda n: restore_old(ssh, n, path))
-    for node, result in restored.items():
-        report.nodes[node] = (
-            "old key restored" if result.status == 0 else f"restore failed: {result.why()}"
-        )
+
+    def restore(node: str) -> str:
+        try:
+            held = restore_old(ssh, node, path, old)
+        except NodeFailure as failure:
+            return f"restore failed: {failure.message}"
+        return "old key restored" if held.sha256 == old else "restore did not take"
+
+    report.nodes.update(ssh.each(nodes, restore))
     # One node at a time: a node that switched alone is reached only by its own reload.
     for node in nodes:
-        result = reload_on(ssh, node)
-        if result.status != 0:
-            report.nodes[node] = report.nodes.get(node, "") + f"; reload failed: {result.why()}"
-    problems = wait_whole(ssh, nodes, members)
-    report.seconds = time.monotonic() - started
+        problem = switch(ssh, node)
+        if problem:
+            report.nodes[node] += f"; reload failed: {problem}"
+    problems, rings = wait_whole(ssh, nodes, plan.members)
+    report.rings_after = dict(rings)
+    for node, held in _fingerprints(ssh, nodes, path).items():
+        if held != old:
+            problems.setdefault(node, "does not hold the old key" if held else "cannot be read")
     if problems:
         report.result = "rollback-incomplete"
         for node, problem in problems.items():
             report.nodes[node] = report.nodes.get(node, "") + f"; {problem}"
         detail = "; ".join(f"{n}: {p}" for n, p in sorted(problems.items()))
-        error = RotateError(
+        return RotateError(
             f"rotation failed ({reason}) and the rollback did not bring every node back: {detail}",
-            hint="run corokey doctor on the nodes named, then corokey push --from a good node",
+            "run corokey doctor on the nodes named, then corokey push --from a good node",
+            report,
+            "rollback-incomplete",
+        )
+    report.result = "rolled-back"
+    return RotateError(
+        f"rotation failed ({reason}); every node is back on the old key with full membership",
+        "fix the cause on the node named and run rotate again",
+        report,
+        "rolled-back",
+    )
+
+
+def _pause_for_tests(point: str) -> None:
+    # Fault injection for the tests: stop at a named point (then change or kill things).
+    if os.environ.get("COROKEY_TEST_PAUSE_AT") == point:
+        time.sleep(float(os.environ.get("COROKEY_TEST_PAUSE_SECONDS", "30")))
+
+
+def rotate(
+    ssh: "Ssh",
+    nodes: "List[str]",
+    key: bytes,
+    profile: "Profile",
+    key_path: "Optional[str]",
+    note: "Note",
+    dry_run: bool = False,
+) -> "RotateReport":
+    """Rotate to ``key``; raises RotateError (its ``report`` says what happened) on
+    refusal, failure or interruption."""
+    started = time.monotonic()
+    note("preflight: " + ", ".join(nodes))
+    plan = preflight(ssh, nodes, profile, key_path, key)
+    report = RotateReport(plan.fingerprint, hashlib.sha256(key[:4096]).hexdigest())
+    report.path = plan.path
+
+    def finished(error: "Optional[RotateError]" = None) -> "RotateReport":
+        report.seconds = time.monotonic() - started
+        if error is not None:
+            raise error
+        return report
+
+    if plan.problems:
+        report.result = "refused"
+        return finished(
+            RotateError(
+                "refusing to rotate: " + "; ".join(plan.problems),
+                "nothing was changed; fix the above and run rotate again",
+                report,
+                plan.reference,
+            )
+        )
+    report.rings_before = plan.ring_ids()
+    report.steps.append(
+        f"preflight ok: {len(nodes)} nodes, members {sorted(plan.members)}, key {plan.path}"
+    )
+    if dry_run:
+        report.result = "dry-run"
+        report.steps += [
+            f"would stage and commit the new key at {plan.path} on {', '.join(nodes)} "
+            "(keeping .old)",
+            f"would run corosync-cfgtool -R on {nodes[0]}",
+            "would check reload status, membership and ring id on every node",
+        ]
+        return finished()
+    phase = "commit"
+    try:
+        note("staging and committing the new key on every node")
+        failed = commit_everywhere(ssh, nodes, key, profile, plan.path or "")
+        if failed is not None:
+            if not failed.report.nodes_in("committed"):
+                report.result = "refused"
+                report.nodes = dict(failed.report.states)
+                return finished(
+                    RotateError(
+                        f"rotation stopped before any change: {failed.message}",
+                        "nothing was changed; fix the cause and run rotate again",
+                        report,
+                        failed.reference,
+                    )
+                )
+            return finished(roll_back(ssh, nodes, plan, report, note, failed.message))
+        report.steps.append("new key committed on every node")
+        phase = "switch"
+        _pause_for_tests("committed")
+        note(f"corosync-cfgtool -R on {nodes[0]}")
+        problem = switch(ssh, nodes[0])
+        if problem:
+            return finished(roll_back(ssh, nodes, plan, report, note, problem))
+        phase = "confirm"
+        _pause_for_tests("reloaded")
+        # Stay quiet while the nodes pass the ACTIVATE and CLEANUP phases of the switch: a
+        # node starved of CPU in between can miss the switch and drop out (docs/rotate.md).
+        time.sleep(QUIET_SECONDS)
+        note("verifying reload, membership and ring id on every node")
+        problems = confirm(ssh, nodes, plan, report, note)
+    except KeyboardInterrupt:
+        report.result = "interrupted"
+        return finished(_interrupted(phase, nodes, report))
+    if problems:
+        reason = "; ".join(f"{n}: {p}" for n, p in sorted(problems.items()))
+        return finished(roll_back(ssh, nodes, plan, report, note, reason))
+    report.result = "rotated"
+    detail = (
+        # Honest about what happened: the key is rotated and the cluster whole, but a node
+        # dropped out for a few seconds during the switch (docs/rotate.md).
+        "new key, reloaded; membership changed during the switch and was restored"
+        if report.repaired
+        else "new key, reloaded, membership and ring id unchanged"
+    )
+    report.nodes = {n: detail for n in nodes}
+    report.steps.append("reloaded and verified on every node")
+    return finished()
+
+
+def _interrupted(phase: str, nodes: "List[str]", report: "RotateReport") -> "RotateError":
+    import shlex
+
+    reload_cmd = f"ssh {shlex.quote(nodes[0])} corosync-cfgtool -R"
+    if phase == "commit":
+        message = (
+            "interrupted while the new key was being committed: some key files may hold "
+            "the new key while corosync runs the old one"
+        )
+        hint = "run corokey verify, then corokey rotate again (it puts every node in order)"
+    elif phase == "switch":
+        message = (
+            "interrupted after the new key was committed on every node and before "
+            "corosync-cfgtool -R: the key files are ahead of the key corosync runs"
+        )
+        hint = (
+            f"finish with: {reload_cmd} (then corokey verify), or run corokey rotate again "
+            "(a fresh key)"
         )
     else:
-        report.result = "rolled-back"
-        error = RotateError(
-            f"rotation failed ({reason}); every node is back on the old key with full membership",
-            hint="fix the cause on the node named and run rotate again",
-        )
-    error.report = report  # type: ignore[attr-defined]
-    raise error
+        message = "interrupted after corosync-cfgtool -R, before every node was confirmed"
+        hint = "run corokey verify and corokey doctor on a member; corokey rotate again if needed"
+    error = RotateError(message, hint, report, "rotate-interrupted")
+    error.exit_code = 130
+    return error

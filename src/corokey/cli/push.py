@@ -7,11 +7,10 @@ from corokey.cli.remote_options import add_remote_options, nodes_from, ssh_from
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
-    from typing import List
+    from typing import Callable, List, Optional
 
     from corokey.cli.args import ArgumentParser, Namespace
     from corokey.push import PushReport
-    from corokey.remote import Ssh
 
 
 def configure(parser: "ArgumentParser") -> None:
@@ -40,31 +39,23 @@ def execute(args: "Namespace") -> int:
     from corokey.checks import content_errors
     from corokey.errors import CorokeyError, UsageError
     from corokey.profiles import get_profile
-    from corokey.push import PushError, push
+    from corokey.push import PushError, push, reload_each
 
     profile = get_profile(args.profile)
     ssh = ssh_from(args)
     nodes = nodes_from(args)
-    path = given_or(args.key_path, profile.path, "key path")
+    key_path = None if args.key_path is None else given_or(args.key_path, "", "key path")
     if args.from_node and args.keyfile:
         raise UsageError("give KEYFILE or --from NODE, not both", hint="corokey push --help")
     if args.from_node:
-        from corokey.nodekey import NodeKeyError, read_key
+        from corokey.push import read_from
 
-        try:
-            key = read_key(ssh, args.from_node, path)
-        except NodeKeyError as exc:
-            raise CorokeyError(
-                f"cannot read {path} on {args.from_node}: {exc}",
-                hint=f"check with: ssh {args.from_node} ls -l {path}",
-            ) from None
-        _check_read_back(ssh, args.from_node, path, key)
+        key, label = read_from(ssh, args.from_node, profile, key_path)
         nodes = [n for n in nodes if n != args.from_node] or nodes
-        label = f"{args.from_node}:{path}"
     else:
         from corokey.cli.fingerprint import read_key_argument
 
-        source = given_or(args.keyfile, path, "key file")
+        source = given_or(args.keyfile, key_path or profile.path, "key file")
         key = read_key_argument(source).data
         label = source
     errors = content_errors(key, profile, label)
@@ -77,55 +68,45 @@ def execute(args: "Namespace") -> int:
     live = _LiveLines(nodes) if sys.stderr.isatty() and not args.json else None
     try:
         progress = live.set if live else None
-        report = push(ssh, nodes, key, profile, path, args.skip_unreachable, progress)
+        report = push(ssh, nodes, key, profile, key_path, args.skip_unreachable, progress)
     except PushError as exc:
-        _show(exc.report, args.json)
+        _show(exc.report, args.json, _finisher(exc.report, args))
         raise
     if args.reload:
-        _reload(ssh, [n for n, s in report.states.items() if s == "committed"], report)
+        failed = reload_each(ssh, report.nodes_in("committed"))
+        for node in report.nodes_in("committed"):
+            if node not in failed:
+                report.set(node, "committed, reloaded")
+        if failed:
+            _show(report, args.json)
+            raise CorokeyError(
+                "the key is in place, but corosync-cfgtool -R failed on "
+                + "; ".join(failed.values()),
+                hint="run corokey doctor there; restarting corosync also loads the key",
+                reference="reload-failed",
+            )
     _show(report, args.json)
-    skipped = [n for n, s in report.states.items() if s == "skipped"]
+    skipped = report.nodes_in("skipped")
     if skipped:
         warn(f"skipped unreachable {', '.join(skipped)}: they do not hold the new key yet")
         return EXIT_FINDINGS
     return 0
 
 
-def _check_read_back(ssh: "Ssh", node: str, path: str, key: bytes) -> None:
-    """The bytes read from NODE are its key file, not that plus a login banner."""
-    from corokey.errors import CorokeyError
-    from corokey.key import fingerprint_hex
-    from corokey.nodekey import NodeKeyError, inspect
+def _finisher(report: "PushReport", args: "Namespace") -> "Callable[[str], str]":
+    """The command that finishes one failed node, with this push's own options."""
+    from corokey.push import finish_command
 
-    try:
-        remote = inspect(ssh, node, path)
-    except NodeKeyError as exc:
-        raise CorokeyError(f"cannot inspect {path} on {node}: {exc}") from None
-    if remote.size != len(key) or remote.sha256 != fingerprint_hex(key):
-        raise CorokeyError(
-            f"the {len(key)} bytes read from {node}:{path} are not that file "
-            f"({remote.size} bytes there); something on {node} writes to the session's output",
-            hint=f"make the login quiet for non-interactive shells on {node} "
-            "(ssh NODE true must print nothing), then push again",
-            reference="from-read-mismatch",
-        )
-
-
-def _reload(ssh: "Ssh", nodes: "List[str]", report: "PushReport") -> None:
-    from corokey.errors import CorokeyError
-
-    failed = []
-    for node in nodes:  # one at a time: each reload reaches only that node's membership
-        result = ssh.run(node, "corosync-cfgtool -R")
-        if result.status != 0:
-            failed.append(f"{node} ({result.why()})")
-        else:
-            report.set(node, "committed, reloaded")
-    if failed:
-        raise CorokeyError(
-            f"the key is in place, but corosync-cfgtool -R failed on {', '.join(failed)}",
-            hint="run corokey doctor there; restarting corosync also loads the key",
-        )
+    options: List[str] = []
+    if args.ssh_config:
+        options += ["-F", args.ssh_config]
+    for option in args.ssh_option or []:
+        options += ["-o", option]
+    if args.profile != "corosync":
+        options += ["--profile", args.profile]
+    if args.key_path:
+        options += ["--key-path", args.key_path]
+    return lambda node: finish_command(report, node, options) or "corokey push again"
 
 
 class _LiveLines:
@@ -151,9 +132,11 @@ class _LiveLines:
             sys.stderr.flush()
 
 
-def _show(report: "PushReport", as_json: bool) -> None:
+def _show(
+    report: "PushReport", as_json: bool, finish: "Optional[Callable[[str], str]]" = None
+) -> None:
     if as_json:
-        print_json(report.to_json())
+        print_json(report.to_json(finish))
         return
     out = sys.stdout
     width = max([len(n) for n in report.states] + [4])
@@ -161,6 +144,6 @@ def _show(report: "PushReport", as_json: bool) -> None:
     for node, state in report.states.items():
         reason = report.reasons.get(node)
         out.write(f"{node:<{width}}  {state}{f' ({reason})' if reason else ''}\n")
-        if node in report.finish:
-            out.write(f"{'':<{width}}  finish with: {report.finish[node]}\n")
+        if finish is not None and state == "failed":
+            out.write(f"{'':<{width}}  finish with: {finish(node)}\n")
     out.write(f"key {report.fingerprint} ({report.size} bytes), {report.seconds:.1f} s\n")

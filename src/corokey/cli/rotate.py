@@ -28,20 +28,20 @@ def configure(parser: "ArgumentParser") -> None:
 def execute(args: "Namespace") -> int:
     from corokey.checks import content_errors
     from corokey.errors import CorokeyError
-    from corokey.key import KEY_LEN_DEFAULT, fingerprint, generate_key
+    from corokey.key import fingerprint, generate_key
     from corokey.profiles import get_profile
     from corokey.rotate import RotateError, rotate
 
     profile = get_profile(args.profile)
     ssh = ssh_from(args)
     nodes = nodes_from(args)
-    path = given_or(args.key_path, profile.path, "key path")
+    key_path = None if args.key_path is None else given_or(args.key_path, "", "key path")
     if args.key:
         from corokey.cli.fingerprint import read_key_argument
 
         key = read_key_argument(args.key).data
     else:
-        key = generate_key(KEY_LEN_DEFAULT if args.size is None else args.size)
+        key = generate_key(profile.size if args.size is None else args.size)
     errors = content_errors(key, profile, args.key or "new key")
     if errors:
         raise CorokeyError(
@@ -60,12 +60,14 @@ def execute(args: "Namespace") -> int:
         if not args.json:
             sys.stderr.write(f"corokey: {text}\n")
 
+    import signal
+
+    # SIGTERM as Ctrl-C: rotate then says which step it stopped at and what finishes it.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        report = rotate(ssh, nodes, key, profile, path, note, dry_run=args.dry_run)
+        report = rotate(ssh, nodes, key, profile, key_path, note, dry_run=args.dry_run)
     except RotateError as exc:
-        partial = getattr(exc, "report", None)
-        if partial is not None:
-            _show(partial, args.json, fingerprint(key))
+        _show(exc.report, args.json, fingerprint(key))
         raise
     _show(report, args.json, fingerprint(key))
     return 0

@@ -20,10 +20,12 @@ def configure(parser: "ArgumentParser") -> None:
 
 
 def execute(args: "Namespace") -> int:
+    from corokey.cli.common import given_or
     from corokey.profiles import get_profile
     from corokey.verify import verify
 
-    report = verify(ssh_from(args), nodes_from(args), get_profile(args.profile), args.key_path)
+    key_path = None if args.key_path is None else given_or(args.key_path, "", "key path")
+    report = verify(ssh_from(args), nodes_from(args), get_profile(args.profile), key_path)
     if args.json:
         print_json(report.to_json())
         return report.exit_code
@@ -32,6 +34,7 @@ def execute(args: "Namespace") -> int:
     out.write(
         f"{'NODE':<{width}}  {'SHA256 (first 16)':<17} {'SIZE':>5} MODE OWNER          STATE\n"
     )
+    out.write(f"key file: {report.path}\n")
     for state in report.states:
         if state.unreachable is not None:
             out.write(f"{state.node:<{width}}  UNREACHABLE: {state.unreachable}\n")
@@ -54,7 +57,13 @@ def execute(args: "Namespace") -> int:
     else:
         if report.unreachable:
             out.write(f"unreachable: {', '.join(report.unreachable)}\n")
-        if report.odd:
+        if report.tie:
+            out.write(
+                "the nodes split evenly between keys: no majority says which is right; run "
+                "corokey doctor on a member to learn which key corosync runs, then push that "
+                "one with corokey push --from THATNODE\n"
+            )
+        elif report.odd:
             out.write(f"nodes with a different key: {', '.join(report.odd)}\n")
         fix = report.fix()
         if fix:

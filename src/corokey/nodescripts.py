@@ -1,0 +1,426 @@
+"""Every shell text that runs on a node, and what each of its answers means.
+
+A node runs fixed POSIX sh scripts (through :mod:`corokey.remote`); nothing is
+installed there.  Every script starts with one prelude (C locale, ``set -u``,
+``umask 077``, the marker, the shared functions) and answers in lines of one
+shape::
+
+    corokey-result NAME field=value ... [path=REST OF LINE]
+
+The admin side decides on ``NAME`` and the fields only, never on wording; the
+names that mean a failure are in :data:`FAILURES` with their message, reference
+and hint.  Key bytes never appear in a script: they travel on stdin only, after
+the script has asked for them.
+
+What a node needs: sshd, a POSIX sh, coreutils (cat, chmod, chown, cp, cut,
+head, ln, mktemp, mv with -T, rm, sha256sum, stat, sync >= 8.24, wc), sed, and
+util-linux's flock (every push, rollback and restore holds a lock on the key's
+directory, so two runs, or two names of one host in one run, never remove each
+other's staged copies).
+"""
+
+import shlex
+from typing import Dict, Iterable, Mapping, NamedTuple, Optional, Tuple
+
+#: Printed first by every script: what a node's shell start-up prints before it (a
+#: banner from .bashrc, say) is not taken for an answer.
+MARKER = "--corokey--"
+RESULT = "corokey-result"
+#: Lines of a copied text file (corosync.conf) carry this prefix.
+TEXT_PREFIX = "| "
+#: Where corosync reads its configuration on a node (both generations' default).
+NODE_CONF_PATH = "/etc/corosync/corosync.conf"
+#: Staged copies: ``.NAME.corokey-push-XXXXXXXX`` next to the key.
+STAGE_INFIX = ".corokey-push-"
+RESTORE_INFIX = ".corokey-restore-"
+#: Exit status of a script that answered with a named failure.
+FAILED = 3
+
+_PRELUDE = r"""export LC_ALL=C
+set -u
+umask 077
+echo --corokey--
+say() { printf 'corokey-result %s\n' "$*"; }
+die() { say "$@"; exit 3; }
+kind() {
+  if [ -L "$1" ]; then echo symlink; elif [ -f "$1" ]; then echo regular
+  elif [ -d "$1" ]; then echo directory; elif [ -e "$1" ]; then echo other; else echo missing; fi
+}
+fp() { head -c "$eff" -- "$1" | sha256sum | cut -d' ' -f1; }
+facts() {
+  kd=$(kind "$1")
+  if [ "$kd" = regular ]; then
+    printf 'kind=regular %s sha256=%s' \
+      "$(stat -c 'mode=%a uid=%u gid=%g owner=%U group=%G nlink=%h size=%s' -- "$1")" "$(fp "$1")"
+  else
+    printf 'kind=%s' "$kd"
+  fi
+}
+show_text() {
+  if [ -f "$1" ] && [ -r "$1" ]; then
+    say text-begin; sed 's/^/| /' -- "$1"; echo; say text-end
+  else
+    say text-missing
+  fi
+}
+dir_unsafe() {
+  # The key's directory and every one above it: root's (or this user's), and writable
+  # by nobody else (sticky excepted), as sshd's StrictModes asks of a home directory.
+  me=$(id -u); p=$1; set -- "$p"
+  while [ "$p" != / ]; do p=${p%/*}; [ -n "$p" ] || p=/; set -- "$@" "$p"; done
+  stat -c '%u %a %n' -- "$@" | while read -r uid m name; do
+    if { [ "$uid" != 0 ] && [ "$uid" != "$me" ]; } \
+       || { [ $((0$m & 022)) -ne 0 ] && [ $((0$m & 01000)) -eq 0 ]; }; then
+      printf 'uid=%s mode=%s path=%s\n' "$uid" "$m" "$name"; break
+    fi
+  done
+}
+enter() {
+  # cd into the key's directory (physically), check it, and lock it for this session.
+  cd -P -- "$1" 2>/dev/null || die no-directory "path=$1"
+  bad=$(dir_unsafe "$(pwd -P)")
+  [ -z "$bad" ] || die unsafe-directory "$bad"
+  command -v flock >/dev/null 2>&1 || die missing-tool tool=flock
+  exec 9<.
+  flock -n 9 || die busy "path=$1"
+}
+plain() {
+  # A name we will replace or keep must be a regular file or absent, never a link.
+  for f in "$@"; do
+    kd=$(kind "$f")
+    case $f in /*) at=$f ;; *) at=$PWD/$f ;; esac
+    case $kd in regular|missing) ;; *) die not-regular "kind=$kd" "path=$at" ;; esac
+  done
+}
+written() {
+  # Name the failure of a write from what the tool said (C locale).
+  case $1 in
+    *"No space left"*|*"Disk quota"*) echo no-space ;;
+    *"Read-only file system"*) echo read-only ;;
+    *"Permission denied"*|*"Operation not permitted"*) echo no-permission ;;
+    *) echo write-failed ;;
+  esac
+}
+"""
+
+# Inspect what corosync reads: the node's corosync.conf, the key at each candidate
+# path (the admin's, and every keyfile the conf names: the admin parses the conf with
+# corosync's rules and picks), its .old, and whether its directory is safe.
+_INSPECT = r"""
+show_text "$conf"
+inspect_one() {
+  say key $(facts "$1") "path=$1"
+  say old $(facts "$1.old") "path=$1.old"
+  d=${1%/*}; [ -n "$d" ] || d=/
+  if [ -d "$d" ]; then bad=$(dir_unsafe "$(cd -P -- "$d" && pwd -P)"); else bad=; fi
+  if [ -n "$bad" ]; then say dir unsafe=yes "$bad"; else say dir unsafe=no "path=$d"; fi
+}
+for k in "$@"; do inspect_one "$k"; done
+sed -n 's/^[[:space:]]*keyfile[[:space:]]*:[[:space:]]*//p' -- "$conf" 2>/dev/null \
+  | sed 's/[[:space:]]*$//' | while IFS= read -r k; do
+      case $k in /*) inspect_one "$k" ;; esac
+    done
+"""
+
+# How corosync runs, for rotate: each tool's output framed by a section line.
+_LIVE = r"""
+section() {
+  name=$1; shift
+  out=$("$@" 2>/dev/null); st=$?
+  say section "name=$name" "status=$st"
+  [ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/| /'
+}
+section members corosync-cmapctl -b runtime.members
+section quorum corosync-quorumtool -s
+section reload corosync-cmapctl -b config.reload
+section version corosync -v
+section fips cat /proc/sys/crypto/fips_enabled
+say live-end
+"""
+
+# push, phase 1 and 2 in one session: show the conf; then, told where and what, stage
+# a copy of the key (read from stdin) next to it and wait; commit only when told.
+# End of input at any point before "commit" removes the staged copy.
+_PUSH = r"""
+show_text "$conf"
+IFS= read -r cmd || exit 0
+[ "$cmd" = stage ] || { say aborted; exit 0; }
+IFS= read -r k; IFS= read -r size; IFS= read -r owner; IFS= read -r mode; IFS= read -r want
+d=${k%/*}; [ -n "$d" ] || d=/; n=${k##*/}
+enter "$d"
+plain "$n" "$n.old"
+for f in ".$n$infix"* ".$n.old$infix"; do [ -f "$f" ] && rm -f -- "$f"; done
+if [ "$(kind "$n")" = regular ] \
+   && [ "$(stat -c '%U:%G|%a|%h|%s' -- "$n")" = "$owner|$mode|1|$size" ] \
+   && [ "$(fp "$n")" = "$want" ]; then
+  head -c "$size" > /dev/null; say unchanged $(facts "$n"); exit 0
+fi
+t=$(mktemp ".$n${infix}XXXXXXXX" 2>&1) || die "$(written "$t")" step=create "path=$PWD"
+trap 'rm -f -- "$t"' EXIT
+err=$(head -c "$size" 2>&1 > "$t") || die "$(written "$err")" step=write "path=$PWD/$t"
+[ "$(wc -c < "$t")" = "$size" ] || die short-input "path=$PWD/$t"
+err=$(chown -h -- "$owner" "$t" 2>&1 && chmod "$mode" -- "$t" 2>&1) \
+  || die owner-failed "owner=$owner" "mode=$mode" "path=$PWD/$t"
+err=$(sync -- "$t" 2>&1) || die "$(written "$err")" step=sync "path=$PWD/$t"
+say staged "name=$t" $(facts "$t")
+IFS= read -r cmd || cmd=eof
+[ "$cmd" = commit ] || { say aborted; exit 0; }
+[ "$(kind "$t")" = regular ] && [ "$(fp "$t")" = "$want" ] \
+  || die changed-underneath "path=$PWD/$t"
+plain "$n" "$n.old"
+# mv -T: never into a directory that appeared at the name since the check. .old keeps
+# the previous key's inode, without group and other bits.
+if [ -f "$n" ]; then
+  ln -f -- "$n" ".$n.old$infix" && mv -f -T -- ".$n.old$infix" "$n.old" \
+    || die keep-old-failed "path=$PWD/$n.old"
+fi
+err=$(mv -f -T -- "$t" "$n" 2>&1) || die rename-failed "path=$PWD/$n"
+trap - EXIT
+[ ! -f "$n.old" ] || chmod go= -- "$n.old"
+err=$(sync -- . 2>&1) || die "$(written "$err")" step=sync-directory "path=$PWD"
+say committed $(facts "$n")
+"""
+
+# Rollback: put .old back (a copy: the key must end with one name), only if .old holds
+# the key the cluster ran before.
+_RESTORE = r"""
+d=${k%/*}; [ -n "$d" ] || d=/; n=${k##*/}
+enter "$d"
+# Whatever is at the key path is replaced, never followed (rename), a link included.
+plain "$n.old"
+[ "$(kind "$n.old")" = regular ] || die no-old "path=$PWD/$n.old"
+[ "$(fp "$n.old")" = "$want" ] || die old-differs "path=$PWD/$n.old"
+if [ "$(kind "$n")" = regular ] && [ "$(fp "$n")" = "$want" ]; then
+  say unchanged $(facts "$n"); exit 0
+fi
+t=$(mktemp ".$n${rinfix}XXXXXXXX" 2>&1) || die "$(written "$t")" step=create "path=$PWD"
+trap 'rm -f -- "$t"' EXIT
+err=$(cp -p -- "$n.old" "$t" 2>&1 && sync -- "$t" 2>&1) \
+  || die "$(written "$err")" step=write "path=$PWD/$t"
+err=$(mv -f -T -- "$t" "$n" 2>&1) || die rename-failed "path=$PWD/$n"
+trap - EXIT
+sync -- . 2>/dev/null
+say restored $(facts "$n")
+"""
+
+# push --from: the key's bytes, framed by its facts so that the admin can check what
+# it read (a banner printed into the session is not taken for key bytes).
+_READ = r"""
+plain "$k"
+[ "$(kind "$k")" = regular ] || die not-regular kind=missing "path=$k"
+say key $(facts "$k") "path=$k"
+cat -- "$k"
+"""
+
+_RELOAD = r"""
+out=$(corosync-cfgtool -R 2>&1); st=$?
+if [ "$st" -eq 0 ]; then say reloaded; else say reload-failed "status=$st"; fi
+"""
+
+
+def _script(body: str, variables: "Mapping[str, str]", args: "Iterable[str]" = ()) -> str:
+    """The prelude, the variables (shell-quoted), the body; ``args`` become "$@"."""
+    assign = "".join(f"{name}={shlex.quote(value)}\n" for name, value in variables.items())
+    quoted = " ".join(shlex.quote(a) for a in args)
+    setargs = f"set -- {quoted}\n" if quoted else "set --\n"
+    return _PRELUDE + assign + setargs + body
+
+
+def inspect_script(
+    paths: "Iterable[str]", effective: int, live: bool = False, conf: str = NODE_CONF_PATH
+) -> str:
+    """corosync.conf and the key at ``paths`` (and every keyfile the conf names); with
+    ``live``, how corosync runs too: rotate's preflight in one session."""
+    body = _INSPECT + (_LIVE if live else "")
+    return _script(body, {"eff": str(effective), "conf": conf}, paths)
+
+
+def live_script() -> str:
+    return _script(_LIVE, {"eff": "4096"})
+
+
+def push_script(effective: int, conf: str = NODE_CONF_PATH) -> str:
+    return _script(_PUSH, {"eff": str(effective), "conf": conf, "infix": STAGE_INFIX})
+
+
+def stage_request(path: str, size: int, owner: str, mode: int, sha256: str) -> bytes:
+    """What push writes to a session before the key bytes (validated: one line each)."""
+    for value in (path, owner):
+        if "\n" in value or "\0" in value:
+            raise ValueError("a stage request field holds a newline")
+    return f"stage\n{path}\n{size}\n{owner}\n{mode:o}\n{sha256}\n".encode()
+
+
+def restore_script(path: str, old_sha256: str, effective: int) -> str:
+    return _script(
+        _RESTORE, {"eff": str(effective), "k": path, "want": old_sha256, "rinfix": RESTORE_INFIX}
+    )
+
+
+def read_script(path: str, effective: int) -> str:
+    return _script(_READ, {"eff": str(effective), "k": path})
+
+
+def reload_script() -> str:
+    return _script(_RELOAD, {"eff": "4096"})
+
+
+# ---------------------------------------------------------------------------- answers
+
+
+class Answer(NamedTuple):
+    """One ``corokey-result`` line: its name and fields."""
+
+    name: str
+    fields: "Dict[str, str]"
+
+    def get(self, field: str, default: str = "") -> str:
+        return self.fields.get(field, default)
+
+
+def parse_answer(line: str) -> "Optional[Answer]":
+    """The answer on ``line``, or None when it is not one. ``path=`` takes the rest."""
+    if not line.startswith(RESULT + " "):
+        return None
+    rest = line[len(RESULT) + 1 :].rstrip("\n")
+    name, _, rest = rest.partition(" ")
+    fields: Dict[str, str] = {}
+    while rest:
+        if rest.startswith("path="):
+            fields["path"] = rest[5:]
+            break
+        item, _, rest = rest.partition(" ")
+        key, sep, value = item.partition("=")
+        if sep:
+            fields[key] = value
+    return Answer(name, fields)
+
+
+class Failure(NamedTuple):
+    message: str  # formatted with the answer's fields and node
+    reference: str
+    hint: str
+
+
+#: Every named failure a node script can answer with: message, reference, hint.
+FAILURES: "Dict[str, Failure]" = {
+    "no-directory": Failure(
+        "{node}: {path} does not exist or is not a directory",
+        "node-no-directory",
+        "create it on {node} (install -d -m 0755 {qpath}), or fix --key-path",
+    ),
+    "unsafe-directory": Failure(
+        "{node}: {path} (owner uid {uid}, mode {mode}) can be written by others: they could "
+        "swap the key for a link while it is written",
+        "node-unsafe-directory",
+        "on {node}: chown root {qpath} && chmod go-w {qpath}",
+    ),
+    "missing-tool": Failure(
+        "{node} lacks {tool}, which corokey needs there",
+        "node-missing-tool",
+        "install it on {node} (flock is in util-linux)",
+    ),
+    "busy": Failure(
+        "{node}: another corokey run holds the lock on {path} (or {node} is a second name of "
+        "a node already in this run)",
+        "node-busy",
+        "wait for the other run to finish, and name each node once",
+    ),
+    "not-regular": Failure(
+        "{node}: {path} is a {kind}, not a regular file; refusing to replace or keep it",
+        "node-not-regular",
+        "look at it on {node} and remove or replace it with the key file by hand",
+    ),
+    "no-space": Failure(
+        "{node}: no space left to {step} a copy of the key in {path}",
+        "node-no-space",
+        "free space on {node}'s file system, then run the command again",
+    ),
+    "read-only": Failure(
+        "{node}: {path} is on a read-only file system",
+        "node-read-only",
+        "remount it read-write on {node}, then run the command again",
+    ),
+    "no-permission": Failure(
+        "{node}: permission denied to {step} in {path}",
+        "node-no-permission",
+        "log in as root on {node} (User root in ssh_config)",
+    ),
+    "write-failed": Failure(
+        "{node}: cannot {step} {path}",
+        "node-write-failed",
+        "look at {node}'s file system and logs, then run the command again",
+    ),
+    "short-input": Failure(
+        "{node}: the key arrived incomplete at {path}",
+        "node-short-input",
+        "check the connection to {node} and run the command again",
+    ),
+    "owner-failed": Failure(
+        "{node}: cannot give {path} owner {owner} and mode {mode}",
+        "node-owner-failed",
+        "create the user and group on {node}, or choose another --profile",
+    ),
+    "changed-underneath": Failure(
+        "{node}: the staged copy {path} changed between staging and commit",
+        "node-changed-underneath",
+        "find what else writes in that directory on {node}, then push again",
+    ),
+    "keep-old-failed": Failure(
+        "{node}: cannot keep the previous key as {path}",
+        "node-keep-old-failed",
+        "look at {path} on {node}, then push again",
+    ),
+    "rename-failed": Failure(
+        "{node}: cannot rename the new key into {path}",
+        "node-rename-failed",
+        "look at {path} on {node}, then push again",
+    ),
+    "no-old": Failure(
+        "{node}: there is no previous key {path} to restore",
+        "node-no-old",
+        "copy the cluster's key there from a good node: corokey push --from GOODNODE",
+    ),
+    "old-differs": Failure(
+        "{node}: {path} is not the key the cluster ran before; not restoring it",
+        "node-old-differs",
+        "copy the cluster's key there from a good node: corokey push --from GOODNODE",
+    ),
+    "reload-failed": Failure(
+        "{node}: corosync-cfgtool -R failed (exit status {status})",
+        "node-reload-failed",
+        "run corokey doctor on {node}",
+    ),
+}
+
+
+def describe(node: str, answer: "Answer") -> "Tuple[str, str, str]":
+    """Message, reference and hint of a named failure, filled in."""
+    failure = FAILURES.get(answer.name)
+    if failure is None:
+        return (
+            f"{node}: unexpected answer '{answer.name}'",
+            "node-unexpected",
+            "run the command again; report it if it persists",
+        )
+    values = {k: _printable(v) for k, v in answer.fields.items()}
+    values.setdefault("path", "the key's directory")
+    values.setdefault("step", "write")
+    values["qpath"] = shlex.quote(values["path"])
+    values["node"] = node
+
+    class _Blank(dict):  # type: ignore[type-arg]
+        def __missing__(self, key: str) -> str:
+            return "?"
+
+    fill = _Blank(values)
+    return (
+        failure.message.format_map(fill),
+        failure.reference,
+        failure.hint.format_map(fill),
+    )
+
+
+def _printable(text: str) -> str:
+    """No raw control characters from a node reach the admin's terminal."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
