@@ -154,6 +154,10 @@ def push(
         _pause_for_tests(f"commit:{node}")
         try:
             held = sessions[node].commit()
+            if os.environ.get("COROKEY_TEST_LOSE_ANSWER") == f"commit:{node}":
+                # Fault injection: the connection drops right after the node's rename, so
+                # the key changed there while push believes it did not.
+                raise NodeFailure.lost(node, "the commit")
         except NodeFailure as failure:
             report.set(node, "failed", failure)
             note(node, "failed")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from typing import Iterator, List
 
 import pytest
@@ -50,3 +52,12 @@ def shared_cluster3(testhosts_available: None) -> Iterator[Network]:
         yield net
     finally:
         net.close()
+
+
+@pytest.fixture
+def own_ssh_connections(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test opens its own multiplexed ssh connections (corokey keeps them a minute)."""
+    directory = tempfile.mkdtemp(prefix="ck")  # short: ControlPath must fit a socket name
+    monkeypatch.setenv("XDG_RUNTIME_DIR", directory)
+    yield
+    shutil.rmtree(directory, ignore_errors=True)

@@ -44,13 +44,7 @@ def fleet(five: Network) -> List[Host]:
     return five.hosts
 
 
-@pytest.fixture(autouse=True)
-def own_ssh_connections(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test opens its own multiplexed ssh connections (corokey keeps them a minute)."""
-    directory = tempfile.mkdtemp(prefix="ck")  # short: ControlPath must fit a socket name
-    monkeypatch.setenv("XDG_RUNTIME_DIR", directory)
-    yield
-    shutil.rmtree(directory, ignore_errors=True)
+pytestmark = pytest.mark.usefixtures("own_ssh_connections")
 
 
 def corokey(net: Network, *args: str, key: bytes = b"") -> subprocess.CompletedProcess[str]:

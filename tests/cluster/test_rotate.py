@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -20,12 +18,7 @@ from tests.testhosts import Host, Network
 KEY = "/etc/corosync/authkey"
 
 
-@pytest.fixture(autouse=True)
-def own_ssh_connections(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    directory = tempfile.mkdtemp(prefix="ck")
-    monkeypatch.setenv("XDG_RUNTIME_DIR", directory)
-    yield
-    shutil.rmtree(directory, ignore_errors=True)
+pytestmark = pytest.mark.usefixtures("own_ssh_connections")
 
 
 def names(hosts: List[Host]) -> str:
