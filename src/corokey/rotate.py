@@ -459,21 +459,17 @@ def rotate(
     report = RotateReport(plan.fingerprint, hashlib.sha256(key[:4096]).hexdigest())
     report.path = plan.path
 
-    def finished(error: "Optional[RotateError]" = None) -> "RotateReport":
+    def clock() -> None:
         report.seconds = time.monotonic() - started
-        if error is not None:
-            raise error
-        return report
 
     if plan.problems:
         report.result = "refused"
-        return finished(
-            RotateError(
-                "refusing to rotate: " + "; ".join(plan.problems),
-                "nothing was changed; fix the above and run rotate again",
-                report,
-                plan.reference,
-            )
+        clock()
+        raise RotateError(
+            "refusing to rotate: " + "; ".join(plan.problems),
+            "nothing was changed; fix the above and run rotate again",
+            report,
+            plan.reference,
         )
     report.rings_before = plan.ring_ids()
     report.steps.append(
@@ -487,7 +483,8 @@ def rotate(
             f"would run corosync-cfgtool -R on {nodes[0]}",
             "would check reload status, membership and ring id on every node",
         ]
-        return finished()
+        clock()
+        return report
     phase = "commit"
     try:
         note("staging and committing the new key on every node")
@@ -496,22 +493,25 @@ def rotate(
             if not failed.report.nodes_in("committed"):
                 report.result = "refused"
                 report.nodes = dict(failed.report.states)
-                return finished(
-                    RotateError(
-                        f"rotation stopped before any change: {failed.message}",
-                        "nothing was changed; fix the cause and run rotate again",
-                        report,
-                        failed.reference,
-                    )
+                clock()
+                raise RotateError(
+                    f"rotation stopped before any change: {failed.message}",
+                    "nothing was changed; fix the cause and run rotate again",
+                    report,
+                    failed.reference,
                 )
-            return finished(roll_back(ssh, nodes, plan, report, note, failed.message))
+            error = roll_back(ssh, nodes, plan, report, note, failed.message)
+            clock()
+            raise error
         report.steps.append("new key committed on every node")
         phase = "switch"
         _pause_for_tests("committed")
         note(f"corosync-cfgtool -R on {nodes[0]}")
         problem = switch(ssh, nodes[0])
         if problem:
-            return finished(roll_back(ssh, nodes, plan, report, note, problem))
+            error = roll_back(ssh, nodes, plan, report, note, problem)
+            clock()
+            raise error
         phase = "confirm"
         _pause_for_tests("reloaded")
         # Stay quiet while the nodes pass the ACTIVATE and CLEANUP phases of the switch: a
@@ -521,10 +521,13 @@ def rotate(
         problems = confirm(ssh, nodes, plan, report, note)
     except KeyboardInterrupt:
         report.result = "interrupted"
-        return finished(_interrupted(phase, nodes, report))
+        clock()
+        raise _interrupted(phase, nodes, report) from None
     if problems:
         reason = "; ".join(f"{n}: {p}" for n, p in sorted(problems.items()))
-        return finished(roll_back(ssh, nodes, plan, report, note, reason))
+        error = roll_back(ssh, nodes, plan, report, note, reason)
+        clock()
+        raise error
     report.result = "rotated"
     detail = (
         # Honest about what happened: the key is rotated and the cluster whole, but a node
@@ -535,7 +538,8 @@ def rotate(
     )
     report.nodes = {n: detail for n in nodes}
     report.steps.append("reloaded and verified on every node")
-    return finished()
+    clock()
+    return report
 
 
 def _interrupted(phase: str, nodes: "List[str]", report: "RotateReport") -> "RotateError":

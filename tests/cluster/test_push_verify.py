@@ -507,3 +507,42 @@ def test_key_bytes_never_reach_argv_environment_or_stray_files(
                 except OSError:
                     continue
     assert holders == []
+
+
+@pytest.mark.parametrize("path", ["/etc/corosync/", "/etc/corosync/.", "/etc/corosync/.."])
+def test_a_key_path_naming_a_directory_is_refused_before_anything_is_staged(
+    five: Network, fleet: List[Host], path: str
+) -> None:
+    before = state(fleet)
+    result = corokey(
+        five, "push", "-", "--nodes", nodes(fleet), "--key-path", path, key=generate_key()
+    )
+    assert result.returncode == 2 and "names a directory" in result.stderr, result.stderr
+    assert state(fleet) == before
+
+
+def test_an_exposed_key_is_not_kept_exposed_as_old_and_verify_looks_at_old(
+    five: Network, fleet: List[Host]
+) -> None:
+    fleet[0].path(KEY).chmod(0o644)
+    pushed = corokey(five, "push", "-", "--nodes", nodes(fleet), key=generate_key())
+    assert pushed.returncode == 0, pushed.stderr
+    assert fleet[0].path(KEY + ".old").stat().st_mode & 0o777 == 0o600
+    assert corokey(five, "verify", "--nodes", nodes(fleet)).returncode == 0
+    fleet[3].path(KEY + ".old").chmod(0o644)
+    flagged = corokey(five, "verify", "--nodes", nodes(fleet), "--json")
+    assert flagged.returncode == 1
+    found = {
+        n["node"]: [f["reference"] for f in n["findings"]]
+        for n in json.loads(flagged.stdout)["nodes"]
+    }
+    assert found["node4"] == ["old-mode-readable"] and found["node1"] == []
+
+
+def test_verify_on_a_two_node_tie_sends_to_doctor_not_to_a_guess(
+    five: Network, fleet: List[Host]
+) -> None:
+    fleet[1].write_key(generate_key())
+    result = corokey(five, "verify", "--nodes", "node1,node2")
+    assert result.returncode == 1
+    assert "--from" not in result.stdout and "corokey doctor" in result.stdout, result.stdout

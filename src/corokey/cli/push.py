@@ -1,16 +1,22 @@
 """``corokey push``: the key to every node over SSH, all or nothing."""
 
 import sys
+import threading
+from typing import Callable, List, Optional
 
+from corokey.checks import content_errors
+from corokey.cli.args import ArgumentParser, Namespace
 from corokey.cli.common import EXIT_FINDINGS, given_or, print_json, warn
-from corokey.cli.remote_options import add_remote_options, nodes_from, ssh_from
-
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
-if TYPE_CHECKING:
-    from typing import Callable, List, Optional
-
-    from corokey.cli.args import ArgumentParser, Namespace
-    from corokey.push import PushReport
+from corokey.cli.fingerprint import read_key_argument
+from corokey.cli.remote_options import (
+    add_remote_options,
+    key_path_from,
+    nodes_from,
+    ssh_from,
+)
+from corokey.errors import CorokeyError, UsageError
+from corokey.profiles import get_profile
+from corokey.push import PushError, PushReport, finish_command, push, read_from, reload_each
 
 
 def configure(parser: "ArgumentParser") -> None:
@@ -36,25 +42,16 @@ def configure(parser: "ArgumentParser") -> None:
 
 
 def execute(args: "Namespace") -> int:
-    from corokey.checks import content_errors
-    from corokey.errors import CorokeyError, UsageError
-    from corokey.profiles import get_profile
-    from corokey.push import PushError, push, reload_each
-
     profile = get_profile(args.profile)
     ssh = ssh_from(args)
     nodes = nodes_from(args)
-    key_path = None if args.key_path is None else given_or(args.key_path, "", "key path")
+    key_path = key_path_from(args)
     if args.from_node and args.keyfile:
         raise UsageError("give KEYFILE or --from NODE, not both", hint="corokey push --help")
     if args.from_node:
-        from corokey.push import read_from
-
         key, label = read_from(ssh, args.from_node, profile, key_path)
         nodes = [n for n in nodes if n != args.from_node] or nodes
     else:
-        from corokey.cli.fingerprint import read_key_argument
-
         source = given_or(args.keyfile, key_path or profile.path, "key file")
         key = read_key_argument(source).data
         label = source
@@ -95,7 +92,6 @@ def execute(args: "Namespace") -> int:
 
 def _finisher(report: "PushReport", args: "Namespace") -> "Callable[[str], str]":
     """The command that finishes one failed node, with this push's own options."""
-    from corokey.push import finish_command
 
     options: List[str] = []
     if args.ssh_config:
@@ -113,8 +109,6 @@ class _LiveLines:
     """One line per node on the terminal (stderr), rewritten in place as its state changes."""
 
     def __init__(self, nodes: "List[str]") -> None:
-        import threading
-
         self.nodes = list(dict.fromkeys(nodes))
         self.width = max(len(n) for n in self.nodes) if self.nodes else 4
         self.lock = threading.Lock()

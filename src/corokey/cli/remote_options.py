@@ -1,13 +1,10 @@
 """Options shared by the commands that reach nodes over SSH."""
 
-from corokey.cli.common import add_json_option, add_profile_option
+from typing import List, Optional
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
-if TYPE_CHECKING:
-    from typing import List
-
-    from corokey.cli.args import ArgumentParser, Namespace
-    from corokey.remote import Ssh
+from corokey.cli.args import ArgumentParser, Namespace
+from corokey.cli.common import add_json_option, add_profile_option, given_or
+from corokey.remote import Ssh, resolve_nodes, validate_path
 
 
 def add_remote_options(parser: "ArgumentParser") -> None:
@@ -17,7 +14,10 @@ def add_remote_options(parser: "ArgumentParser") -> None:
     )
     add_profile_option(parser)
     parser.add_argument(
-        "--key-path", metavar="PATH", help="the key's path on the nodes (default: the profile's)"
+        "--key-path",
+        metavar="PATH",
+        help="the key's path on the nodes (default: where each node's corosync.conf says "
+        "corosync reads it; other profiles: the profile's)",
     )
     parser.add_argument(
         "-F", "--ssh-config", metavar="FILE", help="ssh_config file for the ssh client"
@@ -32,12 +32,30 @@ def add_remote_options(parser: "ArgumentParser") -> None:
 
 
 def ssh_from(args: "Namespace") -> "Ssh":
-    from corokey.remote import Ssh
-
-    return Ssh(config=args.ssh_config, options=args.ssh_option, timeout=args.timeout)
+    return Ssh(config=args.ssh_config, options=args.ssh_option or (), timeout=args.timeout)
 
 
 def nodes_from(args: "Namespace") -> "List[str]":
-    from corokey.remote import resolve_nodes
-
     return resolve_nodes(args.nodes, args.config)
+
+
+def key_path_from(args: "Namespace") -> "Optional[str]":
+    """``--key-path`` checked before any node is reached: absolute, naming a file."""
+    if args.key_path is None:
+        return None
+    return validate_path(given_or(args.key_path, "", "key path"))
+
+
+def ssh_options_for(args: "Namespace") -> "List[str]":
+    """The command-line options that reach the same nodes the same way (for the commands
+    corokey prints: a finish command must use the admin's own ssh set-up)."""
+    options: List[str] = []
+    if args.ssh_config:
+        options += ["-F", args.ssh_config]
+    for option in args.ssh_option or []:
+        options += ["-o", option]
+    if args.profile != "corosync":
+        options += ["--profile", args.profile]
+    if args.key_path:
+        options += ["--key-path", args.key_path]
+    return options

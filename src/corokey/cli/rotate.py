@@ -1,14 +1,17 @@
 """``corokey rotate``: a new key for a running cluster, without downtime."""
 
+import signal
 import sys
 
-from corokey.cli.common import given_or, print_json
-from corokey.cli.remote_options import add_remote_options, nodes_from, ssh_from
-
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
-if TYPE_CHECKING:
-    from corokey.cli.args import ArgumentParser, Namespace
-    from corokey.rotate import RotateReport
+from corokey.checks import content_errors
+from corokey.cli.args import ArgumentParser, Namespace
+from corokey.cli.common import print_json
+from corokey.cli.fingerprint import read_key_argument
+from corokey.cli.remote_options import add_remote_options, key_path_from, nodes_from, ssh_from
+from corokey.errors import CorokeyError
+from corokey.key import fingerprint, generate_key
+from corokey.profiles import get_profile
+from corokey.rotate import RotateError, RotateReport, rotate
 
 
 def configure(parser: "ArgumentParser") -> None:
@@ -19,26 +22,20 @@ def configure(parser: "ArgumentParser") -> None:
         "on any failure. Exit 0 rotated, 2 refused or rolled back."
     )
     parser.add_argument("--key", metavar="FILE", help="the new key (default: a fresh one)")
-    parser.add_argument("-s", "--size", type=int, help="size of a fresh key (default 256)")
+    parser.add_argument(
+        "-s", "--size", type=int, help="size of a fresh key (default: the profile's)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="preflight and plan only")
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     add_remote_options(parser)
 
 
 def execute(args: "Namespace") -> int:
-    from corokey.checks import content_errors
-    from corokey.errors import CorokeyError
-    from corokey.key import fingerprint, generate_key
-    from corokey.profiles import get_profile
-    from corokey.rotate import RotateError, rotate
-
     profile = get_profile(args.profile)
     ssh = ssh_from(args)
     nodes = nodes_from(args)
-    key_path = None if args.key_path is None else given_or(args.key_path, "", "key path")
+    key_path = key_path_from(args)
     if args.key:
-        from corokey.cli.fingerprint import read_key_argument
-
         key = read_key_argument(args.key).data
     else:
         key = generate_key(profile.size if args.size is None else args.size)
@@ -59,8 +56,6 @@ def execute(args: "Namespace") -> int:
     def note(text: str) -> None:
         if not args.json:
             sys.stderr.write(f"corokey: {text}\n")
-
-    import signal
 
     # SIGTERM as Ctrl-C: rotate then says which step it stopped at and what finishes it.
     signal.signal(signal.SIGTERM, signal.default_int_handler)

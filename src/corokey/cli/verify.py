@@ -2,12 +2,11 @@
 
 import sys
 
+from corokey.cli.args import ArgumentParser, Namespace
 from corokey.cli.common import print_json
 from corokey.cli.remote_options import add_remote_options, nodes_from, ssh_from
-
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
-if TYPE_CHECKING:
-    from corokey.cli.args import ArgumentParser, Namespace
+from corokey.profiles import get_profile
+from corokey.verify import verify
 
 
 def configure(parser: "ArgumentParser") -> None:
@@ -21,8 +20,6 @@ def configure(parser: "ArgumentParser") -> None:
 
 def execute(args: "Namespace") -> int:
     from corokey.cli.common import given_or
-    from corokey.profiles import get_profile
-    from corokey.verify import verify
 
     key_path = None if args.key_path is None else given_or(args.key_path, "", "key path")
     report = verify(ssh_from(args), nodes_from(args), get_profile(args.profile), key_path)
@@ -31,10 +28,10 @@ def execute(args: "Namespace") -> int:
         return report.exit_code
     out = sys.stdout
     width = max([len(s.node) for s in report.states] + [4])
+    out.write(f"key file: {report.path}\n")
     out.write(
         f"{'NODE':<{width}}  {'SHA256 (first 16)':<17} {'SIZE':>5} MODE OWNER          STATE\n"
     )
-    out.write(f"key file: {report.path}\n")
     for state in report.states:
         if state.unreachable is not None:
             out.write(f"{state.node:<{width}}  UNREACHABLE: {state.unreachable}\n")
@@ -59,9 +56,9 @@ def execute(args: "Namespace") -> int:
             out.write(f"unreachable: {', '.join(report.unreachable)}\n")
         if report.tie:
             out.write(
-                "the nodes split evenly between keys: no majority says which is right; run "
-                "corokey doctor on a member to learn which key corosync runs, then push that "
-                "one with corokey push --from THATNODE\n"
+                "the nodes split evenly between keys, so no majority says which is right: run "
+                "corokey doctor on a member; it names the nodes whose key differs from the one "
+                "corosync runs, and the push that fixes them\n"
             )
         elif report.odd:
             out.write(f"nodes with a different key: {', '.join(report.odd)}\n")
