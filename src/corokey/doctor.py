@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional
 
 from corokey.checks import ERROR, NOTE, WARNING, Finding, check_key
 from corokey.corosync_conf import ConfParseError, CorosyncConf, load_conf
+from corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from corokey.key import DEFAULT_KEY_PATH
 from corokey.logscan import (
     LogEvent,
@@ -45,7 +46,7 @@ class Diagnosis:
 
     @property
     def exit_code(self) -> int:
-        return {"healthy": 0, WARNING: 1, ERROR: 2}[self.status]
+        return {"healthy": EXIT_OK, WARNING: EXIT_FINDINGS, ERROR: EXIT_ERROR}[self.status]
 
     def add(self, severity: str, reference: str, message: str, fix: "Optional[str]" = None) -> None:
         self.findings.append(Finding(severity, reference, message, fix))

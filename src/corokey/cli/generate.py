@@ -5,6 +5,7 @@ import sys
 
 from corokey.cli.common import add_json_option, add_profile_option, given_or, print_json, warn
 from corokey.errors import CorokeyError, KeyExistsError
+from corokey.exitcodes import EXIT_OK
 from corokey.key import FIPS_KEY_LEN_MAX, fingerprint, generate_key
 from corokey.profiles import Profile, check_size, get_profile
 from corokey.secretfile import lstat_facts, write_secret, write_secret_stream
@@ -37,7 +38,7 @@ def execute(args: "Namespace") -> int:
         warning = write_secret_stream(generate_key(size))
         if warning:
             warn(warning)
-        return 0
+        return EXIT_OK
     existing = lstat_facts(path).kind != "missing"
     if existing and not args.force and not _confirm_overwrite(path):
         raise KeyExistsError(
@@ -63,7 +64,7 @@ def execute(args: "Namespace") -> int:
         print_json(report)
     else:
         _print(report)
-    return 0
+    return EXIT_OK
 
 
 def _check_fips(profile: "Profile", size: int) -> None:
