@@ -7,7 +7,7 @@ from corokey.cli.common import add_json_option, add_profile_option, given_or, pr
 from corokey.errors import CorokeyError, KeyExistsError
 from corokey.exitcodes import EXIT_OK
 from corokey.key import FIPS_KEY_LEN_MAX, fingerprint, generate_key
-from corokey.profiles import Profile, check_size, get_profile
+from corokey.profiles import Profile, get_profile, key_size
 from corokey.secretfile import lstat_facts, write_secret, write_secret_stream
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -23,7 +23,9 @@ def configure(parser: "ArgumentParser") -> None:
         "is replaced only with --force (on a terminal you are asked), and kept as PATH.old."
     )
     parser.add_argument("path", nargs="?", metavar="PATH", help="where to write; - for stdout")
-    parser.add_argument("-s", "--size", type=int, help="key size in bytes")
+    parser.add_argument(
+        "-s", "--size", type=int, help="key size in bytes (default: the profile's size)"
+    )
     add_profile_option(parser)
     parser.add_argument("-f", "--force", action="store_true", help="replace an existing key")
     add_json_option(parser)
@@ -31,7 +33,7 @@ def configure(parser: "ArgumentParser") -> None:
 
 def execute(args: "Namespace") -> int:
     profile = get_profile(args.profile)
-    size = check_size(profile, profile.size if args.size is None else args.size)
+    size = key_size(profile, args.size)
     _check_fips(profile, size)
     path = given_or(args.path, profile.path, "key path")
     if path == "-":

@@ -22,6 +22,7 @@ from corokey.key import (
     KEY_LEN_DEFAULT,
     KEY_LEN_MAX,
     KEY_LEN_MIN,
+    check_key_size,
     generate_key,
     read_random_source,
 )
@@ -89,16 +90,7 @@ def parse(argv: "Sequence[str]", program: str, stdout: "TextIO", stderr: "TextIO
             elif letter in ("r", "m"):
                 request.random_file = str(value)
             elif letter == "s":
-                size = strtoll_base10(str(value))
-                if size is None or not KEY_LEN_MIN <= size <= KEY_LEN_MAX:
-                    _fail(
-                        stderr,
-                        program,
-                        KEYGEN_USAGE,
-                        f"Unsupported key size (supported <{KEY_LEN_MIN},{KEY_LEN_MAX}>)",
-                        f"give -s a whole number of bytes from {KEY_LEN_MIN} to {KEY_LEN_MAX}",
-                    )
-                request.size = size
+                request.size = _size(strtoll_base10(str(value)), program, stderr)
             elif letter == "h":
                 stdout.write(USAGE)
                 raise _Exit(KEYGEN_OK)
@@ -108,6 +100,22 @@ def parse(argv: "Sequence[str]", program: str, stdout: "TextIO", stderr: "TextIO
         stdout.write("Error parsing command line options.\n")
         raise _Exit(KEYGEN_USAGE) from None
     return request
+
+
+def _size(size: "Optional[int]", program: str, stderr: "TextIO") -> int:
+    """-s as the C tool reads it, checked by corokey's one size rule (key.check_key_size)."""
+    try:
+        if size is not None:
+            return check_key_size(size)
+    except _library_error():
+        pass
+    _fail(
+        stderr,
+        program,
+        KEYGEN_USAGE,
+        f"Unsupported key size (supported <{KEY_LEN_MIN},{KEY_LEN_MAX}>)",  # the C tool's words
+        f"give -s a whole number of bytes from {KEY_LEN_MIN} to {KEY_LEN_MAX}",
+    )
 
 
 def _fail(

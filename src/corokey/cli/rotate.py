@@ -19,7 +19,9 @@ def configure(parser: "ArgumentParser") -> None:
         "on any failure. Exit 0 rotated, 2 refused or rolled back."
     )
     parser.add_argument("--key", metavar="FILE", help="the new key (default: a fresh one)")
-    parser.add_argument("-s", "--size", type=int, help="size of a fresh key (default 256)")
+    parser.add_argument(
+        "-s", "--size", type=int, help="size of a fresh key (default: the profile's size)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="preflight and plan only")
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     add_remote_options(parser)
@@ -28,8 +30,8 @@ def configure(parser: "ArgumentParser") -> None:
 def execute(args: "Namespace") -> int:
     from corokey.checks import content_errors
     from corokey.errors import CorokeyError
-    from corokey.key import KEY_LEN_DEFAULT, fingerprint, generate_key
-    from corokey.profiles import get_profile
+    from corokey.key import fingerprint, generate_key
+    from corokey.profiles import get_profile, key_size
     from corokey.rotate import RotateError, rotate
 
     profile = get_profile(args.profile)
@@ -41,7 +43,7 @@ def execute(args: "Namespace") -> int:
 
         key = read_key_argument(args.key).data
     else:
-        key = generate_key(KEY_LEN_DEFAULT if args.size is None else args.size)
+        key = generate_key(key_size(profile, args.size))
     errors = content_errors(key, profile, args.key or "new key")
     if errors:
         raise CorokeyError(
