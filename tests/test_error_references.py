@@ -119,3 +119,10 @@ def test_errors_print_reference_message_and_hint_on_two_lines() -> None:
     text = format_failure("key-size", "Unsupported key size 5", "choose 128 to 4096")
     assert text == "corokey: error[key-size]: Unsupported key size 5\nhint: choose 128 to 4096\n"
     assert format_failure("usage", "no hint") == "corokey: error[usage]: no hint\n"
+
+
+def test_error_lines_carry_no_raw_control_characters() -> None:
+    text = format_failure("read-failed", "cannot read /tmp/\x1b[2Jx", "check /tmp/\x07")
+    assert (
+        text == "corokey: error[read-failed]: cannot read /tmp/\\x1b[2Jx\nhint: check /tmp/\\x07\n"
+    )

@@ -21,9 +21,9 @@ def format_failure(reference: str, message: str, hint: "Optional[str]" = None) -
     The reference is stable and greppable (the README lists every one); the
     message names what is wrong, the hint what to do about it.
     """
-    text = f"{PROGRAM}: error[{reference}]: {message}\n"
+    text = f"{PROGRAM}: error[{reference}]: {printable(message)}\n"
     if hint:
-        text += f"hint: {hint}\n"
+        text += f"hint: {printable(hint)}\n"
     return text
 
 
@@ -120,6 +120,17 @@ def fail(reference: str, message: str, hint: str, stderr: "TextIO" = sys.stderr)
     """Report a failure found before any library call (no exception to raise)."""
     stderr.write(format_failure(reference, message, hint))
     return EXIT_ERROR
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters shown as escapes (``\\x1b``), never raw.
+
+    Node names and paths come from files others may write (corosync.conf); an
+    escape sequence in one must not reach the terminal.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def warn(message: str, stderr: "TextIO" = sys.stderr) -> None:
