@@ -74,11 +74,25 @@ def test_fingerprint_never_prints_key_bytes(tmp_path: Path) -> None:
         assert data[:8].hex() not in result.stdout + result.stderr
 
 
-def test_fingerprint_of_a_missing_file_is_one_line_exit_2(tmp_path: Path) -> None:
+def test_fingerprint_of_a_missing_file_is_an_error_line_and_a_hint_exit_2(tmp_path: Path) -> None:
     result = corokey("fingerprint", str(tmp_path / "nope"))
     assert result.returncode == 2
-    assert result.stderr.count("\n") == 1
-    assert result.stderr.startswith(f"corokey: cannot read {tmp_path / 'nope'}: No such file")
+    error, hint = result.stderr.splitlines()
+    assert error == f"corokey: error[read-failed]: cannot read {tmp_path / 'nope'}: " + (
+        "No such file or directory"
+    )
+    assert (
+        hint == f"hint: check the path, or create a key with: corokey generate {tmp_path / 'nope'}"
+    )
+
+
+def test_an_unknown_command_is_a_usage_error_with_a_hint() -> None:
+    result = corokey("frobnicate")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "corokey: error[usage]: unknown command 'frobnicate'",
+        "hint: run 'corokey --help' for the list",
+    ]
 
 
 # ----------------------------------------------------------------------------- check

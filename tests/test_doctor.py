@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
+from typing import List, Sequence, Tuple
 
 import pytest
 
@@ -118,13 +120,81 @@ def test_doctor_reports_the_startup_failure(tmp_path: Path) -> None:
     assert "startup-failure" in refs and "too-short" in refs
 
 
-def test_doctor_notes_crypto_off_and_reports_parse_errors(tmp_path: Path) -> None:
+def _not_running(argv: Sequence[str]) -> Tuple[int, str]:
+    return 1, ""  # corosync's tools answer nothing: the daemon is not running
+
+
+def test_doctor_warns_of_crypto_off_and_reports_parse_errors(tmp_path: Path) -> None:
     conf = _setup(tmp_path, [], os.urandom(256), crypto=False)
-    diagnosis = diagnose(str(conf))
+    diagnosis = diagnose(str(conf), run=_not_running)
     assert diagnosis.findings[0].reference == "crypto-off"
+    assert diagnosis.findings[0].severity == "warning" and diagnosis.exit_code == 1
     conf.write_text("totem {\n")
     broken = diagnose(str(conf))
     assert broken.exit_code == 2 and f"{conf}:1:1:" in broken.findings[0].message
+
+
+DEBIAN_CONF = Path("/etc/corosync/corosync.conf")
+
+
+def _pristine_debian_conf() -> bool:
+    """Whether this host's corosync.conf is Debian's packaged default, byte for byte."""
+    found = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Conffiles}", "corosync"], capture_output=True, text=True
+    )
+    sums = dict(line.split()[:2] for line in found.stdout.splitlines() if line.strip())
+    if str(DEBIAN_CONF) not in sums or not DEBIAN_CONF.exists():
+        return False
+    return hashlib.md5(DEBIAN_CONF.read_bytes()).hexdigest() == sums[str(DEBIAN_CONF)]
+
+
+@pytest.mark.skipif(not _pristine_debian_conf(), reason="needs Debian's own corosync.conf")
+def test_doctor_on_debians_default_conf_warns_and_says_how_to_turn_crypto_on() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "corokey", "doctor", "--config", str(DEBIAN_CONF)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout
+    lines = result.stdout.splitlines()
+    warning = next(line for line in lines if line.startswith("warning[crypto-off]: "))
+    assert "any host that can reach the ring can join the cluster or spoof" in warning
+    fix = lines[lines.index(warning) + 1]
+    assert "'crypto_cipher: aes256' and 'crypto_hash: sha256' to totem" in fix
+    assert "corosync-cfgtool -R" in fix and "restarted on all nodes" in fix
+    assert lines[-1] == "warnings: see above" and "healthy" not in result.stdout
+
+
+def test_doctor_without_knet_says_crypto_needs_knet_and_a_restart(tmp_path: Path) -> None:
+    conf = _setup(tmp_path, [], os.urandom(256), crypto=False)
+    conf.write_text(conf.read_text().replace("version: 2\n", "version: 2\n transport: udpu\n"))
+    finding = diagnose(str(conf), run=_not_running).findings[0]
+    assert finding.reference == "crypto-off" and finding.severity == "warning"
+    assert "uses udpu" in (finding.fix or "") and "restart corosync on all nodes" in (
+        finding.fix or ""
+    )
+
+
+def test_doctor_quotes_node_names_and_prints_no_control_characters(tmp_path: Path) -> None:
+    evil = "n3$(id);x\x1b[2J"
+    conf = _setup(tmp_path, KNET_LINES * 3, os.urandom(256))
+    conf.write_text(conf.read_text().replace("name: n3\n", f"name: {evil}\n"))
+    mismatch = [f for f in diagnose(str(conf)).findings if f.reference == "key-mismatch"]
+    assert len(mismatch) == 1
+    assert f"--nodes {shlex.quote(evil)} --reload" in (mismatch[0].fix or "")
+    result = subprocess.run(
+        [sys.executable, "-m", "corokey", "doctor", "--config", str(conf)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "\x1b" not in result.stdout and "\\x1b[2J" in result.stdout
+    printed = [line for line in result.stdout.splitlines() if "--nodes" in line]
+    assert printed == [
+        "  fix: corokey push --from A_GOOD_NODE --nodes 'n3$(id);x\\x1b[2J' --reload"
+    ]
 
 
 def test_doctor_cli_json(tmp_path: Path) -> None:

@@ -48,31 +48,31 @@ class NodeFailure(Exception):
         self.hint = hint
         self.unreachable = unreachable
 
-    @classmethod
-    def named(cls, node: str, answer: "Answer") -> "NodeFailure":
+    @staticmethod
+    def named(node: str, answer: "Answer") -> "NodeFailure":
         message, reference, hint = describe(node, answer)
-        return cls(node, message, reference, hint)
+        return NodeFailure(node, message, reference, hint)
 
-    @classmethod
-    def lost(cls, node: str, step: str) -> "NodeFailure":
-        return cls(
+    @staticmethod
+    def lost(node: str, step: str) -> "NodeFailure":
+        return NodeFailure(
             node,
             f"{node}: {step} ended without an answer",
             "node-session-lost",
             "check the connection and the node, then run the command again",
         )
 
-    @classmethod
-    def transport(cls, node: str, session: "Session") -> "NodeFailure":
+    @staticmethod
+    def transport(node: str, session: "Session") -> "NodeFailure":
         if session.unreachable:
-            return cls(
+            return NodeFailure(
                 node,
                 f"cannot reach {node}: {session.why()}",
                 "unreachable",
                 f"check the connection: ssh {node} true",
                 unreachable=True,
             )
-        return cls(
+        return NodeFailure(
             node,
             f"{node}: the session ended before the step did ({session.why()})",
             "node-session-lost",

@@ -396,18 +396,17 @@ FAILURES: "Dict[str, Failure]" = {
 
 def describe(node: str, answer: "Answer") -> "Tuple[str, str, str]":
     """Message, reference and hint of a named failure, filled in."""
-    failure = FAILURES.get(answer.name)
-    if failure is None:
-        return (
-            f"{node}: unexpected answer '{answer.name}'",
-            "node-unexpected",
-            "run the command again; report it if it persists",
-        )
+    failure = FAILURES.get(answer.name) or Failure(
+        "{node}: unexpected answer '{answer}'",
+        "node-unexpected",
+        "run the command again; report it if it persists",
+    )
     values = {k: _printable(v) for k, v in answer.fields.items()}
     values.setdefault("path", "the key's directory")
     values.setdefault("step", "write")
     values["qpath"] = shlex.quote(values["path"])
     values["node"] = node
+    values["answer"] = _printable(answer.name)
 
     class _Blank(dict):  # type: ignore[type-arg]
         def __missing__(self, key: str) -> str:

@@ -2,6 +2,9 @@
 
 import sys
 
+from corokey.exitcodes import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED
+from corokey.exitcodes import EXIT_FINDINGS as EXIT_FINDINGS  # cli/push.py takes it from here
+
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from typing import Callable, List, Optional, TextIO, Type
@@ -11,20 +14,21 @@ if TYPE_CHECKING:
 
 PROGRAM = "corokey"
 
-# Exit statuses of `corokey` (documented in the README and corokey(1)).
-EXIT_OK = 0
-EXIT_FINDINGS = 1  # check/compare/verify: warnings, or keys that differ
-EXIT_ERROR = 2  # the request could not be carried out; nothing was changed
-EXIT_INTERNAL = 70  # a bug in corokey (EX_SOFTWARE)
-EXIT_INTERRUPTED = 130
+
+def format_failure(reference: str, message: str, hint: "Optional[str]" = None) -> str:
+    """``corokey: error[REFERENCE]: message``, then ``hint: ...`` on a line of its own.
+
+    The reference is stable and greppable (the README lists every one); the
+    message names what is wrong, the hint what to do about it.
+    """
+    text = f"{PROGRAM}: error[{reference}]: {printable(message)}\n"
+    if hint:
+        text += f"hint: {printable(hint)}\n"
+    return text
 
 
 def format_error(error: "CorokeyError") -> str:
-    """One line: what is wrong, then what to do about it."""
-    line = f"{PROGRAM}: {error.message}"
-    if error.hint:
-        line += f"; {error.hint}"
-    return line
+    return format_failure(error.reference, error.message, error.hint)
 
 
 def _corokey_error() -> "Type[CorokeyError]":
@@ -44,10 +48,10 @@ def run_guarded(action: "Callable[[], int]", stderr: "TextIO" = sys.stderr) -> i
     try:
         return action()
     except _corokey_error() as error:
-        stderr.write(format_error(error) + "\n")
+        stderr.write(format_error(error))
         return error.exit_code
     except KeyboardInterrupt:
-        stderr.write(f"{PROGRAM}: interrupted\n")
+        stderr.write(format_failure("interrupted", "interrupted (SIGINT)"))
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_ERROR
@@ -57,8 +61,11 @@ def run_guarded(action: "Callable[[], int]", stderr: "TextIO" = sys.stderr) -> i
         frames = traceback.extract_tb(exc.__traceback__)
         where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
         stderr.write(
-            f"{PROGRAM}: internal error ({type(exc).__name__} at {where}); "
-            "please report it with the command you ran\n"
+            format_failure(
+                "internal",
+                f"internal error ({type(exc).__name__} at {where})",
+                "please report it with the command you ran",
+            )
         )
         return EXIT_INTERNAL
 
@@ -107,6 +114,23 @@ def add_profile_option(parser: "ArgumentParser") -> None:
 
 def add_json_option(parser: "ArgumentParser") -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def fail(reference: str, message: str, hint: str, stderr: "TextIO" = sys.stderr) -> int:
+    """Report a failure found before any library call (no exception to raise)."""
+    stderr.write(format_failure(reference, message, hint))
+    return EXIT_ERROR
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters shown as escapes (``\\x1b``), never raw.
+
+    Node names and paths come from files others may write (corosync.conf); an
+    escape sequence in one must not reach the terminal.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def warn(message: str, stderr: "TextIO" = sys.stderr) -> None:

@@ -4,6 +4,7 @@ import sys
 
 from corokey.cli.common import add_json_option, print_json, reject_stdin_twice
 from corokey.cli.fingerprint import read_key_argument
+from corokey.exitcodes import EXIT_FINDINGS, EXIT_OK
 from corokey.key import fingerprint
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -55,7 +56,7 @@ def execute(args: "Namespace") -> int:
         out.write(f"corosync 2: {_verdict(same2, len(keys))}\n")
         if same3 and len({k["size"] for k in keys}) > 1:
             out.write("note: the files differ only past what corosync reads\n")
-    return 0 if (same2 if args.corosync2 else same3) else 1
+    return EXIT_OK if (same2 if args.corosync2 else same3) else EXIT_FINDINGS
 
 
 def _verdict(same: bool, count: int) -> str:

@@ -2,7 +2,7 @@
 
 import sys
 
-from corokey.cli.common import add_json_option, print_json
+from corokey.cli.common import add_json_option, print_json, printable
 from corokey.corosync_conf import DEFAULT_CONF_PATH
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -30,24 +30,24 @@ def execute(args: "Namespace") -> int:
     if args.json:
         print_json(diagnosis.to_json())
         return diagnosis.exit_code
-    out = sys.stdout
-    live = diagnosis.live
-    out.write(f"config:  {diagnosis.conf_path} (crypto {diagnosis.crypto or 'unknown'})\n")
+    lines = [f"config:  {diagnosis.conf_path} (crypto {diagnosis.crypto or 'unknown'})"]
     if diagnosis.key_path:
-        out.write(f"key:     {diagnosis.key_path}\n")
+        lines.append(f"key:     {diagnosis.key_path}")
+    live = diagnosis.live
     if live is not None and live.running:
         quorate = {True: "quorate", False: "NOT quorate", None: "quorum unknown"}[live.quorate]
         members = ", ".join(str(m) for m in sorted(live.members))
-        out.write(f"corosync: running {live.version or ''}, members {members}, {quorate}\n")
-    out.write(f"log:     {diagnosis.log_source or 'none found'}\n")
+        lines.append(f"corosync: running {live.version or ''}, members {members}, {quorate}")
+    lines.append(f"log:     {diagnosis.log_source or 'none found'}")
     for finding in diagnosis.findings:
-        out.write(f"{finding.severity}[{finding.reference}]: {finding.message}\n")
+        lines.append(f"{finding.severity}[{finding.reference}]: {finding.message}")
         if finding.fix:
-            out.write(f"  fix: {finding.fix}\n")
+            lines.append(f"  fix: {finding.fix}")
     verdict = {
         "healthy": "healthy: this node's key set-up is sound",
         "warning": "warnings: see above",
         "error": "problems: see above",
     }[diagnosis.status]
-    out.write(verdict + "\n")
+    lines.append(verdict)
+    sys.stdout.write("".join(printable(line) + "\n" for line in lines))
     return diagnosis.exit_code

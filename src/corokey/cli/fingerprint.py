@@ -3,6 +3,7 @@
 import sys
 
 from corokey.cli.common import add_json_option, print_json, reject_stdin_twice
+from corokey.exitcodes import EXIT_OK
 from corokey.key import COROSYNC2_KEY_LEN, KEY_LEN_MAX, fingerprint, fingerprint_hex
 from corokey.secretfile import SecretContent, read_secret, read_secret_fd
 
@@ -67,7 +68,7 @@ def execute(args: "Namespace") -> int:
                 sys.stdout.write(randomart(digest, title, footer) + "\n")
     if args.json:
         print_json({"keys": results})
-    return 0
+    return EXIT_OK
 
 
 def _line(result: "Dict[str, Any]", use_hex: bool) -> str:

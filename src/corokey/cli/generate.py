@@ -5,8 +5,9 @@ import sys
 
 from corokey.cli.common import add_json_option, add_profile_option, given_or, print_json, warn
 from corokey.errors import CorokeyError, KeyExistsError
+from corokey.exitcodes import EXIT_OK
 from corokey.key import FIPS_KEY_LEN_MAX, fingerprint, generate_key
-from corokey.profiles import Profile, check_size, get_profile
+from corokey.profiles import Profile, get_profile, key_size
 from corokey.secretfile import lstat_facts, write_secret, write_secret_stream
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -22,7 +23,9 @@ def configure(parser: "ArgumentParser") -> None:
         "is replaced only with --force (on a terminal you are asked), and kept as PATH.old."
     )
     parser.add_argument("path", nargs="?", metavar="PATH", help="where to write; - for stdout")
-    parser.add_argument("-s", "--size", type=int, help="key size in bytes")
+    parser.add_argument(
+        "-s", "--size", type=int, help="key size in bytes (default: the profile's size)"
+    )
     add_profile_option(parser)
     parser.add_argument("-f", "--force", action="store_true", help="replace an existing key")
     add_json_option(parser)
@@ -30,14 +33,14 @@ def configure(parser: "ArgumentParser") -> None:
 
 def execute(args: "Namespace") -> int:
     profile = get_profile(args.profile)
-    size = check_size(profile, profile.size if args.size is None else args.size)
+    size = key_size(profile, args.size)
     _check_fips(profile, size)
     path = given_or(args.path, profile.path, "key path")
     if path == "-":
         warning = write_secret_stream(generate_key(size))
         if warning:
             warn(warning)
-        return 0
+        return EXIT_OK
     existing = lstat_facts(path).kind != "missing"
     if existing and not args.force and not _confirm_overwrite(path):
         raise KeyExistsError(
@@ -63,7 +66,7 @@ def execute(args: "Namespace") -> int:
         print_json(report)
     else:
         _print(report)
-    return 0
+    return EXIT_OK
 
 
 def _check_fips(profile: "Profile", size: int) -> None:

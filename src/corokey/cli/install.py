@@ -7,6 +7,7 @@ from corokey.checks import content_errors
 from corokey.cli.common import add_json_option, add_profile_option, given_or, print_json
 from corokey.cli.fingerprint import read_key_argument
 from corokey.errors import CorokeyError
+from corokey.exitcodes import EXIT_OK
 from corokey.key import fingerprint
 from corokey.profiles import Profile, get_profile
 from corokey.secretfile import lstat_facts, read_secret, write_secret
@@ -70,7 +71,7 @@ def execute(args: "Namespace") -> int:
         print_json(report)
     else:
         _print(report)
-    return 0
+    return EXIT_OK
 
 
 def _already_installed(

@@ -10,11 +10,19 @@ import os
 import sys
 
 from corokey.cli.gnuopt import GetoptError, LongOption, getopt_long, strtoll_base10
+from corokey.exitcodes import (
+    KEYGEN_BROKEN_PIPE,
+    KEYGEN_BY_STAGE,
+    KEYGEN_INTERRUPTED,
+    KEYGEN_OK,
+    KEYGEN_USAGE,
+)
 from corokey.key import (
     DEFAULT_KEY_PATH,
     KEY_LEN_DEFAULT,
     KEY_LEN_MAX,
     KEY_LEN_MIN,
+    check_key_size,
     generate_key,
     read_random_source,
 )
@@ -40,11 +48,6 @@ LONG_OPTIONS = (
 # through getrandom(2), which cannot block after early boot.
 DEFAULT_RANDOM_LABEL = "/dev/urandom"
 BLOCKING_RANDOM = "/dev/random"
-
-# Exit statuses of corosync 3.1's corosync-keygen, by failing step.
-EXIT_OK = 0
-EXIT_USAGE = 1  # bad option, bad size, random source failed
-EXIT_BY_STAGE = {"create": 2, "mode": 3, "write": 4, "commit": 5, "read": 2}
 
 USAGE = f"""\
 Usage: corosync-keygen [-k <keyfile>] [-s <size>] [-r <randomfile>] [-l] [-h]
@@ -87,25 +90,32 @@ def parse(argv: "Sequence[str]", program: str, stdout: "TextIO", stderr: "TextIO
             elif letter in ("r", "m"):
                 request.random_file = str(value)
             elif letter == "s":
-                size = strtoll_base10(str(value))
-                if size is None or not KEY_LEN_MIN <= size <= KEY_LEN_MAX:
-                    _fail(
-                        stderr,
-                        program,
-                        EXIT_USAGE,
-                        f"Unsupported key size (supported <{KEY_LEN_MIN},{KEY_LEN_MAX}>)",
-                        f"give -s a whole number of bytes from {KEY_LEN_MIN} to {KEY_LEN_MAX}",
-                    )
-                request.size = size
+                request.size = _size(strtoll_base10(str(value)), program, stderr)
             elif letter == "h":
                 stdout.write(USAGE)
-                raise _Exit(EXIT_OK)
+                raise _Exit(KEYGEN_OK)
             # "l": kept for compatibility, no effect.
     except GetoptError as exc:
         stderr.write(f"{program}: {exc}\n")
         stdout.write("Error parsing command line options.\n")
-        raise _Exit(EXIT_USAGE) from None
+        raise _Exit(KEYGEN_USAGE) from None
     return request
+
+
+def _size(size: "Optional[int]", program: str, stderr: "TextIO") -> int:
+    """-s as the C tool reads it, checked by corokey's one size rule (key.check_key_size)."""
+    try:
+        if size is not None:
+            return check_key_size(size)
+    except _library_error():
+        pass
+    _fail(
+        stderr,
+        program,
+        KEYGEN_USAGE,
+        f"Unsupported key size (supported <{KEY_LEN_MIN},{KEY_LEN_MAX}>)",  # the C tool's words
+        f"give -s a whole number of bytes from {KEY_LEN_MIN} to {KEY_LEN_MAX}",
+    )
 
 
 def _fail(
@@ -131,7 +141,7 @@ def generate(request: "Request", program: str, stdout: "TextIO", stderr: "TextIO
                 request.random_file, request.size, on_opened=lambda: _prompt(request, stdout)
             )
     except _library_error() as exc:
-        _fail(stderr, program, EXIT_USAGE, exc.message, exc.hint)
+        _fail(stderr, program, KEYGEN_USAGE, exc.message, exc.hint)
 
     def announce() -> None:
         stdout.write(f"Writing corosync key to {request.key_file}.\n")
@@ -140,7 +150,8 @@ def generate(request: "Request", program: str, stdout: "TextIO", stderr: "TextIO
     try:
         write_secret(request.key_file, key, mode=0o400, owner=owner, on_created=announce)
     except _secret_file_error() as exc:
-        _fail(stderr, program, EXIT_BY_STAGE.get(exc.stage, 2), exc.message, exc.hint)
+        code = KEYGEN_BY_STAGE.get(exc.stage, KEYGEN_BY_STAGE["create"])
+        _fail(stderr, program, code, exc.message, exc.hint)
 
 
 # An except clause evaluates its class only when an exception reaches it, so
@@ -173,7 +184,7 @@ def run(argv: "List[str]", stdout: "TextIO", stderr: "TextIO") -> int:
         generate(request, program, stdout, stderr)
     except _Exit as done:
         return done.code
-    return EXIT_OK
+    return KEYGEN_OK
 
 
 def main(argv: "Optional[List[str]]" = None) -> int:
@@ -183,9 +194,9 @@ def main(argv: "Optional[List[str]]" = None) -> int:
         code = run(list(argv), sys.stdout, sys.stderr)
         sys.stdout.flush()
     except KeyboardInterrupt:
-        return 130
+        return KEYGEN_INTERRUPTED
     except BrokenPipeError:
-        return 1
+        return KEYGEN_BROKEN_PIPE
     return code
 
 

@@ -2,7 +2,8 @@
 
 import sys
 
-from corokey.cli.common import EXIT_ERROR, EXIT_OK, PROGRAM, run_guarded
+from corokey.cli.common import PROGRAM, fail, run_guarded
+from corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -23,9 +24,13 @@ COMMANDS = {
     "rotate": ("rotate", "replace the key of a running cluster without downtime"),
 }
 
-EXIT_CODES_HELP = """\
-exit status: 0 success; 1 findings (check: warnings only; compare/verify: keys
-differ); 2 the request could not be carried out and nothing was changed."""
+EXIT_CODES_HELP = f"""\
+exit status: {EXIT_OK} success; {EXIT_FINDINGS} findings (check/doctor: warnings only;
+compare/verify: keys differ; push: nodes skipped); {EXIT_ERROR} the request could not
+be carried out, or check/doctor found errors; {EXIT_INTERNAL} a bug in corokey;
+{EXIT_INTERRUPTED} interrupted.
+Errors print "corokey: error[REFERENCE]: ..." and "hint: ..."; the README lists
+every REFERENCE."""
 
 
 def _version() -> str:
@@ -58,10 +63,7 @@ def main(argv: "Optional[List[str]]" = None) -> int:
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
         what = "option" if command.startswith("-") else "command"
-        sys.stderr.write(
-            f"{PROGRAM}: unknown {what} '{command}'; run '{PROGRAM} --help' for the list\n"
-        )
-        return EXIT_ERROR
+        return fail("usage", f"unknown {what} '{command}'", f"run '{PROGRAM} --help' for the list")
     return run_guarded(lambda: _run(command, rest))
 
 
@@ -76,8 +78,11 @@ def _run(command: str, rest: "List[str]") -> int:
     except ModuleNotFoundError as exc:
         if exc.name != f"corokey.cli.{module_name}":
             raise
-        sys.stderr.write(f"{PROGRAM}: '{command}' is not available in this version yet\n")
-        return EXIT_ERROR
+        return fail(
+            "not-available",
+            f"'{command}' is not available in this version yet",
+            f"run '{PROGRAM} --help' for the commands this version has",
+        )
     parser = ArgumentParser(prog=f"{PROGRAM} {command}", description=summary)
     module.configure(parser)
     try:

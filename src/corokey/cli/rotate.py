@@ -10,7 +10,7 @@ from corokey.cli.fingerprint import read_key_argument
 from corokey.cli.remote_options import add_remote_options, key_path_from, nodes_from, ssh_from
 from corokey.errors import CorokeyError
 from corokey.key import fingerprint, generate_key
-from corokey.profiles import get_profile
+from corokey.profiles import get_profile, key_size
 from corokey.rotate import RotateError, RotateReport, rotate
 
 
@@ -23,7 +23,7 @@ def configure(parser: "ArgumentParser") -> None:
     )
     parser.add_argument("--key", metavar="FILE", help="the new key (default: a fresh one)")
     parser.add_argument(
-        "-s", "--size", type=int, help="size of a fresh key (default: the profile's)"
+        "-s", "--size", type=int, help="size of a fresh key (default: the profile's size)"
     )
     parser.add_argument("--dry-run", action="store_true", help="preflight and plan only")
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
@@ -38,7 +38,7 @@ def execute(args: "Namespace") -> int:
     if args.key:
         key = read_key_argument(args.key).data
     else:
-        key = generate_key(profile.size if args.size is None else args.size)
+        key = generate_key(key_size(profile, args.size))
     errors = content_errors(key, profile, args.key or "new key")
     if errors:
         raise CorokeyError(
