@@ -1,10 +1,9 @@
 """Reaching other nodes: the system OpenSSH client, in parallel, key bytes on stdin only.
 
-Every remote step is a fixed POSIX sh script sent as ssh's remote command; its
-parameters are validated and shell-quoted, and never contain key bytes.  What
-a node needs: sshd, a POSIX shell, and coreutils (cat, chmod, chown, cut, head,
-ln, mktemp, mv, readlink, rm, sha256sum, stat, sync >= 8.24, wc) — nothing is
-installed on nodes.
+Every remote step is a fixed POSIX sh script of :mod:`corokey.nodescripts` sent as
+ssh's remote command; its parameters are validated and shell-quoted, and never
+contain key bytes.  A :class:`Session` keeps one such script talking to the admin
+(push's two phases run in one session per node).
 
 Host keys are always checked: ``StrictHostKeyChecking=yes`` is passed unless
 the admin passes their own StrictHostKeyChecking with ``--ssh-option``.
