@@ -175,21 +175,54 @@ def cached_root_tarball(mirror: Optional[str] = None, cache_root: Path = CACHE_R
     return directory / "root.tar"
 
 
+SCRATCH_PREFIX = "corokey-debroot-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class DebianRoot:
     """One extracted copy of the root; commands run in it through chroot."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+        self.path = scratch / "root"
 
     @classmethod
-    def extract(cls, tarball: Path, parent: Path) -> "DebianRoot":
-        path = parent / "root"
-        path.mkdir()
-        subprocess.run(
-            ["tar", "--extract", "--numeric-owner", "--file", str(tarball), "-C", str(path)],
-            check=True,
-        )
-        return cls(path)
+    def extract(cls, tarball: Path) -> "DebianRoot":
+        """A fresh copy in a temp dir named after this process.
+
+        Not pytest's tmp_path, which keeps the last runs' directories (300 MB
+        each); copies left by a killed run (its process gone) are removed here.
+        """
+        cls.remove_stale()
+        scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
+        root = cls(scratch)
+        try:
+            root.path.mkdir()
+            subprocess.run(
+                ["tar", "--extract", "--numeric-owner", "--file", str(tarball),
+                 "-C", str(root.path)],
+                check=True,
+            )
+        except BaseException:
+            root.remove()
+            raise
+        return root
+
+    @classmethod
+    def remove_stale(cls) -> None:
+        for scratch in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+            pid = scratch.name[len(SCRATCH_PREFIX):].split("-")[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                cls(scratch).remove()
 
     def host_path(self, path: str) -> Path:
         """A path inside the root, as seen from the machine."""
@@ -220,9 +253,9 @@ class DebianRoot:
 
     def remove(self) -> None:
         """Delete the copy; refuses while anything is mounted inside it."""
-        prefix = str(self.path) + "/"
+        prefix = str(self.scratch) + "/"
         with open("/proc/self/mounts") as mounts:
             inside = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
         if inside:
             raise AssertionError(f"still mounted in the Debian root, not deleting it: {inside}")
-        shutil.rmtree(self.path)
+        shutil.rmtree(self.scratch)

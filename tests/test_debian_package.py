@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import tarfile
-import tempfile
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
@@ -218,16 +217,11 @@ class Scenario:
 
 @pytest.fixture
 def scenario(root_tarball: Path, deb: Path) -> Iterator[Scenario]:
-    # Not pytest's tmp_path: that keeps the last runs' directories, 300 MB each.
-    parent = Path(tempfile.mkdtemp(prefix="corokey-debroot-"))
-    root = None
+    root = DebianRoot.extract(root_tarball)
     try:
-        root = DebianRoot.extract(root_tarball, parent)
         yield Scenario(root, deb)
     finally:
-        if root is not None:
-            root.remove()
-        shutil.rmtree(parent)
+        root.remove()
 
 
 def newer_version_of(deb: Path, workdir: Path) -> Tuple[Path, str]:

@@ -4,12 +4,20 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.debroot import RootUnavailable, cached_build, cached_root_tarball, debian_mirror
+from tests.debroot import (
+    SCRATCH_PREFIX,
+    DebianRoot,
+    RootUnavailable,
+    cached_build,
+    cached_root_tarball,
+    debian_mirror,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -89,3 +97,20 @@ def test_unreachable_mirror_is_a_reason_to_skip(tmp_path: Path) -> None:
     with pytest.raises(RootUnavailable, match=r"could not build .* from http://127\.0\.0\.1:9"):
         cached_root_tarball(mirror=mirror, cache_root=tmp_path)
     assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_copies_left_by_killed_runs_are_removed() -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    tmp = Path(tempfile.gettempdir())
+    stale = tmp / f"{SCRATCH_PREFIX}{gone.pid}-test"
+    live = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
+    try:
+        (stale / "root/etc").mkdir(parents=True)
+        (live / "root").mkdir()
+        DebianRoot.remove_stale()
+        assert not stale.exists()
+        assert (live / "root").is_dir()
+    finally:
+        shutil.rmtree(stale, ignore_errors=True)
+        shutil.rmtree(live)
