@@ -178,16 +178,6 @@ def cached_root_tarball(mirror: Optional[str] = None, cache_root: Path = CACHE_R
 SCRATCH_PREFIX = "corokey-debroot-"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class DebianRoot:
     """One extracted copy of the root; commands run in it through chroot."""
 
@@ -221,7 +211,7 @@ class DebianRoot:
     def remove_stale(cls) -> None:
         for scratch in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
             pid = scratch.name[len(SCRATCH_PREFIX):].split("-")[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
                 cls(scratch).remove()
 
     def host_path(self, path: str) -> Path:

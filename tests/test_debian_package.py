@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import tarfile
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple
+from typing import Callable, Dict, Iterator, List, Tuple, TypeVar
 
 import pytest
 
@@ -30,6 +30,13 @@ AUTHKEY = "/etc/corosync/authkey"
 DEB_IN_ROOT = "/tmp/pkg"
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot, namespaces)")
+Test = TypeVar("Test", bound=Callable[..., None])
+
+
+def in_debian_root(test: Test) -> Test:
+    """The marks of a scenario that runs in a copy of the Debian root."""
+    marked: Test = needs_root(pytest.mark.root(pytest.mark.slow(test)))
+    return marked
 
 
 def test_changelog_version_is_the_project_version() -> None:
@@ -239,9 +246,7 @@ def newer_version_of(deb: Path, workdir: Path) -> Tuple[Path, str]:
     return out, newer
 
 
-@needs_root
-@pytest.mark.root
-@pytest.mark.slow
+@in_debian_root
 def test_corosync_then_corokey(scenario: Scenario) -> None:
     s = scenario
     s.write_authkey()
@@ -263,9 +268,7 @@ def test_corosync_then_corokey(scenario: Scenario) -> None:
     s.assert_nothing_of_ours()
 
 
-@needs_root
-@pytest.mark.root
-@pytest.mark.slow
+@in_debian_root
 def test_corokey_then_corosync_and_upgrades(scenario: Scenario, deb: Path) -> None:
     s = scenario
     s.write_authkey()
@@ -292,9 +295,7 @@ def test_corokey_then_corosync_and_upgrades(scenario: Scenario, deb: Path) -> No
     s.assert_nothing_of_ours()
 
 
-@needs_root
-@pytest.mark.root
-@pytest.mark.slow
+@in_debian_root
 def test_corokey_alone_removes_cleanly(scenario: Scenario) -> None:
     """Without corosync there is nothing to give back: remove leaves no corosync-keygen."""
     s = scenario
