@@ -76,7 +76,7 @@ def deb_members(deb: Path) -> Dict[str, bytes]:
             if member.isfile():
                 extracted = tar.extractfile(member)
                 assert extracted is not None
-                files["/" + member.name.lstrip("./")] = extracted.read()
+                files["/" + member.name.removeprefix("./")] = extracted.read()
     return files
 
 
