@@ -12,6 +12,13 @@ command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 command -v nsenter >/dev/null 2>&1 || missing="$missing util-linux"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 python3 -c 'import ensurepip' >/dev/null 2>&1 || missing="$missing python3-venv"
+# The Debian package: build it (scripts/build-deb.sh), lintian, and the
+# Debian 12 root it is tested in (tests/debroot.py).
+for pkg in dpkg-dev debhelper dh-python pybuild-plugin-pyproject python3-all \
+    python3-setuptools lintian mmdebstrap; do
+    dpkg-query -W -f '${Status}\n' "$pkg" 2>/dev/null | grep -q ' installed$' ||
+        missing="$missing $pkg"
+done
 if [ -n "$missing" ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "test.sh: missing packages:$missing; install them as root (apt-get install$missing)" >&2
