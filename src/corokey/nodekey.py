@@ -132,6 +132,10 @@ class NodeView:
         self.olds: Dict[str, RemoteKey] = {}
         #: directory -> "uid U mode M at PATH" when others can write there
         self.unsafe_dirs: Dict[str, str] = {}
+        #: corosync's version on the node (None: not installed) and the bytes of the key it
+        #: uses: the first 128 on 2.x, up to 4096 on 3.x
+        self.corosync_version: Optional[str] = None
+        self.effective = EFFECTIVE_BYTES
         self.live: Optional[LiveState] = None
         self.fips = False
         self.reload_status: Optional[str] = None
@@ -187,6 +191,11 @@ _FAILURE_NAMES = _failure_names()
 
 
 def _conf_from(view: "NodeView", answers: "List[Tuple[Answer, List[str]]]") -> None:
+    for answer, _ in answers:
+        if answer.name == "corosync":
+            version = answer.get("version")
+            view.corosync_version = None if version in ("", "none") else version
+            view.effective = int(answer.get("effective", str(EFFECTIVE_BYTES)))
     for answer, text in answers:
         if answer.name == "text-begin":
             try:
@@ -290,7 +299,7 @@ class PushSession:
                 raise NodeFailure.transport(self.node, self.session)
             lines.append(line)
             answer = parse_answer(line.decode("utf-8", errors="replace"))
-            if answer is not None and answer.name in ("text-end", "text-missing"):
+            if answer is not None and answer.name == "corosync":
                 break
         _conf_from(self.view, _answers(self.node, lines))
         return self.view

@@ -75,6 +75,13 @@ dir_unsafe() {
     fi
   done
 }
+generation() {
+  # Which corosync runs here, and how many bytes of the key it uses: 2.x reads exactly the
+  # first 128 (totemconfig.c), 3.x up to 4096.
+  v=$(corosync -v 2>/dev/null | sed -n "s/.*version '\([^']*\)'.*/\1/p")
+  case $v in 1.*|2.*) ceff=128 ;; *) ceff=4096 ;; esac
+  say corosync "version=${v:-none}" "effective=$ceff"
+}
 enter() {
   # cd into the key's directory (physically), check it, and lock it for this session.
   cd -P -- "$1" 2>/dev/null || die no-directory "path=$1"
@@ -108,6 +115,8 @@ written() {
 # corosync's rules and picks), its .old, and whether its directory is safe.
 _INSPECT = r"""
 show_text "$conf"
+generation
+eff=$ceff
 inspect_one() {
   say key $(facts "$1") "path=$1"
   say old $(facts "$1.old") "path=$1.old"
@@ -143,6 +152,7 @@ say live-end
 # End of input at any point before "commit" removes the staged copy.
 _PUSH = r"""
 show_text "$conf"
+generation
 IFS= read -r cmd || exit 0
 [ "$cmd" = stage ] || { say aborted; exit 0; }
 IFS= read -r k; IFS= read -r size; IFS= read -r owner; IFS= read -r mode; IFS= read -r want

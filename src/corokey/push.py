@@ -38,6 +38,8 @@ class PushReport:
         self.references: Dict[str, str] = {}
         #: a node that holds the new key, from which ``push --from`` finishes the rest
         self.finish_from: Optional[str] = None
+        #: nodes whose corosync (2.x) uses only the first 128 bytes of the key
+        self.corosync2: List[str] = []
         self.seconds = 0.0
 
     def set(self, node: str, state: str, failure: "Optional[NodeFailure]" = None) -> None:
@@ -54,6 +56,7 @@ class PushReport:
             "fingerprint": self.fingerprint,
             "size": self.size,
             "path": self.path,
+            "corosync2_nodes": self.corosync2,
             "seconds": round(self.seconds, 3),
             "nodes": {
                 node: {
@@ -117,6 +120,7 @@ def push(
         _close_all(sessions, reachable)
         raise
     report.path = path
+    report.corosync2 = [n for n in reachable if sessions[n].view.effective < len(key)]
     for node, failure in failures.items():
         report.set(node, "unreachable" if failure.unreachable else "failed", failure)
         note(node, report.states[node])

@@ -45,6 +45,8 @@ class VerifyReport:
         ]
         self.unreachable = [s.node for s in states if s.unreachable is not None]
         self.unsound = [s.node for s in states if any(f.severity == ERROR for f in s.findings)]
+        #: nodes whose corosync (2.x) uses only the first 128 bytes: compared on those
+        self.corosync2 = [s.node for s in states if s.view is not None and s.view.effective < 4096]
 
     @property
     def exit_code(self) -> int:
@@ -89,6 +91,8 @@ class VerifyReport:
                     "mode": f"{s.key.mode:04o}" if s.key else None,
                     "owner": f"{s.key.owner}:{s.key.group}" if s.key else None,
                     "old": _old_json(s.old),
+                    "corosync_version": s.view.corosync_version if s.view else None,
+                    "effective_bytes": s.view.effective if s.view else None,
                     "findings": [f.to_json() for f in s.findings],
                 }
                 for s in self.states

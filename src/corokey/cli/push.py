@@ -141,3 +141,8 @@ def _show(
         if finish is not None and state == "failed":
             out.write(f"{'':<{width}}  finish with: {finish(node)}\n")
     out.write(f"key {report.fingerprint} ({report.size} bytes), {report.seconds:.1f} s\n")
+    if report.corosync2:
+        out.write(
+            f"corosync 2.x on {', '.join(report.corosync2)} uses only the first 128 bytes "
+            "of this key\n"
+        )

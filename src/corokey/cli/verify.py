@@ -48,6 +48,11 @@ def execute(args: "Namespace") -> int:
             f"{state.node:<{width}}  {digest:<17} {key.size:>5} {key.mode:04o} {owner:<14} "
             f"{verdict}\n"
         )
+    if report.corosync2:
+        out.write(
+            f"corosync 2.x on {', '.join(report.corosync2)}: compared the first 128 bytes of "
+            "the key, all that corosync 2 uses\n"
+        )
     code = report.exit_code
     if code == 0:
         out.write(f"all {len(report.states)} nodes hold the same key\n")
