@@ -52,9 +52,16 @@ def debian_mirror() -> str:
     if shutil.which("apt-get") is None:
         raise RootUnavailable("no apt-get on this machine, so no Debian mirror to build from")
     listing = subprocess.run(
-        ["apt-get", "indextargets", "--format", "$(SITE) $(RELEASE) $(ORIGIN) $(LABEL)",
-         "Identifier: Packages"],
-        capture_output=True, text=True, check=False,
+        [
+            "apt-get",
+            "indextargets",
+            "--format",
+            "$(SITE) $(RELEASE) $(ORIGIN) $(LABEL)",
+            "Identifier: Packages",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     candidates: List[str] = []
     for line in listing.splitlines():
@@ -154,8 +161,11 @@ def build_root_tarball(mirror: str, directory: Path) -> None:
     with open(log, "w") as out:
         result = subprocess.run(
             mmdebstrap_argv(mirror, directory / "root.tar"),
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            timeout=BUILD_TIMEOUT, check=False,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=BUILD_TIMEOUT,
+            check=False,
         )
     if result.returncode != 0:
         tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
@@ -169,7 +179,9 @@ def cached_root_tarball(mirror: Optional[str] = None, cache_root: Path = CACHE_R
     """The cached root tarball, built first if this machine has none yet."""
     site = mirror if mirror is not None else debian_mirror()
     directory = cached_build(
-        cache_root, "debian12-root", root_inputs(site),
+        cache_root,
+        "debian12-root",
+        root_inputs(site),
         lambda tmp: build_root_tarball(site, tmp),
     )
     return directory / "root.tar"
@@ -198,8 +210,15 @@ class DebianRoot:
         try:
             root.path.mkdir()
             subprocess.run(
-                ["tar", "--extract", "--numeric-owner", "--file", str(tarball),
-                 "-C", str(root.path)],
+                [
+                    "tar",
+                    "--extract",
+                    "--numeric-owner",
+                    "--file",
+                    str(tarball),
+                    "-C",
+                    str(root.path),
+                ],
                 check=True,
             )
         except BaseException:
@@ -210,7 +229,7 @@ class DebianRoot:
     @classmethod
     def remove_stale(cls) -> None:
         for scratch in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
-            pid = scratch.name[len(SCRATCH_PREFIX):].split("-")[0]
+            pid = scratch.name[len(SCRATCH_PREFIX) :].split("-")[0]
             if pid.isdigit() and not Path(f"/proc/{pid}").exists():
                 cls(scratch).remove()
 
@@ -223,16 +242,31 @@ class DebianRoot:
     ) -> "subprocess.CompletedProcess[str]":
         """Run argv as root inside the root, with a clean environment."""
         command = [
-            "unshare", "--mount", "--pid", "--fork", "--net", "--ipc", "--uts",
+            "unshare",
+            "--mount",
+            "--pid",
+            "--fork",
+            "--net",
+            "--ipc",
+            "--uts",
             f"--mount-proc={self.path}/proc",
-            "chroot", str(self.path),
-            "/usr/bin/env", "-i", f"PATH={ROOT_PATH}", "HOME=/root", "LANG=C.UTF-8",
+            "chroot",
+            str(self.path),
+            "/usr/bin/env",
+            "-i",
+            f"PATH={ROOT_PATH}",
+            "HOME=/root",
+            "LANG=C.UTF-8",
             "DEBIAN_FRONTEND=noninteractive",
             *argv,
         ]
         result = subprocess.run(
-            command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-            timeout=timeout, check=False,
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if check and result.returncode != 0:
             raise AssertionError(

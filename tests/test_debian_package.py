@@ -60,7 +60,10 @@ def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     outdir = tmp_path_factory.mktemp("deb")
     result = subprocess.run(
         ["sh", str(REPO / "scripts/build-deb.sh"), "--no-lintian", str(outdir)],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return Path(result.stdout.strip().splitlines()[-1])
@@ -68,8 +71,9 @@ def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def deb_members(deb: Path) -> Dict[str, bytes]:
     """Every regular file of a .deb's data, by absolute path, with its bytes."""
-    data = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True,
-                          check=True).stdout
+    data = subprocess.run(
+        ["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True
+    ).stdout
     files = {}
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         for member in tar.getmembers():
@@ -86,7 +90,10 @@ def test_lintian_is_clean(deb: Path) -> None:
         pytest.skip("lintian not installed (scripts/test.sh installs it)")
     result = subprocess.run(
         ["lintian", "--fail-on", "error,warning", "--info", str(deb)],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert not re.search(r"^[EW]: ", result.stdout, re.M), result.stdout
@@ -95,15 +102,21 @@ def test_lintian_is_clean(deb: Path) -> None:
 @pytest.mark.slow
 def test_package_contents(deb: Path) -> None:
     files = deb_members(deb)
-    control = subprocess.run(["dpkg-deb", "--field", str(deb)], capture_output=True,
-                             text=True, check=True).stdout
+    control = subprocess.run(
+        ["dpkg-deb", "--field", str(deb)], capture_output=True, text=True, check=True
+    ).stdout
     assert re.search(r"^Depends: .*python3 \(>= 3\.9\)", control, re.M), control
     assert re.search(r"^Depends: .*openssh-client", control, re.M), control
     assert re.search(r"^Recommends: corosync$", control, re.M), control
     assert "Architecture: all" in control
-    for path in ("/usr/sbin/corokey", KEYGEN, MAN, "/usr/share/man/man1/corokey.1.gz",
-                 "/usr/share/bash-completion/completions/corokey",
-                 "/usr/lib/python3/dist-packages/corokey/cli/keygen.py"):
+    for path in (
+        "/usr/sbin/corokey",
+        KEYGEN,
+        MAN,
+        "/usr/share/man/man1/corokey.1.gz",
+        "/usr/share/bash-completion/completions/corokey",
+        "/usr/lib/python3/dist-packages/corokey/cli/keygen.py",
+    ):
         assert path in files, sorted(files)
     assert not [p for p in files if p.startswith("/usr/bin/")], "commands belong in /usr/sbin"
     assert files[KEYGEN].startswith(b"#!/usr/bin/python3\n")
@@ -162,8 +175,13 @@ class Scenario:
         return sorted(line for line in listing.splitlines() if "corokey" in line)
 
     def install_corokey(self, deb_name: str = "") -> None:
-        self.run("apt-get", "install", "--yes", "--no-install-recommends",
-                 f"{DEB_IN_ROOT}/{deb_name or self.deb_name}")
+        self.run(
+            "apt-get",
+            "install",
+            "--yes",
+            "--no-install-recommends",
+            f"{DEB_IN_ROOT}/{deb_name or self.deb_name}",
+        )
 
     def assert_ours_in_place(self, corosync_installed: bool) -> None:
         assert self.diversions() == [
@@ -215,8 +233,25 @@ class Scenario:
             if path not in (KEYGEN, MAN):  # corosync's, when corosync is installed
                 assert not self.exists(path), path
         leftovers = self.run(
-            "find", "/", "-xdev", "(", "-path", "/tmp", "-o", "-path", "/var/log", ")",
-            "-prune", "-o", "(", "-name", "*corokey*", "-o", "-name", "*.corosync*", ")",
+            "find",
+            "/",
+            "-xdev",
+            "(",
+            "-path",
+            "/tmp",
+            "-o",
+            "-path",
+            "/var/log",
+            ")",
+            "-prune",
+            "-o",
+            "(",
+            "-name",
+            "*corokey*",
+            "-o",
+            "-name",
+            "*.corosync*",
+            ")",
             "-print",
         ).stdout.split()
         assert leftovers == []
@@ -241,8 +276,11 @@ def newer_version_of(deb: Path, workdir: Path) -> Tuple[Path, str]:
     newer = version.group(1) + "+upgrade"
     control.write_text(control.read_text().replace(version.group(0), f"Version: {newer}"))
     out = workdir / f"corokey_{newer}_all.deb"
-    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(tree), str(out)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "--build", str(tree), str(out)],
+        check=True,
+        capture_output=True,
+    )
     return out, newer
 
 

@@ -39,8 +39,12 @@ SLOW_BUILDER = textwrap.dedent("""
 
 def test_concurrent_runs_build_once(tmp_path: Path) -> None:
     runs = [
-        subprocess.Popen([sys.executable, "-c", SLOW_BUILDER, str(tmp_path)], cwd=REPO,
-                         stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", SLOW_BUILDER, str(tmp_path)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     outputs = [run.communicate(timeout=60)[0].strip() for run in runs]

@@ -332,6 +332,22 @@ logging {{
             process.kill()
             process.wait()
 
+    def kill_daemon_corosync(self) -> None:
+        """End a corosync started inside the host by other means (over ssh, by rotate
+        --restart): found by its pid file in the host's private /run."""
+        if not self.holder_pid:
+            return
+        pidfile = self.path("/run/corosync.pid")
+        try:
+            pid = int(pidfile.read_text().split()[0])
+            program = (_cmdline(pid) or "").split("\0")[0]
+            # The same pid file seen from the process: it lives in this host (no reused pid).
+            theirs = os.stat(f"/proc/{pid}/root/run/corosync.pid").st_ino
+            if program.endswith("corosync") and theirs == pidfile.stat().st_ino:
+                os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            return
+
     def corosync_stderr(self) -> str:
         path = self.root / "corosync.stderr"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -618,6 +634,8 @@ class Network:
         if self._closed:
             return
         self._closed = True
+        for host in self.hosts:
+            host.kill_daemon_corosync()
         _teardown(self.state)
         shutil.rmtree(self.state_dir, ignore_errors=True)
 

@@ -23,6 +23,7 @@ from corokey.nodescripts import (
     read_script,
     reload_script,
     restore_script,
+    run_script,
     stage_request,
 )
 from corokey.record import Record
@@ -360,6 +361,14 @@ def reload(ssh: "Ssh", node: str) -> None:
     answers = _one_shot(ssh, node, reload_script())
     if not any(a.name == "reloaded" for a, _ in answers):
         raise NodeFailure.lost(node, "corosync-cfgtool -R")
+
+
+def run_command(ssh: "Ssh", node: str, command: str, what: str) -> None:
+    """The admin's ``command`` on ``node`` (``what``: "stop" or "start"). Raises
+    NodeFailure."""
+    answers = _one_shot(ssh, node, run_script(command, what))
+    if not any(a.name == "ran" for a, _ in answers):
+        raise NodeFailure.lost(node, f"the {what} command")
 
 
 def read_key(ssh: "Ssh", node: str, path: str) -> bytes:

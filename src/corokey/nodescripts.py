@@ -5,7 +5,7 @@ installed there.  Every script starts with one prelude (C locale, ``set -u``,
 ``umask 077``, the marker, the shared functions) and answers in lines of one
 shape::
 
-    corokey-result NAME field=value ... [path=REST OF LINE]
+    corokey-result NAME field=value ... [path=REST OF LINE | detail=REST OF LINE]
 
 The admin side decides on ``NAME`` and the fields only, never on wording; the
 names that mean a failure are in :data:`FAILURES` with their message, reference
@@ -222,6 +222,25 @@ say key $(facts "$k") "path=$k"
 cat -- "$k"
 """
 
+# rotate --restart: the admin's own command to stop or start the cluster stack.
+_RUN = r"""
+out=$(sh -c "$cmd" 2>&1 </dev/null); st=$?
+if [ "$st" -eq 0 ]; then say ran; exit 0; fi
+last=$(printf '%s\n' "$out" | sed -n '$p')
+die command-failed "status=$st" "what=$what" "detail=$last"
+"""
+
+#: How rotate --restart stops and starts the stack by default: systemd, with pacemaker
+#: stopped first and started last where it runs.
+STOP_STACK = (
+    "if systemctl is-active --quiet pacemaker 2>/dev/null; then systemctl stop pacemaker "
+    "|| exit 1; fi; systemctl stop corosync"
+)
+START_STACK = (
+    "systemctl start corosync && if systemctl is-enabled --quiet pacemaker 2>/dev/null; "
+    "then systemctl start pacemaker; fi"
+)
+
 _RELOAD = r"""
 out=$(corosync-cfgtool -R 2>&1); st=$?
 if [ "$st" -eq 0 ]; then say reloaded; else say reload-failed "status=$st"; fi
@@ -271,6 +290,11 @@ def read_script(path: str, effective: int) -> str:
     return _script(_READ, {"eff": str(effective), "k": path})
 
 
+def run_script(command: str, what: str) -> str:
+    """The admin's ``command`` (stop or start the stack), run by sh on the node."""
+    return _script(_RUN, {"eff": "4096", "cmd": command, "what": what})
+
+
 def reload_script() -> str:
     return _script(_RELOAD, {"eff": "4096"})
 
@@ -289,15 +313,17 @@ class Answer(NamedTuple):
 
 
 def parse_answer(line: str) -> "Optional[Answer]":
-    """The answer on ``line``, or None when it is not one. ``path=`` takes the rest."""
+    """The answer on ``line``, or None when it is not one. ``path=`` or ``detail=`` takes
+    the rest of the line."""
     if not line.startswith(RESULT + " "):
         return None
     rest = line[len(RESULT) + 1 :].rstrip("\n")
     name, _, rest = rest.partition(" ")
     fields: Dict[str, str] = {}
     while rest:
-        if rest.startswith("path="):
-            fields["path"] = rest[5:]
+        if rest.startswith(("path=", "detail=")):
+            key, _, value = rest.partition("=")
+            fields[key] = value
             break
         item, _, rest = rest.partition(" ")
         key, sep, value = item.partition("=")
@@ -395,6 +421,11 @@ FAILURES: "Dict[str, Failure]" = {
         "{node}: {path} is not the key the cluster ran before; not restoring it",
         "node-old-differs",
         "copy the cluster's key there from a good node: corokey push --from GOODNODE",
+    ),
+    "command-failed": Failure(
+        "{node}: the {what} command failed (exit status {status}): {detail}",
+        "node-command-failed",
+        "run it by hand on {node} to see why; --stop-command and --start-command set them",
     ),
     "reload-failed": Failure(
         "{node}: corosync-cfgtool -R failed (exit status {status})",

@@ -93,9 +93,13 @@ def push(
     skip_unreachable: bool = False,
     progress: "Optional[Progress]" = None,
     allow_crypto_off: bool = True,
+    between: "Optional[Callable[[], Optional[str]]]" = None,
 ) -> "PushReport":
     """Put ``key`` on every node, all or nothing. Raises PushError with the report, or
-    KeyLocationError when the nodes do not agree on where corosync reads its key."""
+    KeyLocationError when the nodes do not agree on where corosync reads its key.
+
+    ``between`` runs once every node has staged, before any commit (rotate --restart stops
+    the cluster there); a problem it returns aborts the push with nothing committed."""
     started = time.monotonic()
     report = PushReport(_fingerprint(key), len(key))
     note = progress or (lambda node, state: None)
@@ -153,6 +157,15 @@ def push(
             report.set(node, "aborted")
         report.seconds = time.monotonic() - started
         raise _phase_one_error(report, list(staging), staging)
+    problem = between() if between is not None else None
+    if problem is not None:
+        ssh.each(todo, lambda n: sessions[n].abort())
+        for node in todo:
+            report.set(node, "aborted")
+        report.seconds = time.monotonic() - started
+        error = PushError(f"{problem}: nothing was committed on any node", "", report)
+        error.hint = "fix the cause and run again"
+        raise error
 
     def commit_one(node: str) -> bool:
         _pause_for_tests(f"commit:{node}")

@@ -53,6 +53,8 @@ class RotateReport:
         self.rings_after: Dict[str, Optional[str]] = {}
         #: a node missed the cluster-wide switch and was reloaded on its own
         self.repaired = False
+        #: rotate --restart: seconds from the first stop until the cluster formed again
+        self.downtime: Optional[float] = None
 
     def to_json(self) -> "Dict[str, object]":
         return {
@@ -65,6 +67,7 @@ class RotateReport:
             "ring_ids_before": self.rings_before,
             "ring_ids_after": self.rings_after,
             "membership_changed": self.repaired,
+            "downtime_seconds": None if self.downtime is None else round(self.downtime, 3),
             "seconds": round(self.seconds, 3),
         }
 
@@ -113,9 +116,15 @@ class Preflight:
 
 
 def preflight(
-    ssh: "Ssh", nodes: "List[str]", profile: "Profile", key_path: "Optional[str]", key: bytes
+    ssh: "Ssh",
+    nodes: "List[str]",
+    profile: "Profile",
+    key_path: "Optional[str]",
+    key: bytes,
+    online: bool = True,
 ) -> "Preflight":
-    """Look at every node (one session each) and list every reason not to rotate."""
+    """Look at every node (one session each) and list every reason not to rotate;
+    ``online``: the key is to be loaded by a running corosync (3.1 or newer)."""
     result = Preflight()
     first = key_path or profile.path
 
@@ -141,7 +150,7 @@ def preflight(
         [n for n, v in result.views.items() if path not in v.keys], lambda n: view_of(n, [path])
     )
     _check_keys(result, profile, path, key)
-    _check_runtime(result, nodes)
+    _check_runtime(result, nodes, online)
     return result
 
 
@@ -195,7 +204,7 @@ def _check_keys(result: "Preflight", profile: "Profile", path: str, key: bytes) 
         )
 
 
-def _check_runtime(result: "Preflight", nodes: "List[str]") -> None:
+def _check_runtime(result: "Preflight", nodes: "List[str]", online: bool) -> None:
     ids: Dict[int, List[str]] = {}
     memberships = set()
     for node, view in result.views.items():
@@ -203,10 +212,12 @@ def _check_runtime(result: "Preflight", nodes: "List[str]") -> None:
         if state is None or not state.running:
             result.refuse(f"corosync is not running on {node} (or does not answer)", "not-running")
             continue
-        if _version_tuple(state.version) < MIN_VERSION:
+        if online and _version_tuple(state.version) < MIN_VERSION:
             result.refuse(
-                f"{node} runs corosync {state.version or 'of unknown version'}; online key "
-                "change needs 3.1 or newer (restart the cluster with the new key instead)",
+                f"{node} runs corosync {state.version or 'of unknown version'}, which cannot "
+                "load a new key while it runs (that needs 3.1 or newer); corokey rotate "
+                "--restart stops the whole cluster, changes the key everywhere and starts it "
+                "again",
                 "version-too-old",
             )
         if state.quorate is not True:
@@ -337,7 +348,7 @@ def wait_whole(
         time.sleep(1.0)
 
 
-def _fingerprints(ssh: "Ssh", nodes: "List[str]", path: str) -> "Dict[str, Optional[str]]":
+def fingerprints(ssh: "Ssh", nodes: "List[str]", path: str) -> "Dict[str, Optional[str]]":
     def one(node: str) -> "Optional[str]":
         try:
             held = look(ssh, node, [path]).keys.get(path)
@@ -376,10 +387,28 @@ def confirm(
     for node in nodes:
         if node not in problems and rings.get(node) != rings_before.get(node):
             problems[node] = f"ring id changed from {rings_before.get(node)} to {rings.get(node)}"
-    for node, held in _fingerprints(ssh, nodes, plan.path).items():
+    for node, held in fingerprints(ssh, nodes, plan.path).items():
         if held != report.new:
             problems.setdefault(node, "does not hold the new key")
     return problems
+
+
+def restore_everywhere(
+    ssh: "Ssh", nodes: "List[str]", plan: "Preflight", report: "RotateReport"
+) -> None:
+    """``.old`` back on every node whose key is not the old one (whatever corokey believes
+    it committed there), only where ``.old`` is the old key; the outcome per node."""
+    assert plan.path is not None and plan.fingerprint is not None  # noqa: S101
+    path, old = plan.path, plan.fingerprint
+
+    def restore(node: str) -> str:
+        try:
+            held = restore_old(ssh, node, path, old)
+        except NodeFailure as failure:
+            return f"restore failed: {failure.message}"
+        return "old key restored" if held.sha256 == old else "restore did not take"
+
+    report.nodes.update(ssh.each(nodes, restore))
 
 
 def roll_back(
@@ -397,15 +426,7 @@ def roll_back(
     path, old = plan.path, plan.fingerprint
     note(f"rolling back: {reason}")
     report.steps.append(f"failed: {reason}")
-
-    def restore(node: str) -> str:
-        try:
-            held = restore_old(ssh, node, path, old)
-        except NodeFailure as failure:
-            return f"restore failed: {failure.message}"
-        return "old key restored" if held.sha256 == old else "restore did not take"
-
-    report.nodes.update(ssh.each(nodes, restore))
+    restore_everywhere(ssh, nodes, plan, report)
     # One node at a time: a node that switched alone is reached only by its own reload.
     for node in nodes:
         problem = switch(ssh, node)
@@ -413,7 +434,7 @@ def roll_back(
             report.nodes[node] += f"; reload failed: {problem}"
     problems, rings = wait_whole(ssh, nodes, plan.members)
     report.rings_after = dict(rings)
-    for node, held in _fingerprints(ssh, nodes, path).items():
+    for node, held in fingerprints(ssh, nodes, path).items():
         if held != old:
             problems.setdefault(node, "does not hold the old key" if held else "cannot be read")
     if problems:

@@ -10,7 +10,9 @@ from corokey.cli.fingerprint import read_key_argument
 from corokey.cli.remote_options import add_remote_options, key_path_from, nodes_from, ssh_from
 from corokey.errors import CorokeyError
 from corokey.key import fingerprint, generate_key
+from corokey.nodescripts import START_STACK, STOP_STACK
 from corokey.profiles import get_profile, key_size
+from corokey.restart import FORM_SECONDS, Stack, rotate_restart
 from corokey.rotate import RotateError, RotateReport, rotate
 
 
@@ -19,7 +21,8 @@ def configure(parser: "ArgumentParser") -> None:
         "Replace the key of a running corosync 3.1+ cluster without downtime: preflight every "
         "node, stage and commit the new key everywhere (keeping .old), run corosync-cfgtool -R "
         "once, verify reload, membership and ring id on every node, and roll back everywhere "
-        "on any failure. Exit 0 rotated, 2 refused or rolled back."
+        "on any failure. corosync 2.x cannot load a key online: --restart stops and starts the "
+        "whole cluster instead. Exit 0 rotated, 2 refused or rolled back, 130 interrupted."
     )
     parser.add_argument("--key", metavar="FILE", help="the new key (default: a fresh one)")
     parser.add_argument(
@@ -27,6 +30,34 @@ def configure(parser: "ArgumentParser") -> None:
     )
     parser.add_argument("--dry-run", action="store_true", help="preflight and plan only")
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="for corosync 2.x (no online key change): stop the cluster on every node, "
+        "change the key everywhere, start every node, wait for the full membership; the "
+        "old key back everywhere if it does not form",
+    )
+    parser.add_argument(
+        "--stop-command",
+        metavar="CMD",
+        default=STOP_STACK,
+        help="with --restart: how to stop the stack on a node (default: systemctl, "
+        "pacemaker first where it runs)",
+    )
+    parser.add_argument(
+        "--start-command",
+        metavar="CMD",
+        default=START_STACK,
+        help="with --restart: how to start the stack on a node (default: systemctl, "
+        "pacemaker last where it is enabled)",
+    )
+    parser.add_argument(
+        "--form-timeout",
+        type=int,
+        default=int(FORM_SECONDS),
+        metavar="SECONDS",
+        help="with --restart: how long the cluster may take to form (default 60)",
+    )
     add_remote_options(parser)
 
 
@@ -46,7 +77,7 @@ def execute(args: "Namespace") -> int:
             hint="corokey would never commit a key corosync refuses; use a generated key",
             reference="rotate-bad-key",
         )
-    if not args.dry_run and not args.yes and not _confirm(len(nodes)):
+    if not args.dry_run and not args.yes and not _confirm(len(nodes), args.restart):
         raise CorokeyError(
             "rotation not confirmed",
             hint="answer y on a terminal, or pass --yes (scripts)",
@@ -60,7 +91,13 @@ def execute(args: "Namespace") -> int:
     # SIGTERM as Ctrl-C: rotate then says which step it stopped at and what finishes it.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        report = rotate(ssh, nodes, key, profile, key_path, note, dry_run=args.dry_run)
+        if args.restart:
+            stack = Stack(ssh, args.stop_command, args.start_command)
+            report = rotate_restart(
+                ssh, nodes, key, profile, key_path, note, stack, args.dry_run, args.form_timeout
+            )
+        else:
+            report = rotate(ssh, nodes, key, profile, key_path, note, dry_run=args.dry_run)
     except RotateError as exc:
         _show(exc.report, args.json, fingerprint(key))
         raise
@@ -68,10 +105,16 @@ def execute(args: "Namespace") -> int:
     return 0
 
 
-def _confirm(count: int) -> bool:
+def _confirm(count: int, restart: bool) -> bool:
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
         return False
-    sys.stderr.write(f"Rotate the key of {count} nodes now? (y/n) ")
+    if restart:
+        sys.stderr.write(
+            f"This stops the cluster on all {count} nodes at once: it is down until it forms "
+            "again with the new key. Rotate with a restart now? (y/n) "
+        )
+    else:
+        sys.stderr.write(f"Rotate the key of {count} nodes now? (y/n) ")
     sys.stderr.flush()
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
@@ -88,6 +131,7 @@ def _show(report: "RotateReport", as_json: bool, new_fingerprint: str) -> None:
     for node, state in sorted(report.nodes.items()):
         out.write(f"  {node}: {state}\n")
     old = f"sha256 {report.old[:16]}..." if report.old else "unknown"
+    down = "" if report.downtime is None else f", cluster down {report.downtime:.1f} s"
     out.write(
-        f"{report.result}: old key {old}, new key {new_fingerprint}, {report.seconds:.1f} s\n"
+        f"{report.result}: old key {old}, new key {new_fingerprint}, {report.seconds:.1f} s{down}\n"
     )
