@@ -12,6 +12,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from corokey.corosync_conf import ConfParseError, CorosyncConf, parse_conf
 from corokey.nodescripts import (
+    FAILURES,
+    MARKER,
     NODE_CONF_PATH,
     TEXT_PREFIX,
     Answer,
@@ -28,9 +30,11 @@ from corokey.nodescripts import (
 )
 from corokey.record import Record
 from corokey.remote import Session, Ssh
-from corokey.runtime import LiveState, live_state
+from corokey.runtime import LiveState, cmap_values, live_state
 
-MARKER = b"--corokey--"
+_MARKER = MARKER.encode()
+#: Names of the answers that mean a step failed on the node.
+_FAILURE_NAMES = frozenset(FAILURES)
 #: Bytes of the key corosync 3 uses (key.KEY_LEN_MAX); 2.x uses the first 128.
 EFFECTIVE_BYTES = 4096
 
@@ -154,7 +158,7 @@ def _lines_until_end(session: "Session") -> "List[bytes]":
         lines.append(line)
 
 
-def _answers(node: str, lines: "Sequence[bytes]") -> "List[Tuple[Answer, List[str]]]":
+def _answers(lines: "Sequence[bytes]") -> "List[Tuple[Answer, List[str]]]":
     """Each answer with the text lines (prefix removed) that follow it."""
     result: List[Tuple[Answer, List[str]]] = []
     for raw in lines:
@@ -169,26 +173,17 @@ def _answers(node: str, lines: "Sequence[bytes]") -> "List[Tuple[Answer, List[st
 
 def _one_shot(ssh: "Ssh", node: str, script: str) -> "List[Tuple[Answer, List[str]]]":
     """Run a script that needs no input; its answers, or NodeFailure."""
-    session = Session(ssh, node, script, MARKER)
+    session = Session(ssh, node, script, _MARKER)
     session.end_input()
     lines = _lines_until_end(session)
     session.close()
     if session.unreachable:
         raise NodeFailure.transport(node, session)
-    answers = _answers(node, lines)
+    answers = _answers(lines)
     for answer, _ in answers:
         if answer.name in _FAILURE_NAMES:
             raise NodeFailure.named(node, answer)
     return answers
-
-
-def _failure_names() -> "frozenset[str]":
-    from corokey.nodescripts import FAILURES
-
-    return frozenset(FAILURES)
-
-
-_FAILURE_NAMES = _failure_names()
 
 
 def _conf_from(view: "NodeView", answers: "List[Tuple[Answer, List[str]]]") -> None:
@@ -209,11 +204,10 @@ def _conf_from(view: "NodeView", answers: "List[Tuple[Answer, List[str]]]") -> N
 def look(ssh: "Ssh", node: str, paths: "Sequence[str]", live: bool = False) -> "NodeView":
     """corosync.conf, the key at each of ``paths`` and at every keyfile the conf names,
     and with ``live`` how corosync runs. Raises NodeFailure."""
-    answers = _one_shot(ssh, node, inspect_script(paths, EFFECTIVE_BYTES, live=live))
+    answers = _one_shot(ssh, node, inspect_script(paths, live=live))
     view = NodeView(node)
     _conf_from(view, answers)
-    sections: Dict[str, Tuple[int, str]] = {}
-    for answer, text in answers:
+    for answer, _ in answers:
         path = answer.get("path")
         if answer.name == "key":
             view.keys[path] = RemoteKey.from_answer(answer)
@@ -223,12 +217,18 @@ def look(ssh: "Ssh", node: str, paths: "Sequence[str]", live: bool = False) -> "
             view.unsafe_dirs[path] = (
                 f"owner uid {answer.get('uid')}, mode {answer.get('mode')} at {path}"
             )
-        elif answer.name == "section":
-            status = int(answer.get("status", "1") or "1")
-            sections[answer.get("name")] = (status, "".join(t + "\n" for t in text))
     if live:
-        _live_from(view, sections)
+        _live_from(view, _sections(answers))
     return view
+
+
+def _sections(answers: "List[Tuple[Answer, List[str]]]") -> "Dict[str, Tuple[int, str]]":
+    """The live script's sections: name -> (exit status, output) of each tool."""
+    return {
+        a.get("name"): (int(a.get("status", "1") or "1"), "".join(t + "\n" for t in text))
+        for a, text in answers
+        if a.name == "section"
+    }
 
 
 def _live_from(view: "NodeView", sections: "Dict[str, Tuple[int, str]]") -> None:
@@ -243,22 +243,14 @@ def _live_from(view: "NodeView", sections: "Dict[str, Tuple[int, str]]") -> None
     view.live = live_state(replay)
     fips_status, fips = sections.get("fips", (1, ""))
     view.fips = fips_status == 0 and fips.strip() == "1"
-    for line in sections.get("reload", (1, ""))[1].splitlines():
-        key, sep, value = line.partition(" = ")
-        if sep and key.split(" (", 1)[0] == "config.reload_status":
-            view.reload_status = value.strip()
+    reload = cmap_values("config.reload_status", replay) or {}
+    view.reload_status = reload.get("config.reload_status")
 
 
 def live(ssh: "Ssh", node: str) -> "NodeView":
     """How corosync runs on ``node`` (members, quorum, reload status): one session."""
-    answers = _one_shot(ssh, node, live_script())
     view = NodeView(node)
-    sections = {
-        a.get("name"): (int(a.get("status", "1") or "1"), "".join(t + "\n" for t in text))
-        for a, text in answers
-        if a.name == "section"
-    }
-    _live_from(view, sections)
+    _live_from(view, _sections(_one_shot(ssh, node, live_script())))
     return view
 
 
@@ -273,7 +265,7 @@ class PushSession:
 
     def __init__(self, ssh: "Ssh", node: str) -> None:
         self.node = node
-        self.session = Session(ssh, node, push_script(EFFECTIVE_BYTES), MARKER)
+        self.session = Session(ssh, node, push_script(EFFECTIVE_BYTES), _MARKER)
         self.view = NodeView(node)
         self.staged: Optional[RemoteKey] = None
         self.staged_name: Optional[str] = None
@@ -302,7 +294,7 @@ class PushSession:
             answer = parse_answer(line.decode("utf-8", errors="replace"))
             if answer is not None and answer.name == "corosync":
                 break
-        _conf_from(self.view, _answers(self.node, lines))
+        _conf_from(self.view, _answers(lines))
         return self.view
 
     def stage(self, path: str, key: bytes, owner: str, mode: int) -> "Optional[RemoteKey]":
@@ -374,7 +366,7 @@ def run_command(ssh: "Ssh", node: str, command: str, what: str) -> None:
 def read_key(ssh: "Ssh", node: str, path: str) -> bytes:
     """The key bytes of ``path`` on ``node``, into memory only (push --from), checked
     against the size and fingerprint the node computed. Raises NodeFailure."""
-    session = Session(ssh, node, read_script(path, EFFECTIVE_BYTES), MARKER)
+    session = Session(ssh, node, read_script(path, EFFECTIVE_BYTES), _MARKER)
     session.end_input()
     try:
         line = session.line()

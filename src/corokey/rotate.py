@@ -207,7 +207,10 @@ def _check_keys(result: "Preflight", profile: "Profile", path: str, key: bytes) 
 def _check_runtime(result: "Preflight", nodes: "List[str]", online: bool) -> None:
     ids: Dict[int, List[str]] = {}
     memberships = set()
-    for node, view in result.views.items():
+    for node in nodes:  # in the order given: messages name nodes as the admin did
+        view = result.views.get(node)
+        if view is None:
+            continue
         state = view.live
         if state is None or not state.running:
             result.refuse(f"corosync is not running on {node} (or does not answer)", "not-running")
