@@ -100,6 +100,7 @@ def test_sigterm_between_commit_and_reload_says_what_finishes_it(network: Networ
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not all(h.read_key() != old for h in hosts):
         time.sleep(0.05)
+    time.sleep(2)  # the last answers come back and rotate reaches its pause before -R
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=60)
     text = stderr.decode()
