@@ -88,7 +88,7 @@ class NodeFailure(Exception):
 class RemoteKey(Record):
     """One file on a node, from ``stat`` and the fingerprint (never the bytes)."""
 
-    __slots__ = ("gid", "group", "kind", "mode", "nlink", "owner", "sha256", "size", "uid")
+    __slots__ = ("gid", "group", "kind", "mode", "nlink", "owner", "sha256", "size", "uid", "used")
     kind: str  # regular, symlink, directory, other, missing
     mode: int
     uid: int
@@ -97,7 +97,10 @@ class RemoteKey(Record):
     group: str
     nlink: int
     size: int
+    #: SHA-256 of the first 4096 bytes: the bytes corokey writes and compares
     sha256: "Optional[str]"
+    #: SHA-256 of the bytes the node's corosync uses (2.x: the first 128); else sha256
+    used: "Optional[str]"
 
     def __init__(self, **fields: object) -> None:
         values: Dict[str, object] = dict(
@@ -105,6 +108,7 @@ class RemoteKey(Record):
         )
         values["sha256"] = None
         values.update(fields)
+        values.setdefault("used", values["sha256"])
         self._set(**values)
 
     @classmethod
@@ -122,6 +126,7 @@ class RemoteKey(Record):
             nlink=int(fields.get("nlink", "0")),
             size=int(fields.get("size", "0")),
             sha256=fields.get("sha256"),
+            used=fields.get("used", fields.get("sha256")),
         )
 
 
@@ -235,6 +240,8 @@ def _live_from(view: "NodeView", sections: "Dict[str, Tuple[int, str]]") -> None
     def replay(argv: "Sequence[str]") -> "Tuple[int, str]":
         if argv[0] == "corosync-cmapctl" and argv[-1].startswith("config.reload"):
             return sections.get("reload", (1, ""))
+        if argv[-1] == "runtime.totem.pg.mrp.srp.members":  # where 2.x keeps them
+            return sections.get("members2", (1, ""))
         name = {"corosync-cmapctl": "members", "corosync-quorumtool": "quorum"}.get(
             argv[0], "version"
         )

@@ -47,11 +47,17 @@ kind() {
   elif [ -d "$1" ]; then echo directory; elif [ -e "$1" ]; then echo other; else echo missing; fi
 }
 fp() { head -c "$eff" -- "$1" | sha256sum | cut -d' ' -f1; }
+ceff=$eff
 facts() {
+  # sha256: of the bytes corokey compares (the first 4096); used: of the bytes this node's
+  # corosync uses, where that is fewer (2.x: the first 128).
   kd=$(kind "$1")
   if [ "$kd" = regular ]; then
     printf 'kind=regular %s sha256=%s' \
       "$(stat -c 'mode=%a uid=%u gid=%g owner=%U group=%G nlink=%h size=%s' -- "$1")" "$(fp "$1")"
+    if [ "$ceff" -lt "$eff" ]; then
+      printf ' used=%s' "$(head -c "$ceff" -- "$1" | sha256sum | cut -d' ' -f1)"
+    fi
   else
     printf 'kind=%s' "$kd"
   fi
@@ -116,7 +122,6 @@ written() {
 _INSPECT = r"""
 show_text "$conf"
 generation
-eff=$ceff
 inspect_one() {
   say key $(facts "$1") "path=$1"
   say old $(facts "$1.old") "path=$1.old"
@@ -140,6 +145,7 @@ section() {
   [ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/| /'
 }
 section members corosync-cmapctl -b runtime.members
+section members2 corosync-cmapctl -b runtime.totem.pg.mrp.srp.members
 section quorum corosync-quorumtool -s
 section reload corosync-cmapctl -b config.reload
 section version corosync -v

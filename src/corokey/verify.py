@@ -27,8 +27,8 @@ class VerifyReport:
         self.states = states
         groups: Dict[str, List[str]] = {}
         for state in states:
-            if state.key is not None and state.key.sha256:
-                groups.setdefault(state.key.sha256, []).append(state.node)
+            if state.key is not None and state.key.used:
+                groups.setdefault(state.key.used, []).append(state.node)
         self.groups = groups
         sizes = sorted((len(members) for members in groups.values()), reverse=True)
         #: the largest groups are equally large: no majority says which key is right
@@ -41,7 +41,7 @@ class VerifyReport:
             s.node
             for s in states
             if s.key is not None
-            and (s.key.sha256 is None or self.tie or s.key.sha256 != self.reference)
+            and (s.key.used is None or self.tie or s.key.used != self.reference)
         ]
         self.unreachable = [s.node for s in states if s.unreachable is not None]
         self.unsound = [s.node for s in states if any(f.severity == ERROR for f in s.findings)]
@@ -64,7 +64,7 @@ class VerifyReport:
         good = [
             s.node
             for s in self.states
-            if s.key and s.key.sha256 == self.reference and s.node not in self.unsound
+            if s.key and s.key.used == self.reference and s.node not in self.unsound
         ]
         targets = [s.node for s in self.states if s.node in set(self.odd) | set(self.unsound)]
         if not targets or not good:
@@ -87,6 +87,7 @@ class VerifyReport:
                     "unreachable": s.unreachable,
                     "kind": s.key.kind if s.key else None,
                     "sha256": s.key.sha256 if s.key else None,
+                    "used_sha256": s.key.used if s.key else None,
                     "size": s.key.size if s.key else None,
                     "mode": f"{s.key.mode:04o}" if s.key else None,
                     "owner": f"{s.key.owner}:{s.key.group}" if s.key else None,

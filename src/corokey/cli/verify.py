@@ -38,7 +38,7 @@ def execute(args: "Namespace") -> int:
             continue
         key = state.key
         assert key is not None  # noqa: S101 - reachable nodes always have a key record
-        digest = (key.sha256 or key.kind)[:16]
+        digest = (key.used or key.kind)[:16]
         verdict = "odd key" if state.node in report.odd else "same"
         if state.findings:
             worst = state.findings[0]
