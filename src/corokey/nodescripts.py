@@ -47,7 +47,6 @@ kind() {
   elif [ -d "$1" ]; then echo directory; elif [ -e "$1" ]; then echo other; else echo missing; fi
 }
 fp() { head -c "$eff" -- "$1" | sha256sum | cut -d' ' -f1; }
-ceff=$eff
 facts() {
   # sha256: of the bytes corokey compares (the first 4096); used: of the bytes this node's
   # corosync uses, where that is fewer (2.x: the first 128).
@@ -55,7 +54,7 @@ facts() {
   if [ "$kd" = regular ]; then
     printf 'kind=regular %s sha256=%s' \
       "$(stat -c 'mode=%a uid=%u gid=%g owner=%U group=%G nlink=%h size=%s' -- "$1")" "$(fp "$1")"
-    if [ "$ceff" -lt "$eff" ]; then
+    if [ "${ceff:-$eff}" -lt "$eff" ]; then
       printf ' used=%s' "$(head -c "$ceff" -- "$1" | sha256sum | cut -d' ' -f1)"
     fi
   else
