@@ -31,8 +31,9 @@ from corokey.rotate import (
     RotateError,
     RotateReport,
     fingerprints,
-    preflight,
+    planned,
     restore_everywhere,
+    rollback_outcome,
     wait_whole,
 )
 
@@ -82,31 +83,14 @@ def rotate_restart(
 ) -> "RotateReport":
     """Rotate to ``key`` by stopping and starting the whole cluster. Raises RotateError
     (its ``report`` says what happened and how long the cluster was down)."""
-    import hashlib
-
     started = time.monotonic()
-    note("preflight: " + ", ".join(nodes))
-    plan = preflight(ssh, nodes, profile, key_path, key, online=False)
-    report = RotateReport(plan.fingerprint, hashlib.sha256(key[:4096]).hexdigest())
-    report.path = plan.path
+    plan, report = planned(ssh, nodes, profile, key_path, key, note, online=False)
 
     def clock() -> None:
         report.seconds = time.monotonic() - started
         if stack.stopped_at is not None:
             report.downtime = time.monotonic() - stack.stopped_at
 
-    if plan.problems:
-        report.result = "refused"
-        clock()
-        raise RotateError(
-            "refusing to rotate: " + "; ".join(plan.problems),
-            "nothing was changed; fix the above and run rotate again",
-            report,
-            plan.reference,
-        )
-    report.steps.append(
-        f"preflight ok: {len(nodes)} nodes, members {sorted(plan.members)}, key {plan.path}"
-    )
     if dry_run:
         report.result = "dry-run"
         report.steps += [
@@ -191,26 +175,4 @@ def _roll_back(
     problems, _ = wait_whole(ssh, nodes, plan.members, timeout=form_seconds)
     for node, problem in failed.items():
         problems.setdefault(node, problem)
-    for node, held in fingerprints(ssh, nodes, plan.path or "").items():
-        if held != plan.fingerprint:
-            problems.setdefault(node, "does not hold the old key" if held else "cannot be read")
-    if problems:
-        report.result = "rollback-incomplete"
-        for node, problem in problems.items():
-            report.nodes[node] = report.nodes.get(node, "") + f"; {problem}"
-        detail = "; ".join(f"{n}: {p}" for n, p in sorted(problems.items()))
-        return RotateError(
-            f"rotation failed ({reason}) and the cluster did not form again on the old key: "
-            f"{detail}",
-            "run corokey doctor on the nodes named; corokey verify shows which key each holds",
-            report,
-            "rollback-incomplete",
-        )
-    report.result = "rolled-back"
-    return RotateError(
-        f"rotation failed ({reason}); every node is back on the old key and the cluster formed "
-        "again",
-        "fix the cause on the node named and run rotate --restart again",
-        report,
-        "rolled-back",
-    )
+    return rollback_outcome(ssh, nodes, plan, report, reason, problems, "rotate --restart")

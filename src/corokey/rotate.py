@@ -425,8 +425,6 @@ def roll_back(
     """Put the old key back on every node whose key is not the old one (its ``.old``,
     only if that is the old key), reload node by node, wait for the members, then read
     every fingerprint back: the error that says what is true now."""
-    assert plan.path is not None and plan.fingerprint is not None  # noqa: S101
-    path, old = plan.path, plan.fingerprint
     note(f"rolling back: {reason}")
     report.steps.append(f"failed: {reason}")
     restore_everywhere(ssh, nodes, plan, report)
@@ -437,8 +435,22 @@ def roll_back(
             report.nodes[node] += f"; reload failed: {problem}"
     problems, rings = wait_whole(ssh, nodes, plan.members)
     report.rings_after = dict(rings)
-    for node, held in fingerprints(ssh, nodes, path).items():
-        if held != old:
+    return rollback_outcome(ssh, nodes, plan, report, reason, problems, "rotate")
+
+
+def rollback_outcome(
+    ssh: "Ssh",
+    nodes: "List[str]",
+    plan: "Preflight",
+    report: "RotateReport",
+    reason: str,
+    problems: "Dict[str, str]",
+    again: str,
+) -> "RotateError":
+    """Read every fingerprint back after a rollback; the error that says what is true now
+    (``again``: the command to run once the cause is fixed)."""
+    for node, held in fingerprints(ssh, nodes, plan.path or "").items():
+        if held != plan.fingerprint:
             problems.setdefault(node, "does not hold the old key" if held else "cannot be read")
     if problems:
         report.result = "rollback-incomplete"
@@ -454,7 +466,7 @@ def roll_back(
     report.result = "rolled-back"
     return RotateError(
         f"rotation failed ({reason}); every node is back on the old key with full membership",
-        "fix the cause on the node named and run rotate again",
+        f"fix the cause on the node named and run corokey {again} again",
         report,
         "rolled-back",
     )
@@ -464,6 +476,37 @@ def _pause_for_tests(point: str) -> None:
     # Fault injection for the tests: stop at a named point (then change or kill things).
     if os.environ.get("COROKEY_TEST_PAUSE_AT") == point:
         time.sleep(float(os.environ.get("COROKEY_TEST_PAUSE_SECONDS", "30")))
+
+
+def planned(
+    ssh: "Ssh",
+    nodes: "List[str]",
+    profile: "Profile",
+    key_path: "Optional[str]",
+    key: bytes,
+    note: "Note",
+    online: bool,
+) -> "Tuple[Preflight, RotateReport]":
+    """The preflight, and the report it starts; RotateError (nothing changed) when it
+    found a reason to refuse."""
+    started = time.monotonic()
+    note("preflight: " + ", ".join(nodes))
+    plan = preflight(ssh, nodes, profile, key_path, key, online)
+    report = RotateReport(plan.fingerprint, hashlib.sha256(key[:4096]).hexdigest())
+    report.path = plan.path
+    if plan.problems:
+        report.result = "refused"
+        report.seconds = time.monotonic() - started
+        raise RotateError(
+            "refusing to rotate: " + "; ".join(plan.problems),
+            "nothing was changed; fix the above and run rotate again",
+            report,
+            plan.reference,
+        )
+    report.steps.append(
+        f"preflight ok: {len(nodes)} nodes, members {sorted(plan.members)}, key {plan.path}"
+    )
+    return plan, report
 
 
 def rotate(
@@ -478,27 +521,12 @@ def rotate(
     """Rotate to ``key``; raises RotateError (its ``report`` says what happened) on
     refusal, failure or interruption."""
     started = time.monotonic()
-    note("preflight: " + ", ".join(nodes))
-    plan = preflight(ssh, nodes, profile, key_path, key)
-    report = RotateReport(plan.fingerprint, hashlib.sha256(key[:4096]).hexdigest())
-    report.path = plan.path
+    plan, report = planned(ssh, nodes, profile, key_path, key, note, online=True)
 
     def clock() -> None:
         report.seconds = time.monotonic() - started
 
-    if plan.problems:
-        report.result = "refused"
-        clock()
-        raise RotateError(
-            "refusing to rotate: " + "; ".join(plan.problems),
-            "nothing was changed; fix the above and run rotate again",
-            report,
-            plan.reference,
-        )
     report.rings_before = plan.ring_ids()
-    report.steps.append(
-        f"preflight ok: {len(nodes)} nodes, members {sorted(plan.members)}, key {plan.path}"
-    )
     if dry_run:
         report.result = "dry-run"
         report.steps += [

@@ -13,6 +13,7 @@ from corokey.cli.remote_options import (
     key_path_from,
     nodes_from,
     ssh_from,
+    ssh_options_for,
 )
 from corokey.errors import CorokeyError, UsageError
 from corokey.profiles import get_profile
@@ -92,16 +93,7 @@ def execute(args: "Namespace") -> int:
 
 def _finisher(report: "PushReport", args: "Namespace") -> "Callable[[str], str]":
     """The command that finishes one failed node, with this push's own options."""
-
-    options: List[str] = []
-    if args.ssh_config:
-        options += ["-F", args.ssh_config]
-    for option in args.ssh_option or []:
-        options += ["-o", option]
-    if args.profile != "corosync":
-        options += ["--profile", args.profile]
-    if args.key_path:
-        options += ["--key-path", args.key_path]
+    options = ssh_options_for(args)
     return lambda node: finish_command(report, node, options) or "corokey push again"
 
 
