@@ -503,3 +503,12 @@ def test_verify_on_a_tie_does_not_pick_a_side() -> None:
     third.key = RemoteKey(kind="regular", sha256="aa", size=256, mode=0o400, nlink=1)
     majority = VerifyReport("/etc/corosync/authkey", [*states, third])
     assert majority.fix() == "corokey push --from n1 --nodes n2"
+
+
+@pytest.mark.skipif(shutil.which("corosync") is None, reason="corosync is not installed here")
+def test_look_names_the_node_s_corosync_and_the_bytes_it_uses(keydir: Path) -> None:
+    (keydir / "authkey").write_bytes(generate_key())
+    view = look(_shell(keydir), "here", [str(keydir / "authkey")])
+    version = subprocess.run(["corosync", "-v"], capture_output=True, text=True).stdout
+    assert view.corosync_version and f"version '{view.corosync_version}'" in version
+    assert view.effective == (128 if view.corosync_version.startswith("2.") else 4096)

@@ -46,7 +46,8 @@ kind() {
   if [ -L "$1" ]; then echo symlink; elif [ -f "$1" ]; then echo regular
   elif [ -d "$1" ]; then echo directory; elif [ -e "$1" ]; then echo other; else echo missing; fi
 }
-fp() { head -c "$eff" -- "$1" | sha256sum | cut -d' ' -f1; }
+sha() { s=$(head -c "$1" -- "$2" | sha256sum) && echo "${s%% *}"; }
+fp() { sha "$eff" "$1"; }
 facts() {
   # sha256: of the bytes corokey compares (the first 4096); used: of the bytes this node's
   # corosync uses, where that is fewer (2.x: the first 128).
@@ -55,7 +56,7 @@ facts() {
     printf 'kind=regular %s sha256=%s' \
       "$(stat -c 'mode=%a uid=%u gid=%g owner=%U group=%G nlink=%h size=%s' -- "$1")" "$(fp "$1")"
     if [ "${ceff:-$eff}" -lt "$eff" ]; then
-      printf ' used=%s' "$(head -c "$ceff" -- "$1" | sha256sum | cut -d' ' -f1)"
+      printf ' used=%s' "$(sha "$ceff" "$1")"
     fi
   else
     printf 'kind=%s' "$kd"
@@ -83,7 +84,8 @@ dir_unsafe() {
 generation() {
   # Which corosync runs here, and how many bytes of the key it uses: 2.x reads exactly the
   # first 128 (totemconfig.c), 3.x up to 4096.
-  v=$(corosync -v 2>/dev/null | sed -n "s/.*version '\([^']*\)'.*/\1/p")
+  v=$(corosync -v 2>/dev/null)
+  case $v in *"version '"*) v=${v#*"version '"}; v=${v%%"'"*} ;; *) v= ;; esac
   case $v in 1.*|2.*) ceff=128 ;; *) ceff=4096 ;; esac
   say corosync "version=${v:-none}" "effective=$ceff"
 }
