@@ -19,6 +19,11 @@ for pkg in dpkg-dev debhelper dh-python pybuild-plugin-pyproject python3-all \
     dpkg-query -W -f '${Status}\n' "$pkg" 2>/dev/null | grep -q ' installed$' ||
         missing="$missing $pkg"
 done
+# Build deps of the corosync 2.x test hosts (tests/corosync2.py builds them once per machine).
+for pkg in libqb-dev libnss3-dev autoconf automake libtool pkg-config make gcc; do
+    dpkg-query -W -f '${Status}\n' "$pkg" 2>/dev/null | grep -q ' installed$' ||
+        missing="$missing $pkg"
+done
 if [ -n "$missing" ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "test.sh: missing packages:$missing; install them as root (apt-get install$missing)" >&2
