@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 C_KEYGEN = "/usr/sbin/corosync-keygen"
 REPO = Path(__file__).resolve().parent.parent
@@ -33,6 +34,7 @@ def run_tool(
     workdir: Path,
     timeout: float = 20,
     umask: Optional[int] = None,
+    env: Optional[Dict[str, str]] = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run ``tool`` as ``./corosync-keygen ARGS`` from ``workdir``.
 
@@ -54,6 +56,7 @@ def run_tool(
         timeout=timeout,
         stdin=subprocess.DEVNULL,
         preexec_fn=set_umask if umask is not None else None,
+        env={**os.environ, **env} if env else None,
         check=False,
     )
 
@@ -61,3 +64,41 @@ def run_tool(
 def temp_files(directory: Path) -> List[Path]:
     """Temp files our writer leaves (``.NAME.corokey-PID-RAND.tmp``)."""
     return sorted(p for p in directory.iterdir() if ".corokey-" in p.name)
+
+
+def prepare_workdir(workdir: Path) -> None:
+    (workdir / "rand").write_bytes(os.urandom(8192))
+    (workdir / "adir").mkdir()
+    existing = workdir / "existing"
+    existing.write_bytes(b"old key" * 40)
+    existing.chmod(0o400)
+
+
+def observe(
+    tool: str, vector: List[str], workdir: Path, env: Optional[Dict[str, str]] = None
+) -> Dict[str, object]:
+    """Run ``tool`` on ``vector`` in a fresh ``workdir``: exit, stdout, stderr line 1, key."""
+    workdir.mkdir()
+    prepare_workdir(workdir)
+    args = [arg.replace("@D@", str(workdir)) for arg in vector]
+    result = run_tool(tool, args, workdir, env=env)
+    target: Optional[Path] = None
+    for index, arg in enumerate(vector):
+        if arg in ("-k", "-lk", "--key-file", "--k", "--key") and index + 1 < len(vector):
+            target = Path(vector[index + 1].replace("@D@", str(workdir)))
+        elif arg.startswith(("-k@", "--key-file=", "--key=")):
+            target = Path(
+                arg.split("=", 1)[-1].replace("-k@D@", "@D@").replace("@D@", str(workdir))
+            )
+    size = mode = None
+    if target is not None and target.is_file():
+        st = target.stat()
+        size, mode = st.st_size, stat.S_IMODE(st.st_mode)
+    stderr_lines = result.stderr.decode(errors="replace").splitlines()
+    return {
+        "exit": result.returncode,
+        "stdout": result.stdout.decode(errors="replace").replace(str(workdir), "@D@"),
+        "stderr1": (stderr_lines[0] if stderr_lines else "").replace(str(workdir), "@D@"),
+        "size": size,
+        "mode": mode,
+    }

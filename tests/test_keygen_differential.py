@@ -10,13 +10,12 @@ on ours alone in test_keygen_cli.py.
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List
 
 import pytest
 
-from tests.keygen_helpers import C_KEYGEN, our_keygen, run_tool
+from tests.keygen_helpers import C_KEYGEN, observe, our_keygen
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists(C_KEYGEN), reason=f"{C_KEYGEN} not installed (apt-get install corosync)"
@@ -74,45 +73,10 @@ VECTORS: List[List[str]] = [
 ]
 
 
-def _prepare(workdir: Path) -> None:
-    (workdir / "rand").write_bytes(os.urandom(8192))
-    (workdir / "adir").mkdir()
-    existing = workdir / "existing"
-    existing.write_bytes(b"old key" * 40)
-    existing.chmod(0o400)
-
-
-def _observe(tool: str, vector: List[str], workdir: Path) -> Dict[str, object]:
-    workdir.mkdir()
-    _prepare(workdir)
-    args = [arg.replace("@D@", str(workdir)) for arg in vector]
-    result = run_tool(tool, args, workdir)
-    target: Optional[Path] = None
-    for index, arg in enumerate(vector):
-        if arg in ("-k", "--key-file", "--k", "--key") and index + 1 < len(vector):
-            target = Path(vector[index + 1].replace("@D@", str(workdir)))
-        elif arg.startswith(("-k@", "--key-file=", "--key=")):
-            target = Path(
-                arg.split("=", 1)[-1].replace("-k@D@", "@D@").replace("@D@", str(workdir))
-            )
-    size = mode = None
-    if target is not None and target.is_file():
-        st = target.stat()
-        size, mode = st.st_size, stat.S_IMODE(st.st_mode)
-    stderr_lines = result.stderr.decode(errors="replace").splitlines()
-    return {
-        "exit": result.returncode,
-        "stdout": result.stdout.decode(errors="replace").replace(str(workdir), "@D@"),
-        "stderr1": (stderr_lines[0] if stderr_lines else "").replace(str(workdir), "@D@"),
-        "size": size,
-        "mode": mode,
-    }
-
-
 @pytest.mark.parametrize("vector", VECTORS, ids=[" ".join(v) or "(none)" for v in VECTORS])
 def test_same_behaviour_as_corosync_keygen(vector: List[str], tmp_path: Path) -> None:
-    theirs = _observe(C_KEYGEN, vector, tmp_path / "c")
-    ours = _observe(our_keygen(), vector, tmp_path / "py")
+    theirs = observe(C_KEYGEN, vector, tmp_path / "c")
+    ours = observe(our_keygen(), vector, tmp_path / "py")
     assert ours == theirs
 
 
@@ -122,7 +86,7 @@ def test_vector_table_is_large_enough() -> None:
 
 @pytest.mark.parametrize("vector", [["-h"], ["--help"], ["--he"], ["-lh"], ["-h", "-x"]])
 def test_help_exits_like_corosync_keygen(vector: List[str], tmp_path: Path) -> None:
-    theirs = _observe(C_KEYGEN, vector, tmp_path / "c")
-    ours = _observe(our_keygen(), vector, tmp_path / "py")
+    theirs = observe(C_KEYGEN, vector, tmp_path / "c")
+    ours = observe(our_keygen(), vector, tmp_path / "py")
     assert ours["exit"] == theirs["exit"] == 0
     assert "Usage: corosync-keygen" in str(ours["stdout"])

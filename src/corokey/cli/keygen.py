@@ -1,9 +1,10 @@
 """``corosync-keygen``: a drop-in for corosync's own tool (2.x and 3.x interfaces).
 
-Same options, stdout lines and exit codes as corosync 3.1's tool; the
-differences (never blocks, atomic write, refuses links) are in the README.
-This module is on the start-up path of every run: it imports only what
-generating a key needs.
+Same options, stdout lines and exit codes as corosync 3.1's tool; on a node
+whose corosync is 2.x (corokey.generation), those of 2.3.5's tool: a 128-byte
+key, options -k and -l only.  The differences (never blocks, atomic write,
+refuses links) are in the README.  This module is on the start-up path of
+every run: it imports only what generating a key needs.
 """
 
 import os
@@ -17,7 +18,9 @@ from corokey.exitcodes import (
     KEYGEN_OK,
     KEYGEN_USAGE,
 )
+from corokey.generation import local_generation
 from corokey.key import (
+    COROSYNC2_KEY_LEN,
     DEFAULT_KEY_PATH,
     KEY_LEN_DEFAULT,
     KEY_LEN_MAX,
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from typing import List, NoReturn, Optional, Sequence, TextIO, Type
 
     from corokey.errors import CorokeyError, SecretFileError
+    from corokey.generation import Generation
 
 # corosync 3.1 tools/corosync-keygen.c: getopt_long(argc, argv, "k:r:s:lh", ...).
 # We also accept -m, which the 3.x usage line advertises but the C tool rejects.
@@ -65,6 +69,42 @@ Copy it to every node of the cluster, e.g. with: corokey push
 """
 
 
+# corosync 2.3.5 and 2.4.6 tools/corosync-keygen.c: getopt_long(argc, argv, "k:lh", ...);
+# the key is always sizeof(key) = 128 bytes (COROSYNC2_KEY_LEN).  Exit statuses as in 3.1:
+# 1 bad option or random source, then 2 create, 3 fchmod, 4 write, 5 close.
+SHORT_OPTIONS_2X = "k:lh"
+LONG_OPTIONS_2X = (
+    LongOption("key-file", True, "k"),
+    LongOption("less-secure", False, "l"),
+    LongOption("help", False, "h"),
+)
+# 2.3.5's usage text, printed with printf("%s\n") (hence the blank line after it);
+# 2.4 added "[-h]" and the line about it.
+_USAGE_2X = """\
+Usage: corosync-keygen [-k <keyfile>] [-l]{h}
+     -k / --key-file=<filename> -  Write to the specified keyfile
+            instead of the default {path}.
+     -l / --less-secure -  Use a less secure random number source
+            (/dev/urandom) that is guaranteed not to require user
+            input for entropy.  This can be used when this
+            application is used from a script.
+{help}
+"""
+NO_WAIT_NOTE_2X = (
+    "not waiting for keyboard entropy: the key comes from the kernel's CSPRNG "
+    "(getrandom(2)), which never needs input; -l is implied"
+)
+
+
+def usage_2x(generation: "Generation") -> str:
+    newer = generation.at_least(2, 4)
+    return _USAGE_2X.format(
+        h=" [-h]" if newer else "",
+        path=DEFAULT_KEY_PATH,
+        help="     -h / --help -  Print basic usage.\n" if newer else "",
+    )
+
+
 class Request:
     """What the command line asked for."""
 
@@ -73,6 +113,8 @@ class Request:
         self.random_file: Optional[str] = None
         self.size: int = KEY_LEN_DEFAULT
         self.help: bool = False
+        self.less_secure: bool = False
+        self.corosync2: bool = False
 
 
 class _Exit(Exception):
@@ -118,6 +160,33 @@ def _size(size: "Optional[int]", program: str, stderr: "TextIO") -> int:
     )
 
 
+def parse_2x(
+    argv: "Sequence[str]",
+    program: str,
+    generation: "Generation",
+    stdout: "TextIO",
+    stderr: "TextIO",
+) -> "Request":
+    """The 2.x command line: -k, -l and -h only, a fixed 128-byte key."""
+    request = Request()
+    request.size = COROSYNC2_KEY_LEN
+    request.corosync2 = True
+    try:
+        for letter, value in getopt_long(argv, SHORT_OPTIONS_2X, LONG_OPTIONS_2X):
+            if letter == "k":
+                request.key_file = str(value)
+            elif letter == "l":
+                request.less_secure = True
+            elif letter == "h":
+                stdout.write(usage_2x(generation))
+                raise _Exit(KEYGEN_OK)
+    except GetoptError as exc:
+        stderr.write(f"{program}: {exc}\n")
+        stdout.write("Error parsing command line options.\n")
+        raise _Exit(KEYGEN_USAGE) from None
+    return request
+
+
 def _fail(
     stderr: "TextIO", program: str, code: int, message: str, hint: "Optional[str]" = None
 ) -> "NoReturn":
@@ -133,6 +202,10 @@ def generate(request: "Request", program: str, stdout: "TextIO", stderr: "TextIO
     stdout.write("Corosync Cluster Engine Authentication key generator.\n")
     source = request.random_file or DEFAULT_RANDOM_LABEL
     stdout.write(f"Gathering {request.size * 8} bits for key from {source}.\n")
+    if request.corosync2 and not request.less_secure:
+        # 2.x's tool would read /dev/random and ask for keystrokes here.
+        stdout.flush()
+        _note(stderr, program, NO_WAIT_NOTE_2X)
     try:
         if request.random_file is None:
             key = generate_key(request.size)
@@ -169,6 +242,11 @@ def _secret_file_error() -> "Type[SecretFileError]":
     return SecretFileError
 
 
+def _note(stderr: "TextIO", program: str, message: str) -> None:
+    name = os.path.basename(program) or "corosync-keygen"
+    stderr.write(f"{name}: {message}\n")
+
+
 def _prompt(request: "Request", stdout: "TextIO") -> None:
     # The C tool says this once the source is open, only for /dev/random; since
     # Linux 5.6 /dev/random no longer blocks once the kernel pool is ready.
@@ -180,7 +258,14 @@ def _prompt(request: "Request", stdout: "TextIO") -> None:
 def run(argv: "List[str]", stdout: "TextIO", stderr: "TextIO") -> int:
     program = argv[0] if argv and argv[0] else "corosync-keygen"
     try:
-        request = parse(argv, program, stdout, stderr)
+        try:
+            generation = local_generation()
+        except _library_error() as exc:
+            _fail(stderr, program, KEYGEN_USAGE, exc.message, exc.hint)
+        if generation.corosync2:
+            request = parse_2x(argv, program, generation, stdout, stderr)
+        else:
+            request = parse(argv, program, stdout, stderr)
         generate(request, program, stdout, stderr)
     except _Exit as done:
         return done.code
