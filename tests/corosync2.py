@@ -267,3 +267,37 @@ def build_or_skip(version: str) -> Build:
         return get_build(version)
     except Corosync2Unavailable as exc:
         pytest.skip(str(exc))
+
+
+def run_as_on_2x_node(
+    build: Build, argv: List[str], env: Optional[Dict[str, str]] = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` in a private mount namespace whose /usr/sbin/corosync* are ``build``'s,
+    as on a node where corosync 2.x is installed (needs root).  COROKEY_COROSYNC is unset
+    unless ``env`` sets it, so the command detects the generation itself."""
+    binds = " && ".join(
+        f'mount --bind "{program}" /usr/sbin/{program.name}'
+        for program in sorted(build.sbin.iterdir())
+        if Path("/usr/sbin", program.name).is_file()
+    )
+    environment = {k: v for k, v in os.environ.items() if k != "COROKEY_COROSYNC"}
+    environment.update(env or {})
+    script = f'{binds} && exec "$@"'
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *argv],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+
+
+def namespaces_unavailable() -> Optional[str]:
+    if os.geteuid() != 0:
+        return "needs root (a private mount namespace)"
+    if shutil.which("unshare") is None:
+        return "unshare is not installed (util-linux)"
+    if not Path("/usr/sbin/corosync").is_file():
+        return "needs an installed corosync to bind the 2.x build over (apt-get install corosync)"
+    return None

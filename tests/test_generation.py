@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -68,23 +67,8 @@ def _keygen(args: List[str], env: Dict[str, str]) -> subprocess.CompletedProcess
     )
 
 
-def _in_namespace_with(daemon: Path, argv: List[str], env: Dict[str, str]) -> str:
-    """Run ``argv`` where /usr/sbin/corosync is ``daemon`` (a private mount namespace)."""
-    script = f'mount --bind "{daemon}" {COROSYNC_BINARY} && exec "$@"'
-    result = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *argv],
-        capture_output=True,
-        text=True,
-        env={k: v for k, v in {**os.environ, **env}.items() if v},
-        timeout=30,
-        check=True,
-    )
-    return result.stdout
-
-
 needs_namespaces = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("unshare") is None or not os.path.exists(COROSYNC_BINARY),
-    reason="needs root, unshare and an installed corosync to bind over",
+    bool(corosync2.namespaces_unavailable()), reason=str(corosync2.namespaces_unavailable())
 )
 
 
@@ -93,12 +77,10 @@ needs_namespaces = pytest.mark.skipif(
 def test_keygen_on_a_2x_node_writes_the_2x_key(version: str, tmp_path: Path) -> None:
     build = corosync2.build_or_skip(version)
     key = tmp_path / "authkey"
-    out = _in_namespace_with(
-        build.corosync, [our_keygen(), "-l", "-k", str(key)], {"COROKEY_COROSYNC": ""}
-    )
-    assert "Gathering 1024 bits for key from /dev/urandom." in out
+    result = corosync2.run_as_on_2x_node(build, [our_keygen(), "-l", "-k", str(key)])
+    assert "Gathering 1024 bits for key from /dev/urandom." in result.stdout, result
     assert key.stat().st_size == 128
     # The override wins over the binary.
     key.unlink()
-    _in_namespace_with(build.corosync, [our_keygen(), "-k", str(key)], {"COROKEY_COROSYNC": "3"})
+    corosync2.run_as_on_2x_node(build, [our_keygen(), "-k", str(key)], {"COROKEY_COROSYNC": "3"})
     assert key.stat().st_size == 256

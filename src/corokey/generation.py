@@ -85,6 +85,11 @@ def detect_binary(path: str = COROSYNC_BINARY) -> "Optional[int]":
     return None
 
 
+def local_is_corosync2() -> bool:
+    """Whether this node's corosync (or COROKEY_COROSYNC) is 2.x."""
+    return local_generation().corosync2
+
+
 def local_generation(binary: str = COROSYNC_BINARY) -> "Generation":
     """This node's corosync generation: the override, else the binary, else 3.x."""
     override = os.environ.get(ENV_OVERRIDE)

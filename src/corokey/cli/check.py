@@ -4,6 +4,7 @@ import sys
 
 from corokey.checks import CheckReport, check_content, check_key, host_fips_enabled
 from corokey.cli.common import add_json_option, add_profile_option, print_json, reject_stdin_twice
+from corokey.generation import local_is_corosync2
 from corokey.profiles import get_profile
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -15,8 +16,9 @@ if TYPE_CHECKING:
 
 def configure(parser: "ArgumentParser") -> None:
     parser.description = (
-        "Check key files the way corosync will read them. Exit status: 0 clean (notes "
-        "only), 1 warnings, 2 errors."
+        "Check key files the way corosync will read them: by 2.x's rules (exactly the "
+        "first 128 bytes) where corosync 2.x is installed or COROKEY_COROSYNC=2. Exit "
+        "status: 0 clean (notes only), 1 warnings, 2 errors."
     )
     parser.add_argument(
         "files",
@@ -34,6 +36,7 @@ def configure(parser: "ArgumentParser") -> None:
 def execute(args: "Namespace") -> int:
     profile = get_profile(args.profile)
     fips = True if args.fips else host_fips_enabled()
+    corosync2 = profile.corosync and local_is_corosync2()
     reports: List[CheckReport] = []
     reject_stdin_twice(args.files)
     for path in args.files or [profile.path]:
@@ -42,21 +45,27 @@ def execute(args: "Namespace") -> int:
             from corokey.key import fingerprint
 
             content = read_key_argument("-")
-            findings = check_content(content.data, content.facts.size, profile, fips, "-")
+            findings = check_content(
+                content.data, content.facts.size, profile, fips, "-", corosync2
+            )
             reports.append(
                 CheckReport(
                     "-",
                     profile.name,
                     content.facts.size,
-                    fingerprint(content.data),
+                    fingerprint(content.data, corosync2),
                     tuple(findings),
                 )
             )
         else:
-            reports.append(check_key(path, profile, fips))
+            reports.append(check_key(path, profile, fips, corosync2))
+    generation = "2.x" if corosync2 else "3.x"
     if args.json:
-        print_json({"fips": fips, "keys": [report.to_json() for report in reports]})
+        keys = [report.to_json() for report in reports]
+        print_json({"fips": fips, "corosync": generation, "keys": keys})
     else:
+        if corosync2:
+            sys.stdout.write("corosync 2.x rules: it uses exactly the first 128 bytes\n")
         for report in reports:
             _print_report(report)
     return max(report.exit_code for report in reports)

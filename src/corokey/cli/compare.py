@@ -18,7 +18,8 @@ def configure(parser: "ArgumentParser") -> None:
     parser.description = (
         "Tell whether key files hold the same key as corosync 3 (first 4096 bytes) and "
         "corosync 2 (first 128 bytes) read them. Exit 0 when all agree for corosync 3 "
-        "(for 2.x with --corosync2), 1 otherwise, 2 when a file cannot be read."
+        "(for 2.x with --corosync2 or where corosync 2.x is installed), 1 otherwise, 2 when "
+        "a file cannot be read."
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="key files; - for stdin (once)")
     parser.add_argument(
@@ -56,7 +57,10 @@ def execute(args: "Namespace") -> int:
         out.write(f"corosync 2: {_verdict(same2, len(keys))}\n")
         if same3 and len({k["size"] for k in keys}) > 1:
             out.write("note: the files differ only past what corosync reads\n")
-    return EXIT_OK if (same2 if args.corosync2 else same3) else EXIT_FINDINGS
+    from corokey.generation import local_is_corosync2
+
+    same = same2 if args.corosync2 or local_is_corosync2() else same3
+    return EXIT_OK if same else EXIT_FINDINGS
 
 
 def _verdict(same: bool, count: int) -> str:

@@ -4,6 +4,7 @@ import sys
 
 from corokey.cli.common import add_json_option, print_json, reject_stdin_twice
 from corokey.exitcodes import EXIT_OK
+from corokey.generation import local_is_corosync2
 from corokey.key import COROSYNC2_KEY_LEN, KEY_LEN_MAX, fingerprint, fingerprint_hex
 from corokey.secretfile import SecretContent, read_secret, read_secret_fd
 
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 def configure(parser: "ArgumentParser") -> None:
     parser.description = (
         "Print the SHA256 fingerprint of the bytes corosync uses from each key file "
-        "(the first 4096; with --corosync2 the first 128). Key bytes are never printed."
+        "(the first 4096; the first 128 with --corosync2 or where corosync 2.x is "
+        "installed). Key bytes are never printed."
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="key file, or - for stdin")
     parser.add_argument(
@@ -54,16 +56,17 @@ def describe(content: "SecretContent", corosync2: bool, use_hex: bool) -> "Dict[
 def execute(args: "Namespace") -> int:
     results: List[Dict[str, Any]] = []
     reject_stdin_twice(args.files)
+    corosync2 = args.corosync2 or local_is_corosync2()
     for path in args.files:
         content = read_key_argument(path)
-        results.append(describe(content, args.corosync2, args.hex))
+        results.append(describe(content, corosync2, args.hex))
         if not args.json:
             sys.stdout.write(_line(results[-1], args.hex) + "\n")
             if args.visual:
                 from corokey.randomart import randomart
 
                 title = f"COROSYNC {results[-1]['bits']}"
-                footer = "SHA256" if not args.corosync2 else "SHA256/128"
+                footer = "SHA256" if not corosync2 else "SHA256/128"
                 digest = bytes.fromhex(results[-1]["sha256_hex"])
                 sys.stdout.write(randomart(digest, title, footer) + "\n")
     if args.json:

@@ -6,7 +6,8 @@ import sys
 from corokey.cli.common import add_json_option, add_profile_option, given_or, print_json, warn
 from corokey.errors import CorokeyError, KeyExistsError
 from corokey.exitcodes import EXIT_OK
-from corokey.key import FIPS_KEY_LEN_MAX, fingerprint, generate_key
+from corokey.generation import local_is_corosync2
+from corokey.key import COROSYNC2_KEY_LEN, FIPS_KEY_LEN_MAX, fingerprint, generate_key
 from corokey.profiles import Profile, get_profile, key_size
 from corokey.secretfile import lstat_facts, write_secret, write_secret_stream
 
@@ -20,7 +21,9 @@ if TYPE_CHECKING:
 def configure(parser: "ArgumentParser") -> None:
     parser.description = (
         "Generate a new key with the profile's path, size, owner and mode. An existing key "
-        "is replaced only with --force (on a terminal you are asked), and kept as PATH.old."
+        "is replaced only with --force (on a terminal you are asked), and kept as PATH.old. "
+        "Where corosync 2.x is installed (or COROKEY_COROSYNC=2) a corosync key has 2.x's "
+        "128 bytes by default."
     )
     parser.add_argument("path", nargs="?", metavar="PATH", help="where to write; - for stdout")
     parser.add_argument(
@@ -33,7 +36,8 @@ def configure(parser: "ArgumentParser") -> None:
 
 def execute(args: "Namespace") -> int:
     profile = get_profile(args.profile)
-    size = key_size(profile, args.size)
+    corosync2 = profile.corosync and local_is_corosync2()
+    size = key_size(profile, COROSYNC2_KEY_LEN if corosync2 and args.size is None else args.size)
     _check_fips(profile, size)
     path = given_or(args.path, profile.path, "key path")
     if path == "-":
@@ -56,7 +60,8 @@ def execute(args: "Namespace") -> int:
         "path": path,
         "profile": profile.name,
         "size": size,
-        "fingerprint": fingerprint(key),
+        "fingerprint": fingerprint(key, corosync2),
+        "corosync": ("2.x" if corosync2 else "3.x") if profile.corosync else None,
         "mode": f"{profile.mode:04o}",
         "owner": profile.owner_label() if os.geteuid() == 0 else None,
         "replaced": result.replaced,
@@ -101,6 +106,8 @@ def _print(report: "Dict[str, Any]") -> None:
         f"(mode {report['mode']}" + (f", {report['owner']}" if report["owner"] else "") + ")\n"
     )
     out.write(f"Fingerprint: {report['fingerprint']}\n")
+    if report["corosync"] == "2.x" and report["size"] > COROSYNC2_KEY_LEN:
+        out.write(f"corosync 2.x uses only its first {COROSYNC2_KEY_LEN} bytes\n")
     if report["old_path"]:
         out.write(f"The previous key is kept as {report['old_path']}\n")
     out.write(f"Next: copy it to every node, e.g. corokey push {report['path']}\n")
