@@ -101,8 +101,12 @@ def _identity(pid: int) -> Optional[str]:
 class Host:
     """One test host: a network and a mount namespace with corosync and sshd."""
 
-    def __init__(self, network: Network, index: int, corosync: bool) -> None:
+    def __init__(
+        self, network: Network, index: int, corosync: bool, corosync_version: Optional[str] = None
+    ) -> None:
         self.network = network
+        #: None: Debian's corosync 3.x; "2.3.5" or "2.4.6": that build (tests/corosync2.py).
+        self.corosync_version = corosync_version
         self.index = index
         self.nodeid = index
         self.name = f"node{index}"
@@ -140,6 +144,8 @@ class Host:
             empty = self.root / "empty-bashrc"
             empty.touch()
             binds += f" && mount --bind {empty} {SHELL_RC}"
+        if self.corosync_version:
+            binds += "".join(f" && {b}" for b in _corosync2_binds(self.corosync_version))
         holder = subprocess.Popen(
             [
                 "ip",
@@ -260,6 +266,11 @@ class Host:
     # ------------------------------------------------------------------ daemons
 
     def write_corosync_conf(self, hosts: Sequence[Host], extra_totem: str = "") -> None:
+        if self.corosync_version:
+            self.path("/etc/corosync/corosync.conf").write_text(
+                _corosync2_conf(self.network.subnet, hosts, extra_totem)
+            )
+            return
         nodes = "".join(
             f"    node {{\n        name: {h.name}\n        nodeid: {h.nodeid}\n"
             f"        ring0_addr: {h.address}\n    }}\n"
@@ -383,14 +394,15 @@ logging {{
 
     def members(self) -> Set[int]:
         """Node ids this host's corosync sees as joined members."""
-        result = self.run(["corosync-cmapctl", "-b", "runtime.members"], check=False)
+        # 3.x: runtime.members.2.status; 2.x: runtime.totem.pg.mrp.srp.members.2.status
+        prefix = "runtime.totem.pg.mrp.srp.members" if self.corosync_version else "runtime.members"
+        result = self.run(["corosync-cmapctl", "-b", prefix], check=False)
         members = set()
         for line in result.stdout.splitlines():
-            # runtime.members.2.status (str) = joined
             key, _, value = line.partition(" = ")
-            parts = key.split(".")
-            if len(parts) >= 4 and parts[3].startswith("status") and value.strip() == "joined":
-                members.add(int(parts[2]))
+            parts = key[len(prefix) + 1 :].split(".")
+            if len(parts) >= 2 and parts[1].startswith("status") and value.strip() == "joined":
+                members.add(int(parts[0]))
         return members
 
     def wait_until(
@@ -502,13 +514,22 @@ class Network:
     # ------------------------------------------------------------------ hosts
 
     def add_hosts(
-        self, count: int, corosync: bool = True, key: Optional[bytes] = None
+        self,
+        count: int,
+        corosync: bool = True,
+        key: Optional[bytes] = None,
+        corosync_version: Optional[str] = None,
     ) -> List[Host]:
-        """Create ``count`` hosts (in parallel), start sshd (and corosync, not waited for)."""
+        """Create ``count`` hosts (in parallel), start sshd (and corosync, not waited for).
+
+        ``corosync_version`` "2.3.5" or "2.4.6" runs that build instead of Debian's 3.x.
+        """
         first = len(self.hosts) + 1
         if first + count - 1 > 32:
             raise TestHostError("at most 32 test hosts")
-        new = [Host(self, index, corosync) for index in range(first, first + count)]
+        new = [
+            Host(self, index, corosync, corosync_version) for index in range(first, first + count)
+        ]
         self.hosts.extend(new)
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda h: h.create(), new))
@@ -674,6 +695,66 @@ def _teardown(state: Dict[str, Any]) -> None:
     workdir = state.get("workdir")
     if isinstance(workdir, str) and workdir.startswith(tempfile.gettempdir()):
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _corosync2_binds(version: str) -> List[str]:
+    """Mounts that put the 2.x build's programs over Debian's in /usr/sbin (in a host's
+    mount namespace only); their RUNPATH finds the build's own libraries."""
+    from tests.corosync2 import Corosync2Unavailable, get_build
+
+    try:
+        build = get_build(version)
+    except Corosync2Unavailable as exc:
+        raise TestHostError(str(exc)) from None
+    return [
+        f"mount --bind {program} /usr/sbin/{program.name}"
+        for program in sorted(build.sbin.iterdir())
+        if Path("/usr/sbin", program.name).is_file()
+    ]
+
+
+def _corosync2_conf(subnet: str, hosts: Sequence[Host], extra_totem: str) -> str:
+    """corosync.conf for 2.x: udpu, crypto, nodelist, votequorum, IPC per namespace.
+    2.x's parser wants one ``key: value`` per line; the key file is 2.x's default path."""
+    nodes = "".join(
+        f"    node {{\n        ring0_addr: {h.address}\n        nodeid: {h.nodeid}\n    }}\n"
+        for h in hosts
+    )
+    return f"""totem {{
+    version: 2
+    cluster_name: {CLUSTER_NAME}
+    transport: udpu
+    crypto_cipher: aes256
+    crypto_hash: sha256
+    token: 3000
+    consensus: 3600
+    join: 50
+    interface {{
+        ringnumber: 0
+        bindnetaddr: {subnet}.0
+        mcastport: 5405
+    }}
+{extra_totem}}}
+
+nodelist {{
+{nodes}}}
+
+quorum {{
+    provider: corosync_votequorum
+}}
+
+logging {{
+    to_logfile: yes
+    logfile: {LOG_PATH}
+    to_stderr: yes
+    to_syslog: no
+    timestamp: on
+}}
+
+qb {{
+    ipc_type: socket
+}}
+"""
 
 
 def _descendants(root: int) -> List[int]:
