@@ -38,6 +38,11 @@ OTHER_GENERATIONS = [
         "key-too-short",
     ),
     ("[MAIN  ] Could not open /etc/corosync/authkey: No such file or directory", "key-unreadable"),
+    # corosync 2.3.5's exec/totemconfig.c read_keyfile
+    (
+        "[MAIN  ] Could only read 800 bits of 1024 bits from /etc/corosync/authkey.",
+        "key-too-short",
+    ),
 ]
 
 
@@ -51,6 +56,25 @@ def test_knet_lines() -> None:
 def test_every_generation(line: str, kind: str) -> None:
     event = scan_line(line)
     assert event is not None and event.kind == kind
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Dec 01 10:00:00 [9] vm corosync notice  [TOTEM ] Received message has invalid digest... "
+        "ignoring.",
+        "Dec 01 10:00:00 [9] vm corosync error   [TOTEM ] Digest does not match",
+    ],
+)
+def test_2x_digest_lines_are_marked_as_naming_no_sender(line: str) -> None:
+    event = scan_line(line)
+    assert event is not None and (event.kind, event.detail, event.address) == (
+        "digest-mismatch",
+        "2.x",
+        None,
+    )
+    knet = scan_line(KNET_LINES[0])
+    assert knet is not None and knet.detail is None
 
 
 def test_ordinary_lines_are_not_events() -> None:
