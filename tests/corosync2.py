@@ -117,6 +117,8 @@ def unavailable_reason(version: str) -> Optional[str]:
 
 
 _builds: Dict[str, Build] = {}
+#: Prefixes this process built (not found in the cache): for the concurrency test.
+built_here: List[Path] = []
 
 
 def get_build(version: str) -> Build:
@@ -217,6 +219,7 @@ def _build(version: str, source: Path, prefix: Path) -> None:
         )
         shutil.copy(log, installed / "build.log")
         os.rename(installed, prefix)
+        built_here.append(prefix)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,3 +41,31 @@ def test_cache_key_follows_the_tarball_bytes(tmp_path: Path) -> None:
 
 def test_unknown_version_is_unavailable_with_a_reason() -> None:
     assert "not one of the test versions" in str(corosync2.unavailable_reason("1.4.7"))
+
+
+@pytest.mark.slow
+def test_concurrent_runs_build_once_into_a_fresh_cache(tmp_path: Path) -> None:
+    if corosync2.unavailable_reason("2.3.5") or not corosync2.tarball("2.3.5").is_file():
+        pytest.skip(f"no tarball: {corosync2.tarball('2.3.5')}")
+    program = (
+        "from tests import corosync2\n"
+        "build = corosync2.get_build('2.3.5')\n"
+        "print(build.prefix, len(corosync2.built_here))\n"
+    )
+    env = {**os.environ, "COROKEY_TEST_CACHE": str(tmp_path / "cache")}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", program],
+            cwd=corosync2.REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    answers = [run.communicate(timeout=900)[0].split() for run in runs]
+    assert all(run.returncode == 0 for run in runs)
+    assert answers[0][0] == answers[1][0]
+    assert sorted(a[1] for a in answers) == ["0", "1"]  # one built, the other waited
+    left = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert left == [Path(answers[0][0]).name, Path(answers[0][0]).name + ".lock"]
