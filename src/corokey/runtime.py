@@ -76,18 +76,23 @@ _MEMBER_PREFIXES = ("runtime.members", "runtime.totem.pg.mrp.srp.members")
 
 
 def members(run: "Runner" = local_runner) -> "Optional[Set[int]]":
-    values = None
+    answered = False
     for prefix in _MEMBER_PREFIXES:
         values = cmap_values(prefix, run)
-        if not values:  # None: not running; {}: the other generation's keys
+        answered = answered or values is not None
+        # Only this prefix's keys: a runner may replay one output for both questions.
+        mine = {
+            k[len(prefix) + 1 :]: v for k, v in (values or {}).items() if k.startswith(prefix + ".")
+        }
+        if not mine:  # not running, or the other generation's keys
             continue
         joined = set()
-        for key, value in values.items():
-            parts = key[len(prefix) + 1 :].split(".")
+        for key, value in mine.items():
+            parts = key.split(".")
             if len(parts) == 2 and parts[1] == "status" and value == "joined":
                 joined.add(int(parts[0]))
         return joined
-    return None if values is None else set()
+    return set() if answered else None
 
 
 def live_state(run: "Runner" = local_runner) -> "LiveState":
