@@ -26,9 +26,7 @@ _KNET_DIGEST = re.compile(r"\b(nss|openssl|gcrypt)crypto: Digest does not match"
 _V2_DIGEST = re.compile(
     r"Received message has invalid digest\.\.\. ignoring|Invalid digest|Digest does not match"
 )
-_SHORT_KEY = re.compile(
-    r"Could only read (\d+) bits of (?:minimum )?(\d+) bits from (\S+?)\.?\s*$"
-)
+_SHORT_KEY = re.compile(r"Could only read (\d+) bits of (?:minimum )?(\d+) bits from (\S+?)\.?\s*$")
 _KEY_OPEN = re.compile(r"Could not (open|read) (/\S+?): (.+?)\s*$")
 
 
