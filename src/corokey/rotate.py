@@ -464,9 +464,17 @@ def rollback_outcome(
             "rollback-incomplete",
         )
     report.result = "rolled-back"
+    hint = f"fix the cause on the node named and run corokey {again} again"
+    if "reload failed" in reason:
+        # corosync 3.x linked with a knet older than 1.18 fails the reload of crypto and
+        # logs why; no tool says so beforehand (docs/rotate.md).
+        hint += (
+            "; if corosync logged 'Crypto reconfiguration is not supported by the linked "
+            "version of knet', its knet cannot load a key online: use corokey rotate --restart"
+        )
     return RotateError(
         f"rotation failed ({reason}); every node is back on the old key with full membership",
-        f"fix the cause on the node named and run corokey {again} again",
+        hint,
         report,
         "rolled-back",
     )
