@@ -34,7 +34,7 @@ if [ -n "$missing" ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+.venv/bin/pip install --quiet --disable-pip-version-check -e '.[test,ansible]'
 .venv/bin/ruff check --output-format=concise src tests bench
 .venv/bin/mypy
 exec .venv/bin/pytest "$@"
