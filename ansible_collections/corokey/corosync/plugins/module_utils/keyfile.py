@@ -1,0 +1,103 @@
+# Copyright: corokey authors
+# MIT License (see the LICENSE of the corokey project)
+"""What the corokey.corosync modules add to corokey's library on a node.
+
+The staged copy of a key (the ``authkey`` module's ``state=staged``) is a file
+next to the key, named ``.NAME.corokey-staged``, written exactly as the key is
+(corokey's write_secret: temp file created exclusively with the final mode,
+fsync, rename, directory fsync) with the key's final owner and mode.  Its name
+is fixed, so that a later task (``state=committed`` or ``aborted``) finds it.
+"""
+
+import os
+
+from ansible_collections.corokey.corosync.plugins.module_utils.corokey.key import (
+    fingerprint,
+    fingerprint_hex,
+)
+from ansible_collections.corokey.corosync.plugins.module_utils.corokey.secretfile import (
+    lstat_facts,
+    read_secret,
+)
+
+STAGED_SUFFIX = ".corokey-staged"
+#: More than any key file corokey accepts (4096) and small enough to refuse junk.
+READ_LIMIT = 1 << 20
+
+
+def staged_path(path):
+    """Where the staged copy of the key at ``path`` lives."""
+    directory, name = os.path.split(path)
+    return os.path.join(directory, "." + name + STAGED_SUFFIX)
+
+
+def read_if_present(path):
+    """corokey's SecretContent of a regular file, or None when nothing is there.
+
+    Raises corokey's UnsafeTargetError for a link or another non-regular file.
+    """
+    facts = lstat_facts(path)
+    if facts.kind == "missing":
+        return None
+    return read_secret(path, limit=READ_LIMIT)
+
+
+def owner_label(uid, gid):
+    """``user:group`` by name when the names exist, else by number."""
+    import grp
+    import pwd
+
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group = str(gid)
+    return user + ":" + group
+
+
+def describe(content):
+    """What a diff or a result may show of a key: never its bytes."""
+    if content is None:
+        return None
+    facts = content.facts
+    return {
+        "fingerprint": fingerprint(content.data),
+        "size": facts.size,
+        "owner": owner_label(facts.uid, facts.gid),
+        "mode": "%04o" % facts.mode,
+    }
+
+
+def diff_text(description):
+    """A diff side: one ``field: value`` line each, or nothing for an absent file."""
+    if description is None:
+        return ""
+    return "".join(
+        "%s: %s\n" % (field, description[field]) for field in ("fingerprint", "size", "owner", "mode")
+    )
+
+
+def same_fingerprint(data, expected):
+    """True when ``expected`` (``SHA256:...`` or 64 hex digits) names the key ``data``."""
+    expected = expected.strip()
+    if expected.lower().startswith("sha256:"):
+        return "SHA256:" + expected[7:] == fingerprint(data)
+    return expected.lower() == fingerprint_hex(data)
+
+
+def remove_file(path):
+    """Remove ``path`` (not following a link) and sync its directory; True if removed."""
+    directory, name = os.path.split(path)
+    dir_fd = os.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            os.unlink(name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            return False
+        os.fsync(dir_fd)
+        return True
+    finally:
+        os.close(dir_fd)

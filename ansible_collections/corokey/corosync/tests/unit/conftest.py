@@ -1,0 +1,44 @@
+# Copyright: corokey authors
+# MIT License (see the LICENSE of the corokey project)
+"""Run the collection's modules as Ansible runs them on a node: a real process.
+
+Each module is started with this Python, its arguments as JSON on standard input
+(as with pipelining), and the directory holding ``ansible_collections`` on
+PYTHONPATH; the answer is the JSON it prints.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+COLLECTIONS_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", ".."))
+
+
+def run_module(name, args, check_mode=False, diff=False):
+    """Run corokey.corosync.NAME with ``args``; return (result dict, raw stdout text)."""
+    params = dict(args)
+    params["_ansible_check_mode"] = check_mode
+    params["_ansible_diff"] = diff
+    env = dict(os.environ)
+    env["PYTHONPATH"] = COLLECTIONS_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-m", "ansible_collections.corokey.corosync.plugins.modules." + name],
+        input=json.dumps({"ANSIBLE_MODULE_ARGS": params}),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError("module %s printed no JSON: %s %s" % (name, proc.stdout, proc.stderr))
+    return result, proc.stdout + proc.stderr
+
+
+@pytest.fixture
+def module_runner():
+    return run_module

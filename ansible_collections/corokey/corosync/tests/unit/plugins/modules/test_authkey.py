@@ -1,0 +1,204 @@
+# Copyright: corokey authors
+# MIT License (see the LICENSE of the corokey project)
+"""corokey.corosync.authkey on real files in a temp directory."""
+
+import base64
+import hashlib
+import os
+import stat
+
+import pytest
+
+KEY = bytes(range(256))
+OTHER = bytes(reversed(range(256)))
+
+
+def b64(data):
+    return base64.b64encode(data).decode("ascii")
+
+
+def fp(data):
+    return "SHA256:" + base64.b64encode(hashlib.sha256(data[:4096]).digest()).decode().rstrip("=")
+
+
+@pytest.fixture
+def keydir(tmp_path):
+    directory = tmp_path / "corosync"
+    directory.mkdir()
+    return directory
+
+
+def entries(directory):
+    return sorted(os.listdir(str(directory)))
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.lstat(str(path)).st_mode)
+
+
+def test_present_writes_the_key_once(module_runner, keydir):
+    path = keydir / "authkey"
+    result, _ = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY)})
+    assert result["changed"] is True and not result.get("failed")
+    assert path.read_bytes() == KEY and mode_of(path) == 0o400
+    assert result["fingerprint"] == fp(KEY) and result["previous_fingerprint"] is None
+    assert (result["size"], result["mode"]) == (256, "0400")
+    assert entries(keydir) == ["authkey"]
+    again, _ = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY)})
+    assert again["changed"] is False and again["previous_fingerprint"] == fp(KEY)
+
+
+def test_check_mode_changes_nothing_and_predicts(module_runner, keydir):
+    path = keydir / "authkey"
+    result, _ = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY)}, check_mode=True)
+    assert result["changed"] is True and result["fingerprint"] == fp(KEY)
+    assert entries(keydir) == []
+    path.write_bytes(OTHER)
+    os.chmod(str(path), 0o644)
+    result, _ = module_runner(
+        "authkey", {"path": str(path), "content_b64": b64(KEY), "backup": True}, check_mode=True
+    )
+    assert result["changed"] is True and result["backup_file"] == str(path) + ".old"
+    assert path.read_bytes() == OTHER and mode_of(path) == 0o644 and entries(keydir) == ["authkey"]
+
+
+def test_diff_shows_facts_never_the_key(module_runner, keydir):
+    path = keydir / "authkey"
+    path.write_bytes(OTHER)
+    result, raw = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY)}, diff=True)
+    assert "fingerprint: %s\n" % fp(OTHER) in result["diff"]["before"]
+    assert result["diff"]["after"] == "fingerprint: %s\nsize: 256\nowner: root:root\nmode: 0400\n" % fp(KEY)
+    for data in (KEY, OTHER):
+        assert b64(data) not in raw and data.hex() not in raw and data.hex().upper() not in raw
+    assert b64(KEY[:48]) not in raw  # not even a part of the base64
+
+
+def test_wrong_mode_is_fixed_and_backup_keeps_the_old_key_protected(module_runner, keydir):
+    path = keydir / "authkey"
+    path.write_bytes(OTHER)
+    os.chmod(str(path), 0o644)
+    result, _ = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY), "backup": True})
+    assert result["changed"] and result["backup_file"] == str(path) + ".old"
+    assert path.read_bytes() == KEY and mode_of(path) == 0o400
+    old = keydir / "authkey.old"
+    assert old.read_bytes() == OTHER and mode_of(old) == 0o600  # 0644 less group and other bits
+    assert entries(keydir) == ["authkey", "authkey.old"]
+
+
+def test_same_bytes_wrong_mode_is_a_change(module_runner, keydir):
+    path = keydir / "authkey"
+    path.write_bytes(KEY)
+    os.chmod(str(path), 0o440)
+    result, _ = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY)})
+    assert result["changed"] and mode_of(path) == 0o400
+
+
+@pytest.mark.parametrize("kind", ["symlink", "directory", "fifo"])
+def test_non_regular_target_is_refused_and_left_alone(module_runner, keydir, tmp_path, kind):
+    path = keydir / "authkey"
+    target = tmp_path / "elsewhere"
+    target.write_bytes(OTHER)
+    if kind == "symlink":
+        path.symlink_to(target)
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        os.mkfifo(str(path))
+    for state in ("present", "staged"):
+        result, _ = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY), "state": state})
+        assert result["failed"] is True, result
+        assert str(path) in result["msg"]
+        assert result["reference"] == ("symlink" if kind == "symlink" else "not-regular")
+    if kind == "symlink":
+        assert "symbolic link" in result["msg"] and os.path.islink(str(path))
+    assert target.read_bytes() == OTHER
+    assert [e for e in entries(keydir) if e != "authkey"] == []
+
+
+def test_stage_then_commit_with_the_expected_fingerprint(module_runner, keydir):
+    path = keydir / "authkey"
+    path.write_bytes(OTHER)
+    os.chmod(str(path), 0o400)
+    staged_path = keydir / ".authkey.corokey-staged"
+    result, _ = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY), "state": "staged"})
+    assert result["changed"] and result["staged"] is True
+    assert result["staged_fingerprint"] == fp(KEY) and result["fingerprint"] == fp(OTHER)
+    assert result["staged_path"] == str(staged_path)
+    assert staged_path.read_bytes() == KEY and mode_of(staged_path) == 0o400
+    assert path.read_bytes() == OTHER
+    again, _ = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY), "state": "staged"})
+    assert again["changed"] is False and again["staged"] is True
+
+    wrong, _ = module_runner("authkey", {"path": str(path), "state": "committed", "expected_fingerprint": fp(OTHER)})
+    assert wrong["failed"] and wrong["reference"] == "staged-differs"
+    assert fp(KEY) in wrong["msg"] and fp(OTHER) in wrong["msg"]
+    assert path.read_bytes() == OTHER and staged_path.exists()
+
+    done, _ = module_runner(
+        "authkey",
+        {"path": str(path), "state": "committed", "expected_fingerprint": hashlib.sha256(KEY).hexdigest(), "backup": True},
+        diff=True,
+    )
+    assert done["changed"] and done["fingerprint"] == fp(KEY) and done["previous_fingerprint"] == fp(OTHER)
+    assert done["diff"]["after"].startswith("fingerprint: %s\n" % fp(KEY))
+    assert path.read_bytes() == KEY and (keydir / "authkey.old").read_bytes() == OTHER
+    assert entries(keydir) == ["authkey", "authkey.old"]
+
+    twice, _ = module_runner("authkey", {"path": str(path), "state": "committed", "expected_fingerprint": fp(KEY)})
+    assert twice["changed"] is False and not twice.get("failed")
+
+
+def test_commit_without_a_staged_copy(module_runner, keydir):
+    path = keydir / "authkey"
+    path.write_bytes(OTHER)
+    result, _ = module_runner("authkey", {"path": str(path), "state": "committed", "expected_fingerprint": fp(KEY)})
+    assert result["failed"] and result["reference"] == "nothing-staged" and "state=staged" in result["msg"]
+    assert path.read_bytes() == OTHER
+
+
+def test_staging_the_key_already_in_place_stages_nothing(module_runner, keydir):
+    path = keydir / "authkey"
+    path.write_bytes(KEY)
+    os.chmod(str(path), 0o400)
+    leftover = keydir / ".authkey.corokey-staged"
+    leftover.write_bytes(OTHER)
+    result, _ = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY), "state": "staged"})
+    assert result["staged"] is False and result["staged_fingerprint"] == fp(KEY)
+    assert not leftover.exists()  # a stale copy of another key would mislead a commit
+    commit, _ = module_runner("authkey", {"path": str(path), "state": "committed", "expected_fingerprint": fp(KEY)})
+    assert commit["changed"] is False and not commit.get("failed")
+
+
+def test_abort_removes_the_staged_copy_only(module_runner, keydir):
+    path = keydir / "authkey"
+    path.write_bytes(OTHER)
+    module_runner("authkey", {"path": str(path), "content_b64": b64(KEY), "state": "staged"})
+    check, _ = module_runner("authkey", {"path": str(path), "state": "aborted"}, check_mode=True)
+    assert check["changed"] and (keydir / ".authkey.corokey-staged").exists()
+    result, _ = module_runner("authkey", {"path": str(path), "state": "aborted"})
+    assert result["changed"] and entries(keydir) == ["authkey"] and path.read_bytes() == OTHER
+    again, _ = module_runner("authkey", {"path": str(path), "state": "aborted"})
+    assert again["changed"] is False
+
+
+@pytest.mark.parametrize(
+    "content, reference",
+    [(b64(b"x" * 100), "too-short"), ("not base64!", "bad-base64")],
+)
+def test_bad_content_is_refused_before_anything_is_written(module_runner, keydir, content, reference):
+    path = keydir / "authkey"
+    path.write_bytes(OTHER)
+    result, raw = module_runner("authkey", {"path": str(path), "content_b64": content})
+    assert result["failed"] and result["reference"] == reference, result
+    assert path.read_bytes() == OTHER and entries(keydir) == ["authkey"]
+
+
+def test_src_needs_the_action_plugin(module_runner, keydir):
+    result, _ = module_runner("authkey", {"path": str(keydir / "authkey"), "src": "/etc/hostname"})
+    assert result["failed"] and result["reference"] == "src-without-action"
+
+
+def test_profile_gives_mode(module_runner, keydir):
+    path = keydir / "fence_xvm.key"
+    result, _ = module_runner("authkey", {"path": str(path), "profile": "fence-xvm", "content_b64": b64(KEY * 2)})
+    assert result["changed"] and mode_of(path) == 0o600 and path.read_bytes() == KEY * 2
