@@ -1,0 +1,367 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: corokey authors
+# MIT License (see the LICENSE of the corokey project)
+
+DOCUMENTATION = r"""
+---
+module: authkey_info
+short_description: What corokey knows about a node's Corosync key and its use
+version_added: "0.1.0"
+description:
+  - Reads, never writes. Reports what C(corokey check) and C(corokey doctor) know about
+    the node, from corosync.conf, the key file (read without following links), the
+    running corosync (through C(corosync-cmapctl) and C(corosync-quorumtool)) and its log.
+  - The key's fingerprint, size, owner, mode and every finding of corokey's checks;
+    where corosync reads its key and which crypto it uses; corosync's version, whether it
+    runs, its members and ring id, whether it can reload its key online (3.1 and later)
+    and how its last configuration reload went; and the recent lines of its log that
+    show nodes with another key, mapped to node names.
+author:
+  - corokey authors
+options:
+  conf_path:
+    description: The corosync configuration to read.
+    type: path
+    default: /etc/corosync/corosync.conf
+  path:
+    description:
+      - The key file to check. Defaults to where corosync reads its key (C(totem.keyfile),
+        else C(/etc/corosync/authkey)).
+    type: path
+  profile:
+    description: Which kind of secret the key is (sizes, owner and mode the checks expect).
+    type: str
+    default: corosync
+    choices: [corosync, pacemaker, fence-xvm]
+attributes:
+  check_mode:
+    support: full
+    details: The module never changes anything.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+requirements:
+  - Python 3.9 or later on the node.
+seealso:
+  - module: corokey.corosync.authkey
+"""
+
+EXAMPLES = r"""
+- name: Audit the key of every node
+  corokey.corosync.authkey_info:
+  register: info
+
+- name: Fail where a node's key has errors
+  ansible.builtin.assert:
+    that: info.key.status != 'error'
+    fail_msg: "{{ info.key.findings | map(attribute='message') | join('; ') }}"
+"""
+
+RETURN = r"""
+key:
+  description: The key file and what corokey's checks say about it (never its bytes).
+  returned: always
+  type: dict
+  contains:
+    path:
+      description: The file checked.
+      type: str
+      sample: /etc/corosync/authkey
+    source:
+      description: Where corosync takes its key, C(file) or C(inline) (totem.key).
+      type: str
+      sample: file
+    exists:
+      description: Whether something is at the path.
+      type: bool
+    fingerprint:
+      description: C(SHA256:) fingerprint of the bytes corosync uses; null when unreadable.
+      type: str
+    size:
+      description: Size in bytes.
+      type: int
+    owner:
+      description: Owner and group, C(user:group).
+      type: str
+    mode:
+      description: Permission bits, as four octal digits.
+      type: str
+    status:
+      description: C(ok), C(warning) or C(error), the worst finding.
+      type: str
+    findings:
+      description: Each finding of corokey's checks (severity, reference, message, fix).
+      type: list
+      elements: dict
+    staged_fingerprint:
+      description: Fingerprint of a staged copy waiting beside the key, else null.
+      type: str
+crypto:
+  description: The crypto corosync uses, as corosync 3 decides it from corosync.conf.
+  returned: when corosync.conf could be read
+  type: dict
+  contains:
+    cipher:
+      description: crypto_cipher.
+      type: str
+      sample: aes256
+    hash:
+      description: crypto_hash.
+      type: str
+      sample: sha256
+    enabled:
+      description: Whether packets are authenticated (a key is used at all).
+      type: bool
+corosync:
+  description: The corosync of this node.
+  returned: always
+  type: dict
+  contains:
+    version:
+      description: C(corosync -v)'s version, null when corosync is not installed.
+      type: str
+      sample: 3.1.7
+    running:
+      description: Whether corosync answers.
+      type: bool
+    this_node:
+      description: This node's nodeid.
+      type: int
+    members:
+      description: Node ids of the joined members.
+      type: list
+      elements: int
+    quorate:
+      description: Whether this partition is quorate.
+      type: bool
+    ring_id:
+      description: The ring id.
+      type: str
+    online_reload:
+      description: Whether this corosync reloads its key with C(corosync-cfgtool -R) (3.1 and later).
+      type: bool
+    reload_status:
+      description: cmap C(config.reload_status) (C(1) is success), null before any reload.
+      type: str
+    reload_error_message:
+      description: cmap C(config.reload_error_message) of the last reload, if any.
+      type: str
+cluster_name:
+  description: totem.cluster_name.
+  returned: when corosync.conf could be read
+  type: str
+nodes:
+  description: The nodelist (name, nodeid, addresses).
+  returned: when corosync.conf could be read
+  type: list
+  elements: dict
+mismatches:
+  description: Nodes whose packets this node could not decrypt since corosync last started.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    node:
+      description: The node's name (its address when the nodelist does not know it).
+      type: str
+    address:
+      description: The address the packets came from.
+      type: str
+    count:
+      description: How many log lines say so.
+      type: int
+    last_line:
+      description: The newest such line.
+      type: str
+digest_mismatch_lines:
+  description: How many "Digest does not match" lines corosync logged since it started.
+  returned: always
+  type: int
+log_source:
+  description: Where the log was read (a file, C(journal)) or null.
+  returned: always
+  type: str
+doctor:
+  description: C(corokey doctor)'s conclusion, status and findings.
+  returned: always
+  type: dict
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.corokey.corosync.plugins.module_utils.corokey.checks import (
+    ERROR,
+    Finding,
+    check_key,
+)
+from ansible_collections.corokey.corosync.plugins.module_utils.corokey.corosync_conf import load_conf
+from ansible_collections.corokey.corosync.plugins.module_utils.corokey.doctor import diagnose
+from ansible_collections.corokey.corosync.plugins.module_utils.corokey.errors import CorokeyError
+from ansible_collections.corokey.corosync.plugins.module_utils.corokey.key import DEFAULT_KEY_PATH
+from ansible_collections.corokey.corosync.plugins.module_utils.corokey.logscan import (
+    journal_lines,
+    read_since_last_start,
+    read_tail,
+    scan,
+)
+from ansible_collections.corokey.corosync.plugins.module_utils.corokey.profiles import PROFILES
+from ansible_collections.corokey.corosync.plugins.module_utils.corokey.runtime import (
+    cmap_values,
+    live_state,
+    local_runner,
+)
+from ansible_collections.corokey.corosync.plugins.module_utils.keyfile import (
+    describe,
+    read_if_present,
+    staged_path,
+)
+
+#: corosync reloads crypto settings and the key with corosync-cfgtool -R from 3.1.0 on.
+ONLINE_RELOAD_SINCE = (3, 1)
+
+
+def version_tuple(text):
+    parts = []
+    for piece in (text or "").split("."):
+        if not piece.isdigit():
+            break
+        parts.append(int(piece))
+    return tuple(parts)
+
+
+def corosync_version():
+    status, text = local_runner(["corosync", "-v"])
+    if status != 0 or "version '" not in text:
+        return None
+    return text.split("version '", 1)[1].split("'", 1)[0]
+
+
+def key_facts(path, source, profile):
+    report = check_key(path, profile)
+    facts = {
+        "path": path,
+        "source": source,
+        "exists": os.path.lexists(path),
+        "fingerprint": report.fingerprint,
+        "size": report.size,
+        "owner": None,
+        "mode": None,
+        "status": report.status,
+        "findings": [finding.to_json() for finding in report.findings],
+        "staged_fingerprint": None,
+    }
+    try:
+        described = describe(read_if_present(path))
+    except CorokeyError:
+        described = None  # a link or another non-regular file: the findings say so
+    if described is not None:
+        facts.update(owner=described["owner"], mode=described["mode"])
+    try:
+        staged = describe(read_if_present(staged_path(path)))
+    except CorokeyError:
+        staged = None
+    if staged is not None:
+        facts["staged_fingerprint"] = staged["fingerprint"]
+    return facts
+
+
+def log_lines(conf):
+    logfile = conf.logfile() if conf is not None else None
+    if logfile and os.path.exists(logfile):
+        try:
+            return read_tail(logfile), logfile
+        except OSError:
+            pass
+    lines = journal_lines()
+    return lines, ("journal" if lines is not None else None)
+
+
+def mismatches(conf, lines):
+    events = scan(read_since_last_start(lines or []))
+    found = {}
+    for event in events:
+        if event.kind != "undecryptable" or not event.address:
+            continue
+        node = conf.node_for_address(event.address) if conf is not None else None
+        entry = found.setdefault(
+            event.address,
+            {"node": node.label if node else event.address, "address": event.address, "count": 0},
+        )
+        entry["count"] += 1
+        entry["last_line"] = event.line
+    digest_lines = sum(1 for event in events if event.kind == "digest-mismatch")
+    return [found[address] for address in sorted(found)], digest_lines
+
+
+def gather(params):
+    profile = PROFILES[params["profile"]]
+    conf_path = params["conf_path"]
+    result = {"changed": False}
+    conf_error = None
+    try:
+        conf = load_conf(conf_path)
+    except CorokeyError as exc:  # ConfParseError too
+        conf, conf_error = None, exc
+    source, conf_key_path = ("file", None) if conf is None else conf.key_source()
+    path = params["path"] or conf_key_path or (DEFAULT_KEY_PATH if profile.corosync else profile.path)
+    if conf is not None:
+        cipher, hash_ = conf.crypto()
+        result["crypto"] = {"cipher": cipher, "hash": hash_, "enabled": conf.crypto_enabled()}
+        result["cluster_name"] = conf.value("totem.cluster_name")
+        result["nodes"] = [
+            {"name": node.name, "nodeid": node.nodeid, "addresses": list(node.addresses)}
+            for node in conf.nodes()
+        ]
+    result["key"] = key_facts(path, source, profile)
+    live = live_state()
+    version = live.version or corosync_version()
+    reload_values = (cmap_values("config.reload", local_runner) or {}) if live.running else {}
+    result["corosync"] = {
+        "version": version,
+        "running": live.running,
+        "this_node": live.this_node,
+        "members": sorted(live.members),
+        "quorate": live.quorate,
+        "ring_id": live.ring_id,
+        "online_reload": version_tuple(version) >= ONLINE_RELOAD_SINCE,
+        "reload_status": reload_values.get("config.reload_status"),
+        "reload_error_message": reload_values.get("config.reload_error_message") or None,
+    }
+    lines, result["log_source"] = log_lines(conf)
+    result["mismatches"], result["digest_mismatch_lines"] = mismatches(conf, lines)
+    if conf_error is not None:
+        finding = Finding(ERROR, conf_error.reference, conf_error.message, conf_error.hint)
+        result["doctor"] = {"status": ERROR, "findings": [finding.to_json()], "odd_nodes": []}
+        return result
+    diagnosis = diagnose(conf_path, log_lines=lines)
+    result["doctor"] = {
+        "status": diagnosis.status,
+        "findings": [finding.to_json() for finding in diagnosis.findings],
+        "odd_nodes": diagnosis.odd_nodes,
+    }
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            conf_path=dict(type="path", default="/etc/corosync/corosync.conf"),
+            path=dict(type="path"),
+            profile=dict(type="str", default="corosync", choices=sorted(PROFILES)),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        result = gather(module.params)
+    except CorokeyError as exc:
+        message = exc.message if not exc.hint else "%s; %s" % (exc.message, exc.hint)
+        module.fail_json(msg=message, reference=exc.reference)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
