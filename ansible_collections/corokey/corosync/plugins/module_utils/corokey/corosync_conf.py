@@ -53,7 +53,7 @@ class Section:
         return values[-1] if values else None
 
     def get_all(self, key: str) -> "List[str]":
-        return [value for name, value, _ in self.items if name == key]
+        return [value for name, value, _unused in self.items if name == key]
 
     def section(self, name: str) -> "Optional[Section]":
         """The first subsection called ``name`` (corosync merges repeats of top sections)."""

@@ -172,7 +172,7 @@ def _explain_mismatches(
             ERROR,
             "this-node-key-differs",
             "this node cannot decrypt packets from any other node ("
-            + ", ".join(label for label, _, _ in odd)
+            + ", ".join(label for label, _unused, _unused in odd)
             + "): its own key is the one that differs",
             "copy the cluster's key here from a member: corokey push --from GOODNODE, "
             "or corokey install KEY",

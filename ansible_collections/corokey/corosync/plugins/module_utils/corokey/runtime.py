@@ -89,7 +89,7 @@ def live_state(run: "Runner" = local_runner) -> "LiveState":
     current = members(run)
     if current is None:
         return LiveState(running=False)
-    _, quorum = run(["corosync-quorumtool", "-s"])  # exits non-zero when not quorate
+    _unused, quorum = run(["corosync-quorumtool", "-s"])  # exits non-zero when not quorate
     quorate = None
     ring_id = None
     this_node = None
