@@ -22,7 +22,7 @@ description:
   - Key bytes are never shown; results and diffs carry the fingerprint
     (C(SHA256:) and base64, as ssh-keygen prints), size, owner and mode.
 author:
-  - corokey authors
+  - corokey maintainers (@corokey)
 options:
   path:
     description:
@@ -71,6 +71,8 @@ options:
         group or other bits.
     type: bool
     default: false
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
     support: full

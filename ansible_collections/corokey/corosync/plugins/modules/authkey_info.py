@@ -18,7 +18,7 @@ description:
     and how its last configuration reload went; and the recent lines of its log that
     show nodes with another key, mapped to node names.
 author:
-  - corokey authors
+  - corokey maintainers (@corokey)
 options:
   conf_path:
     description: The corosync configuration to read.
@@ -34,6 +34,8 @@ options:
     type: str
     default: corosync
     choices: [corosync, pacemaker, fence-xvm]
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
     support: full

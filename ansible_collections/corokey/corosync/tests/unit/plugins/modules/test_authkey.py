@@ -38,24 +38,24 @@ def mode_of(path):
 
 def test_present_writes_the_key_once(module_runner, keydir):
     path = keydir / "authkey"
-    result, _ = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY)})
+    result, _output = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY)})
     assert result["changed"] is True and not result.get("failed")
     assert path.read_bytes() == KEY and mode_of(path) == 0o400
     assert result["fingerprint"] == fp(KEY) and result["previous_fingerprint"] is None
     assert (result["size"], result["mode"]) == (256, "0400")
     assert entries(keydir) == ["authkey"]
-    again, _ = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY)})
+    again, _output = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY)})
     assert again["changed"] is False and again["previous_fingerprint"] == fp(KEY)
 
 
 def test_check_mode_changes_nothing_and_predicts(module_runner, keydir):
     path = keydir / "authkey"
-    result, _ = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY)}, check_mode=True)
+    result, _output = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY)}, check_mode=True)
     assert result["changed"] is True and result["fingerprint"] == fp(KEY)
     assert entries(keydir) == []
     path.write_bytes(OTHER)
     os.chmod(str(path), 0o644)
-    result, _ = module_runner(
+    result, _output = module_runner(
         "authkey", {"path": str(path), "content_b64": b64(KEY), "backup": True}, check_mode=True
     )
     assert result["changed"] is True and result["backup_file"] == str(path) + ".old"
@@ -77,7 +77,7 @@ def test_wrong_mode_is_fixed_and_backup_keeps_the_old_key_protected(module_runne
     path = keydir / "authkey"
     path.write_bytes(OTHER)
     os.chmod(str(path), 0o644)
-    result, _ = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY), "backup": True})
+    result, _output = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY), "backup": True})
     assert result["changed"] and result["backup_file"] == str(path) + ".old"
     assert path.read_bytes() == KEY and mode_of(path) == 0o400
     old = keydir / "authkey.old"
@@ -89,7 +89,7 @@ def test_same_bytes_wrong_mode_is_a_change(module_runner, keydir):
     path = keydir / "authkey"
     path.write_bytes(KEY)
     os.chmod(str(path), 0o440)
-    result, _ = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY)})
+    result, _output = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY)})
     assert result["changed"] and mode_of(path) == 0o400
 
 
@@ -105,7 +105,7 @@ def test_non_regular_target_is_refused_and_left_alone(module_runner, keydir, tmp
     else:
         os.mkfifo(str(path))
     for state in ("present", "staged"):
-        result, _ = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY), "state": state})
+        result, _output = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY), "state": state})
         assert result["failed"] is True, result
         assert str(path) in result["msg"]
         assert result["reference"] == ("symlink" if kind == "symlink" else "not-regular")
@@ -120,21 +120,21 @@ def test_stage_then_commit_with_the_expected_fingerprint(module_runner, keydir):
     path.write_bytes(OTHER)
     os.chmod(str(path), 0o400)
     staged_path = keydir / ".authkey.corokey-staged"
-    result, _ = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY), "state": "staged"})
+    result, _output = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY), "state": "staged"})
     assert result["changed"] and result["staged"] is True
     assert result["staged_fingerprint"] == fp(KEY) and result["fingerprint"] == fp(OTHER)
     assert result["staged_path"] == str(staged_path)
     assert staged_path.read_bytes() == KEY and mode_of(staged_path) == 0o400
     assert path.read_bytes() == OTHER
-    again, _ = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY), "state": "staged"})
+    again, _output = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY), "state": "staged"})
     assert again["changed"] is False and again["staged"] is True
 
-    wrong, _ = module_runner("authkey", {"path": str(path), "state": "committed", "expected_fingerprint": fp(OTHER)})
+    wrong, _output = module_runner("authkey", {"path": str(path), "state": "committed", "expected_fingerprint": fp(OTHER)})
     assert wrong["failed"] and wrong["reference"] == "staged-differs"
     assert fp(KEY) in wrong["msg"] and fp(OTHER) in wrong["msg"]
     assert path.read_bytes() == OTHER and staged_path.exists()
 
-    done, _ = module_runner(
+    done, _output = module_runner(
         "authkey",
         {"path": str(path), "state": "committed", "expected_fingerprint": hashlib.sha256(KEY).hexdigest(), "backup": True},
         diff=True,
@@ -144,14 +144,14 @@ def test_stage_then_commit_with_the_expected_fingerprint(module_runner, keydir):
     assert path.read_bytes() == KEY and (keydir / "authkey.old").read_bytes() == OTHER
     assert entries(keydir) == ["authkey", "authkey.old"]
 
-    twice, _ = module_runner("authkey", {"path": str(path), "state": "committed", "expected_fingerprint": fp(KEY)})
+    twice, _output = module_runner("authkey", {"path": str(path), "state": "committed", "expected_fingerprint": fp(KEY)})
     assert twice["changed"] is False and not twice.get("failed")
 
 
 def test_commit_without_a_staged_copy(module_runner, keydir):
     path = keydir / "authkey"
     path.write_bytes(OTHER)
-    result, _ = module_runner("authkey", {"path": str(path), "state": "committed", "expected_fingerprint": fp(KEY)})
+    result, _output = module_runner("authkey", {"path": str(path), "state": "committed", "expected_fingerprint": fp(KEY)})
     assert result["failed"] and result["reference"] == "nothing-staged" and "state=staged" in result["msg"]
     assert path.read_bytes() == OTHER
 
@@ -162,10 +162,10 @@ def test_staging_the_key_already_in_place_stages_nothing(module_runner, keydir):
     os.chmod(str(path), 0o400)
     leftover = keydir / ".authkey.corokey-staged"
     leftover.write_bytes(OTHER)
-    result, _ = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY), "state": "staged"})
+    result, _output = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY), "state": "staged"})
     assert result["staged"] is False and result["staged_fingerprint"] == fp(KEY)
     assert not leftover.exists()  # a stale copy of another key would mislead a commit
-    commit, _ = module_runner("authkey", {"path": str(path), "state": "committed", "expected_fingerprint": fp(KEY)})
+    commit, _output = module_runner("authkey", {"path": str(path), "state": "committed", "expected_fingerprint": fp(KEY)})
     assert commit["changed"] is False and not commit.get("failed")
 
 
@@ -173,11 +173,11 @@ def test_abort_removes_the_staged_copy_only(module_runner, keydir):
     path = keydir / "authkey"
     path.write_bytes(OTHER)
     module_runner("authkey", {"path": str(path), "content_b64": b64(KEY), "state": "staged"})
-    check, _ = module_runner("authkey", {"path": str(path), "state": "aborted"}, check_mode=True)
+    check, _output = module_runner("authkey", {"path": str(path), "state": "aborted"}, check_mode=True)
     assert check["changed"] and (keydir / ".authkey.corokey-staged").exists()
-    result, _ = module_runner("authkey", {"path": str(path), "state": "aborted"})
+    result, _output = module_runner("authkey", {"path": str(path), "state": "aborted"})
     assert result["changed"] and entries(keydir) == ["authkey"] and path.read_bytes() == OTHER
-    again, _ = module_runner("authkey", {"path": str(path), "state": "aborted"})
+    again, _output = module_runner("authkey", {"path": str(path), "state": "aborted"})
     assert again["changed"] is False
 
 
@@ -194,11 +194,11 @@ def test_bad_content_is_refused_before_anything_is_written(module_runner, keydir
 
 
 def test_src_needs_the_action_plugin(module_runner, keydir):
-    result, _ = module_runner("authkey", {"path": str(keydir / "authkey"), "src": "/etc/hostname"})
+    result, _output = module_runner("authkey", {"path": str(keydir / "authkey"), "src": "/etc/hostname"})
     assert result["failed"] and result["reference"] == "src-without-action"
 
 
 def test_profile_gives_mode(module_runner, keydir):
     path = keydir / "fence_xvm.key"
-    result, _ = module_runner("authkey", {"path": str(path), "profile": "fence-xvm", "content_b64": b64(KEY * 2)})
+    result, _output = module_runner("authkey", {"path": str(path), "profile": "fence-xvm", "content_b64": b64(KEY * 2)})
     assert result["changed"] and mode_of(path) == 0o600 and path.read_bytes() == KEY * 2

@@ -87,7 +87,7 @@ def test_findings_of_corokey_check_and_a_staged_copy(module_runner, tmp_path):
     conf, key = setup_node(tmp_path, key_mode=0o644)
     staged = tmp_path / ".authkey.corokey-staged"
     staged.write_bytes(KEY[::-1])
-    result, _ = module_runner("authkey_info", {"conf_path": str(conf)})
+    result, _output = module_runner("authkey_info", {"conf_path": str(conf)})
     assert result["key"]["status"] == "error"
     assert any("0644" in f["message"] for f in result["key"]["findings"]), result["key"]["findings"]
     assert result["key"]["staged_fingerprint"] == fp(KEY[::-1])
@@ -98,14 +98,14 @@ def test_a_symlinked_key_is_a_finding_not_a_crash(module_runner, tmp_path):
     real = tmp_path / "real"
     key.rename(real)
     key.symlink_to(real)
-    result, _ = module_runner("authkey_info", {"conf_path": str(conf)})
+    result, _output = module_runner("authkey_info", {"conf_path": str(conf)})
     assert not result.get("failed"), result
     assert result["key"]["fingerprint"] is None and result["key"]["status"] == "error"
     assert [f["reference"] for f in result["key"]["findings"]] == ["symlink"]
 
 
 def test_unreadable_conf_is_reported(module_runner, tmp_path):
-    result, _ = module_runner("authkey_info", {"conf_path": str(tmp_path / "missing.conf"), "path": str(tmp_path / "k")})
+    result, _output = module_runner("authkey_info", {"conf_path": str(tmp_path / "missing.conf"), "path": str(tmp_path / "k")})
     assert not result.get("failed"), result
     assert result["doctor"]["status"] == "error"
     assert "missing.conf" in result["doctor"]["findings"][0]["message"]
