@@ -42,3 +42,35 @@ def run_module(name, args, check_mode=False, diff=False):
 @pytest.fixture
 def module_runner():
     return run_module
+
+
+def run_playbook(directory, playbook, *options):
+    """ansible-playbook on this machine (connection local) with the collection on its path."""
+    path = os.path.join(str(directory), "playbook.yml")
+    with open(path, "w") as handle:
+        handle.write(playbook)
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_ROOT,
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCALHOST_WARNING="false",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        ANSIBLE_PIPELINING="true",
+        ANSIBLE_LOCAL_TEMP=os.path.join(str(directory), "ansible-local"),
+        ANSIBLE_REMOTE_TEMP=os.path.join(str(directory), "ansible-remote"),
+    )
+    playbook_bin = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    return subprocess.run(
+        [playbook_bin, "-i", "localhost,", "-c", "local", path] + list(options),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(directory),
+        check=False,
+    )
+
+
+@pytest.fixture
+def playbook_runner():
+    return run_playbook

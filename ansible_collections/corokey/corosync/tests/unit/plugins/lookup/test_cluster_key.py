@@ -1,0 +1,93 @@
+# Copyright: corokey authors
+# MIT License (see the LICENSE of the corokey project)
+"""The cluster_key lookup, through ansible-playbook on this machine."""
+
+import base64
+import os
+import stat
+
+LOOKUP_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Keys
+      ansible.builtin.copy:
+        dest: "{{ out }}"
+        mode: "0600"
+        content: |
+          first={{ lookup('corokey.corosync.cluster_key', 'alpha', dir=keys) }}
+          again={{ lookup('corokey.corosync.cluster_key', 'alpha', dir=keys) }}
+          beta={{ lookup('corokey.corosync.cluster_key', 'beta', dir=keys, size=128) }}
+          next={{ lookup('corokey.corosync.cluster_key', 'alpha', dir=keys, next=true) }}
+          next_again={{ lookup('corokey.corosync.cluster_key', 'alpha', dir=keys, next=true) }}
+"""
+
+PROMOTE_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Promote
+      ansible.builtin.copy:
+        dest: "{{ out }}"
+        mode: "0600"
+        content: |
+          promoted={{ lookup('corokey.corosync.cluster_key', 'alpha', dir=keys, promote=true) }}
+          current={{ lookup('corokey.corosync.cluster_key', 'alpha', dir=keys) }}
+          promoted_again={{ lookup('corokey.corosync.cluster_key', 'alpha', dir=keys, promote=true) }}
+"""
+
+ONE_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: One key
+      ansible.builtin.debug:
+        msg: "{{ lookup('corokey.corosync.cluster_key', name, dir=keys) | length }}"
+"""
+
+
+def values(path):
+    return dict(line.split("=", 1) for line in path.read_text().splitlines())
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.lstat(str(path)).st_mode)
+
+
+def test_one_key_per_cluster_made_once_kept_private(playbook_runner, tmp_path):
+    keys, out = tmp_path / "keys", tmp_path / "out"
+    result = playbook_runner(tmp_path, LOOKUP_PLAY, "-e", "keys=%s out=%s" % (keys, out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    got = values(out)
+    assert got["first"] == got["again"] and got["next"] == got["next_again"]
+    assert len({got["first"], got["beta"], got["next"]}) == 3
+    alpha = base64.b64decode(got["first"])
+    assert len(alpha) == 256 and len(base64.b64decode(got["beta"])) == 128
+    assert (keys / "alpha" / "corosync.key").read_bytes() == alpha
+    assert mode_of(keys) == 0o700 and mode_of(keys / "alpha") == 0o700
+    assert mode_of(keys / "alpha" / "corosync.key") == 0o600
+    assert mode_of(keys / "alpha" / "corosync.key.next") == 0o600
+    assert sorted(os.listdir(str(keys / "alpha"))) == ["corosync.key", "corosync.key.next"]
+
+    result = playbook_runner(tmp_path, PROMOTE_PLAY, "-e", "keys=%s out=%s" % (keys, out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    promoted = values(out)
+    assert promoted["promoted"] == promoted["current"] == promoted["promoted_again"] == got["next"]
+    assert (keys / "alpha" / "corosync.key.old").read_bytes() == alpha
+    assert sorted(os.listdir(str(keys / "alpha"))) == ["corosync.key", "corosync.key.old"]
+
+
+def test_refuses_bad_names_and_exposed_keys(playbook_runner, tmp_path):
+    keys = tmp_path / "keys"
+    result = playbook_runner(tmp_path, ONE_PLAY, "-e", "keys=%s name=../etc" % keys)
+    assert result.returncode != 0 and "is no cluster name" in result.stdout
+    assert not (tmp_path / "etc").exists()
+    result = playbook_runner(tmp_path, ONE_PLAY, "-e", "keys=%s name=alpha" % keys)
+    assert result.returncode == 0, result.stdout
+    os.chmod(str(keys / "alpha" / "corosync.key"), 0o640)
+    result = playbook_runner(tmp_path, ONE_PLAY, "-e", "keys=%s name=alpha" % keys)
+    assert result.returncode != 0 and "readable by others" in result.stdout
+    os.chmod(str(keys / "alpha" / "corosync.key"), 0o600)
+    os.chmod(str(keys), 0o755)
+    result = playbook_runner(tmp_path, ONE_PLAY, "-e", "keys=%s name=alpha" % keys)
+    assert result.returncode != 0 and "chmod 0700" in result.stdout
