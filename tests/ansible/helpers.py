@@ -37,7 +37,7 @@ subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *args], check
 
 
 def ansible_core_version() -> str:
-    from ansible.release import __version__
+    from ansible.release import __version__  # type: ignore[import-untyped]
 
     return str(__version__)
 
@@ -45,10 +45,12 @@ def ansible_core_version() -> str:
 def ansible_test_pip_version() -> str:
     from types import SimpleNamespace
 
-    from ansible_test._internal.python_requirements import get_venv_packages
+    from ansible_test._internal.python_requirements import (  # type: ignore[import-untyped]
+        get_venv_packages,
+    )
 
     python = SimpleNamespace(version=f"{sys.version_info[0]}.{sys.version_info[1]}")
-    return str(get_venv_packages(python)["pip"])  # type: ignore[arg-type]
+    return str(get_venv_packages(python)["pip"])
 
 
 def ansible_test_home() -> Path:
