@@ -31,6 +31,10 @@ options:
       - Where the keys are kept. Defaults to C(corokey/clusters) under the user's data
         directory (C($XDG_DATA_HOME), else C(~/.local/share)).
     type: path
+    env:
+      - name: COROKEY_KEY_DIR
+    vars:
+      - name: corokey_key_dir
   profile:
     description: Which kind of secret (its default size and the sizes allowed).
     type: str
@@ -157,8 +161,31 @@ def key_for(cluster, directory, profile, size, want_next, promote):
     path = next_path if want_next else current_path
     data = read_key(path, profile)
     if data is None:
-        data = generate_key(check_size(profile, size or profile.size))
-        write_secret(path, data, mode=FILE_MODE)
+        data = create_once(path, generate_key(check_size(profile, size or profile.size)), profile)
+    return data
+
+
+def create_once(path, data, profile):
+    """Put ``data`` at ``path`` unless another run got there first; return what is there.
+
+    Ansible runs a lookup once per host, in parallel forks: the nodes of one cluster
+    must all get the key the first fork made.  So the key is written whole under a
+    name of its own, then linked to ``path``, which fails if ``path`` exists.
+    """
+    directory, name = os.path.split(path)
+    mine = os.path.join(directory, ".%s.%d-%s" % (name, os.getpid(), os.urandom(4).hex()))
+    write_secret(mine, data, mode=FILE_MODE)
+    try:
+        os.link(mine, path)
+    except FileExistsError:
+        data = read_key(path, profile)
+    finally:
+        os.unlink(mine)
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
     return data
 
 

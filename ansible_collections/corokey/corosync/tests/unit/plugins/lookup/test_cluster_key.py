@@ -91,3 +91,53 @@ def test_refuses_bad_names_and_exposed_keys(playbook_runner, tmp_path):
     os.chmod(str(keys), 0o755)
     result = playbook_runner(tmp_path, ONE_PLAY, "-e", "keys=%s name=alpha" % keys)
     assert result.returncode != 0 and "chmod 0700" in result.stdout
+
+
+PARALLEL_PLAY = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Each host asks for the cluster's key at once
+      ansible.builtin.copy:
+        dest: "{{ out }}/{{ inventory_hostname }}"
+        mode: "0600"
+        content: "{{ lookup('corokey.corosync.cluster_key', 'alpha', dir=keys) }}"
+"""
+
+
+def test_parallel_first_use_gives_every_host_the_same_key(playbook_runner, tmp_path):
+    keys, out = tmp_path / "keys", tmp_path / "out"
+    out.mkdir()
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("".join("h%d ansible_connection=local\n" % i for i in range(12)))
+    result = playbook_runner(
+        tmp_path, PARALLEL_PLAY, "-i", str(inventory), "-f", "12", "-e", "keys=%s out=%s" % (keys, out)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    seen = {path.read_text() for path in out.iterdir()}
+    assert len(os.listdir(str(out))) == 13 and len(seen) == 1  # h0..h11 and localhost
+    assert sorted(os.listdir(str(keys / "alpha"))) == ["corosync.key"]
+
+
+def _first_use(args):
+    directory, cluster, barrier = args
+    from ansible_collections.corokey.corosync.plugins.lookup.cluster_key import key_for
+    from ansible_collections.corokey.corosync.plugins.module_utils.corokey.profiles import PROFILES
+
+    barrier.wait()
+    return key_for(cluster, directory, PROFILES["corosync"], None, False, False)
+
+
+def test_racing_first_uses_agree_on_one_key(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for round_number in range(2):
+        cluster = "race%d" % round_number
+        manager = context.Manager()
+        barrier = manager.Barrier(8)
+        with context.Pool(8) as pool:
+            keys = pool.map(_first_use, [(str(tmp_path / "keys"), cluster, barrier)] * 8)
+        manager.shutdown()
+        assert len(set(keys)) == 1, "round %d: %d different keys" % (round_number, len(set(keys)))
+        assert sorted(os.listdir(str(tmp_path / "keys" / cluster))) == ["corosync.key"]
