@@ -57,9 +57,11 @@ options:
       - V(committed) puts the staged copy in place (and removes it). Without a staged
         copy it succeeds, unchanged, only when the live key already has O(expected_fingerprint).
       - V(aborted) removes the staged copy, if any.
+      - V(restored) puts the backup C(PATH.old) back in place (written as the key, with the
+        key's owner and mode; C(PATH.old) stays), to undo a commit.
     type: str
     default: present
-    choices: [present, staged, committed, aborted]
+    choices: [present, staged, committed, aborted, restored]
   expected_fingerprint:
     description:
       - With O(state=committed), the fingerprint the staged copy must have
@@ -355,6 +357,16 @@ class Run(object):
             self.write_live(staged.data, backup)
         self.remove_staged()
 
+    def restore(self):
+        backup = read_if_present(self.path + ".old")
+        if backup is None:
+            raise Refused(
+                "no %s.old to restore; nothing was committed with backup=true" % self.path,
+                "nothing-to-restore",
+            )
+        if not is_exactly(self.live, backup.data, self.mode, self.owner):
+            self.write_live(backup.data, False)
+
     def abort(self):
         if os.path.lexists(self.staged):  # even a link there is ours to remove: it is our name
             self.remove_staged()
@@ -398,6 +410,8 @@ def run_module(module):
         staged_waiting = run.stage(decode_key(params, profile))
     elif state == "committed":
         run.commit(params["expected_fingerprint"], params["backup"])
+    elif state == "restored":
+        run.restore()
     else:
         run.abort()
     return run.finish(staged_waiting)
@@ -413,7 +427,7 @@ def main():
             state=dict(
                 type="str",
                 default="present",
-                choices=["present", "staged", "committed", "aborted"],
+                choices=["present", "staged", "committed", "aborted", "restored"],
             ),
             expected_fingerprint=dict(type="str"),
             backup=dict(type="bool", default=False),

@@ -202,3 +202,17 @@ def test_profile_gives_mode(module_runner, keydir):
     path = keydir / "fence_xvm.key"
     result, _output = module_runner("authkey", {"path": str(path), "profile": "fence-xvm", "content_b64": b64(KEY * 2)})
     assert result["changed"] and mode_of(path) == 0o600 and path.read_bytes() == KEY * 2
+
+
+def test_restored_puts_the_backup_back(module_runner, keydir):
+    path = keydir / "authkey"
+    missing, _output = module_runner("authkey", {"path": str(path), "state": "restored"})
+    assert missing["failed"] and missing["reference"] == "nothing-to-restore"
+    path.write_bytes(OTHER)
+    module_runner("authkey", {"path": str(path), "content_b64": b64(KEY), "backup": True})
+    assert path.read_bytes() == KEY
+    result, _output = module_runner("authkey", {"path": str(path), "state": "restored"})
+    assert result["changed"] and result["fingerprint"] == fp(OTHER) and path.read_bytes() == OTHER
+    assert mode_of(path) == 0o400 and (keydir / "authkey.old").read_bytes() == OTHER
+    again, _output = module_runner("authkey", {"path": str(path), "state": "restored"})
+    assert again["changed"] is False
