@@ -66,6 +66,8 @@ options:
     description:
       - With O(state=committed), the fingerprint the staged copy must have
         (C(SHA256:...) or 64 hex digits); another staged copy is refused and left alone.
+      - In check mode, where the staging before did not write either, a commit without a
+        staged copy predicts the commit of this fingerprint.
     type: str
   backup:
     description:
@@ -336,6 +338,12 @@ class Run(object):
         if staged is None:
             if expected and self.live is not None and same_fingerprint(self.live.data, expected):
                 self.result["staged_fingerprint"] = fingerprint(self.live.data)
+                return
+            if expected and self.check:
+                # The staging task before this one did not write either (check mode):
+                # predict the commit it would have made possible.
+                self.result.update(changed=True, staged_fingerprint=expected)
+                self.after = dict(self.before or {}, fingerprint=expected)
                 return
             raise Refused(
                 "no staged copy at %s to commit%s; stage the key first (state=staged)"

@@ -216,3 +216,16 @@ def test_restored_puts_the_backup_back(module_runner, keydir):
     assert mode_of(path) == 0o400 and (keydir / "authkey.old").read_bytes() == OTHER
     again, _output = module_runner("authkey", {"path": str(path), "state": "restored"})
     assert again["changed"] is False
+
+
+def test_check_mode_commit_follows_a_check_mode_stage(module_runner, keydir):
+    path = keydir / "authkey"
+    path.write_bytes(OTHER)
+    args = {"path": str(path), "content_b64": b64(KEY), "state": "staged"}
+    staged, _output = module_runner("authkey", args, check_mode=True)
+    assert staged["changed"] and entries(keydir) == ["authkey"]
+    commit_args = {"path": str(path), "state": "committed", "expected_fingerprint": fp(KEY)}
+    commit, _output = module_runner("authkey", commit_args, check_mode=True, diff=True)
+    assert commit["changed"] and not commit.get("failed")
+    assert commit["diff"]["after"].startswith("fingerprint: %s\n" % fp(KEY))
+    assert path.read_bytes() == OTHER and entries(keydir) == ["authkey"]
