@@ -193,3 +193,35 @@ def test_a_symlink_at_the_key_path_fails_clearly(fleet: Fleet, tmp_path: Path) -
     finally:
         key_path.unlink()
         real.rename(key_path)
+
+
+def test_a_failed_commit_puts_the_old_key_back_everywhere(fleet: Fleet) -> None:
+    """node2 cannot keep authkey.old (a directory is there): its commit fails after
+    node1 and node3 committed, and the rescue puts their old key back and reloads."""
+    blocker = fleet.cluster("alpha")[1].path("/etc/corosync/authkey.old")
+    saved = blocker.read_bytes()
+    blocker.unlink()
+    blocker.mkdir()
+    try:
+        before = fleet.node_keys()
+        alpha_key = fleet.controller_key("alpha")
+        rings = fleet.net.ring_ids()
+        status, output = fleet.playbook("rotate.yml")
+        assert status != 0
+        assert "the commit failed on node2" in output, output
+        assert "the old key put back and reloaded" in output, output
+        assert "Put .old back where the new key was committed" in output
+        after = fleet.node_keys()
+        assert after == {**before, **{h.name: after[h.name] for h in fleet.cluster("beta")}}
+        assert fleet.controller_key("alpha") == alpha_key
+        for host in fleet.cluster("beta"):
+            assert after[host.name] == fleet.controller_key("beta") != before[host.name]
+        assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
+        fleet.wait_whole()
+        assert {
+            n: r for n, r in fleet.net.ring_ids().items() if n in ("node1", "node2", "node3")
+        } == {n: r for n, r in rings.items() if n in ("node1", "node2", "node3")}
+    finally:
+        blocker.rmdir()
+        blocker.write_bytes(saved)
+        blocker.chmod(0o400)
