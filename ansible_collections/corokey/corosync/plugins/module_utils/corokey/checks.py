@@ -17,6 +17,7 @@ fixes it.  A report's exit code is 0 when clean (notes only), 1 with warnings,
 2 with errors.
 """
 
+from ansible_collections.corokey.corosync.plugins.module_utils.corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.key import (
     COROSYNC2_KEY_LEN,
     FIPS_KEY_LEN_MAX,
@@ -101,7 +102,7 @@ class CheckReport(Record):
 
     @property
     def exit_code(self) -> int:
-        return {"ok": 0, WARNING: 1, ERROR: 2}[self.status]
+        return {"ok": EXIT_OK, WARNING: EXIT_FINDINGS, ERROR: EXIT_ERROR}[self.status]
 
     def errors(self) -> "List[Finding]":
         return [f for f in self.findings if f.severity == ERROR]

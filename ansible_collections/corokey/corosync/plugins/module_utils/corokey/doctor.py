@@ -9,10 +9,12 @@ corosync's own log since its last start, and the live state of the daemon
 """
 
 import os
+from shlex import quote
 from typing import Any, Dict, List, Optional
 
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.checks import ERROR, NOTE, WARNING, Finding, check_key
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.corosync_conf import ConfParseError, CorosyncConf, load_conf
+from ansible_collections.corokey.corosync.plugins.module_utils.corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.key import DEFAULT_KEY_PATH
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.logscan import (
     LogEvent,
@@ -47,7 +49,7 @@ class Diagnosis:
 
     @property
     def exit_code(self) -> int:
-        return {"healthy": 0, WARNING: 1, ERROR: 2}[self.status]
+        return {"healthy": EXIT_OK, WARNING: EXIT_FINDINGS, ERROR: EXIT_ERROR}[self.status]
 
     def add(self, severity: str, reference: str, message: str, fix: "Optional[str]" = None) -> None:
         self.findings.append(Finding(severity, reference, message, fix))
@@ -85,13 +87,7 @@ def diagnose(
     diagnosis.crypto = f"{cipher}/{hash_}"
     diagnosis.live = live_state(run)
     if not conf.crypto_enabled():
-        diagnosis.add(
-            NOTE,
-            "crypto-off",
-            f"crypto is off in {conf_path} (crypto_cipher {cipher}, crypto_hash {hash_}): "
-            "corosync does not use a key, and anyone on the network can join",
-            "set crypto_cipher: aes256 and crypto_hash: sha256 in totem, then corokey rotate",
-        )
+        _crypto_off(conf, cipher, hash_, diagnosis)
     else:
         _check_key(conf, diagnosis, fips)
     events = _log_events(conf, diagnosis, log_lines)
@@ -99,6 +95,35 @@ def diagnose(
     _explain_mismatches(conf, events, diagnosis)
     _explain_live_state(conf, diagnosis)
     return diagnosis
+
+
+def _crypto_off(conf: "CorosyncConf", cipher: str, hash_: str, diagnosis: "Diagnosis") -> None:
+    """Debian's default corosync.conf ships with crypto off: say what that exposes."""
+    message = (
+        f"crypto is off in {conf.path} (crypto_cipher {cipher}, crypto_hash {hash_}): corosync "
+        "uses no key, so any host that can reach the ring can join the cluster or spoof "
+        "its messages"
+    )
+    transport = conf.value("totem.transport") or "knet"
+    if transport != "knet":
+        fix = (
+            f"corosync encrypts only over knet, and this cluster uses {transport}: set "
+            "transport: knet, crypto_cipher: aes256 and crypto_hash: sha256 in totem on every "
+            "node, give every node the same key (corokey generate, then corokey push), and "
+            "restart corosync on all nodes together (a transport cannot change while running)"
+        )
+    else:
+        # corosync >= 3.1.0 switches crypto on and off on reload (exec/cfg.c, the
+        # CRYPTO_RECONFIG phases) when built with knet_handle_crypto_set_config
+        # (configure.ac: HAVE_KNET_CRYPTO_RECONF; Debian 12's 3.1.7 with knet 1.25 is);
+        # without it, the reload fails with "Crypto reconfiguration is not supported".
+        fix = (
+            "add 'crypto_cipher: aes256' and 'crypto_hash: sha256' to totem on every node, "
+            "give every node the same key (corokey generate, then corokey push), then run "
+            "corosync-cfgtool -R once; corosync before 3.1, or built without knet crypto "
+            "reconfiguration, needs corosync restarted on all nodes together instead"
+        )
+    diagnosis.add(WARNING, "crypto-off", message, fix)
 
 
 def _check_key(conf: "CorosyncConf", diagnosis: "Diagnosis", fips: "Optional[bool]") -> None:
@@ -179,7 +204,7 @@ def _explain_mismatches(
         )
         return
     me = conf.node_for_id(live.this_node) if live and live.this_node is not None else None
-    source = me.label if me else "A_GOOD_NODE"
+    source = quote(me.label) if me else "A_GOOD_NODE"
     for label, address, count in odd:
         diagnosis.odd_nodes.append(label)
         diagnosis.add(
@@ -187,7 +212,7 @@ def _explain_mismatches(
             "key-mismatch",
             f"node {label} ({address}) holds a different key: {count} of its packets could "
             "not be decrypted here, and it is not a member",
-            f"corokey push --from {source} --nodes {label} --reload",
+            f"corokey push --from {source} --nodes {quote(label)} --reload",
         )
     if (
         not odd

@@ -9,6 +9,8 @@ per command line tool (``corokey.cli.common.run``) turns them into a message and
 exit status.
 """
 
+from ansible_collections.corokey.corosync.plugins.module_utils.corokey.exitcodes import EXIT_ERROR
+
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from typing import Optional
@@ -19,10 +21,10 @@ if TYPE_CHECKING:
 class CorokeyError(Exception):
     """Base class of every error corokey reports to a user."""
 
-    #: Short stable reference, e.g. ``"key-too-short"``.
+    #: Short stable reference, e.g. ``"key-size"``; the README lists every one.
     reference: str = "error"
     #: Exit status the ``corokey`` command uses for this error.
-    exit_code: int = 2
+    exit_code: int = EXIT_ERROR
 
     def __init__(
         self, message: str, hint: "Optional[str]" = None, reference: "Optional[str]" = None
@@ -111,9 +113,3 @@ class KeyExistsError(CorokeyError):
     """A key exists where a new one would go, and replacing was not asked for."""
 
     reference = "key-exists"
-
-
-class RemoteError(CorokeyError):
-    """A node could not be reached or a remote step failed."""
-
-    reference = "remote"

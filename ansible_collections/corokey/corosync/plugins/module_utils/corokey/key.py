@@ -36,15 +36,25 @@ if TYPE_CHECKING:
 _GETRANDOM_CHUNK = 256  # getrandom(2) never returns short for requests this small
 
 
-def check_key_size(size: int) -> int:
-    """Return ``size`` if corosync 3 accepts keys of that many bytes, else raise."""
-    if not KEY_LEN_MIN <= size <= KEY_LEN_MAX:
+def check_key_size(
+    size: int,
+    minimum: int = KEY_LEN_MIN,
+    maximum: int = KEY_LEN_MAX,
+    default: int = KEY_LEN_DEFAULT,
+    what: str = "corosync",
+) -> int:
+    """The one size rule: ``size`` if it lies in ``[minimum, maximum]``, else KeySizeError.
+
+    The defaults are what corosync 3 accepts; :func:`corokey.profiles.key_size`
+    applies a profile's own range and default size.
+    """
+    if not minimum <= size <= maximum:
         from ansible_collections.corokey.corosync.plugins.module_utils.corokey.errors import KeySizeError
 
+        fips = " and fits FIPS mode" if default <= FIPS_KEY_LEN_MAX else ""
         raise KeySizeError(
-            f"Unsupported key size {size} (supported <{KEY_LEN_MIN},{KEY_LEN_MAX}>)",
-            hint=f"choose a size from {KEY_LEN_MIN} to {KEY_LEN_MAX} bytes; "
-            f"{KEY_LEN_DEFAULT} is the default and fits FIPS mode",
+            f"a {what} key of {size} bytes is not supported (supported <{minimum},{maximum}>)",
+            hint=f"choose a size from {minimum} to {maximum} bytes; {default} is the default{fips}",
             reference="key-size",
         )
     return size

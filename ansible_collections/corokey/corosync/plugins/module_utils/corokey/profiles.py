@@ -7,7 +7,13 @@ resolved on the host at the moment they are needed (``pacemaker``'s
 ``hacluster:haclient`` exist only where pacemaker is installed).
 """
 
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.key import DEFAULT_KEY_PATH, KEY_LEN_DEFAULT, KEY_LEN_MAX, KEY_LEN_MIN
+from ansible_collections.corokey.corosync.plugins.module_utils.corokey.key import (
+    DEFAULT_KEY_PATH,
+    KEY_LEN_DEFAULT,
+    KEY_LEN_MAX,
+    KEY_LEN_MIN,
+    check_key_size,
+)
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.record import Record
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -122,15 +128,16 @@ def get_profile(name: "Optional[str]") -> "Profile":
     return profile
 
 
-def check_size(profile: "Profile", size: int) -> int:
-    """Return ``size`` if the profile allows it, else raise a clear error."""
-    if not profile.min_size <= size <= profile.max_size:
-        from ansible_collections.corokey.corosync.plugins.module_utils.corokey.errors import KeySizeError
+def key_size(profile: "Profile", requested: "Optional[int]" = None) -> int:
+    """The size of a new key of ``profile``: ``requested``, or the profile's own size.
 
-        raise KeySizeError(
-            f"a {profile.name} key of {size} bytes is not supported "
-            f"(supported <{profile.min_size},{profile.max_size}>)",
-            hint=f"choose --size from {profile.min_size} to {profile.max_size} "
-            f"(default {profile.size})",
-        )
-    return size
+    Raises KeySizeError when the profile does not allow it (one rule for
+    generate, rotate and the library: :func:`corokey.key.check_key_size`).
+    """
+    return check_key_size(
+        profile.size if requested is None else requested,
+        minimum=profile.min_size,
+        maximum=profile.max_size,
+        default=profile.size,
+        what=profile.name,
+    )

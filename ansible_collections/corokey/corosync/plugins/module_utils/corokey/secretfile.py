@@ -142,7 +142,7 @@ def lstat_facts(path: str) -> "FileFacts":
         return FileFacts(path=path, kind="missing")
     except OSError as exc:  # ENOTDIR, EACCES, ELOOP in a parent, ...
         raise _read_error(
-            "look up", path, exc, _lookup_hint(exc.errno, path), "lookup-failed"
+            "look up", path, exc, _lookup_hint(exc.errno, path), reference="lookup-failed"
         ) from None
     return _facts(path, st, target)
 
@@ -163,7 +163,9 @@ def read_secret(path: str, limit: int = DEFAULT_READ_LIMIT) -> "SecretContent":
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise _unsafe(path, lstat_facts(path), "read") from None
-        raise _read_error("read", path, exc, _read_hint(exc.errno, path), "read-failed") from None
+        raise _read_error(
+            "read", path, exc, _read_hint(exc.errno, path), reference="read-failed"
+        ) from None
     try:
         st = os.fstat(fd)
         facts = _facts(path, st)
@@ -253,7 +255,7 @@ def _read_hint(err: "Optional[int]", path: str) -> str:
 
 
 def _read_error(
-    verb: str, path: str, exc: "OSError", hint: str, reference: str
+    verb: str, path: str, exc: "OSError", hint: str, *, reference: str
 ) -> "SecretFileError":
     from ansible_collections.corokey.corosync.plugins.module_utils.corokey.errors import SecretFileError  # loaded only on failure: start-up time
 
