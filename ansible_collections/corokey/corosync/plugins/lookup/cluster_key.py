@@ -84,7 +84,7 @@ from ansible_collections.corokey.corosync.plugins.module_utils.corokey.errors im
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.key import generate_key
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.profiles import (
     PROFILES,
-    check_size,
+    key_size,
 )
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.secretfile import (
     lstat_facts,
@@ -134,7 +134,7 @@ def read_key(path, profile):
             "cluster_key: %s is mode %04o, readable by others; the key may be exposed: "
             "run chmod 0600 %s and consider rotating the cluster's key" % (path, content.facts.mode, path)
         )
-    check_size(profile, len(content.data))
+    key_size(profile, len(content.data))
     return content.data
 
 
@@ -161,7 +161,7 @@ def key_for(cluster, directory, profile, size, want_next, promote):
     path = next_path if want_next else current_path
     data = read_key(path, profile)
     if data is None:
-        data = create_once(path, generate_key(check_size(profile, size or profile.size)), profile)
+        data = create_once(path, generate_key(key_size(profile, size)), profile)
     return data
 
 
