@@ -21,7 +21,9 @@ author:
   - corokey maintainers (@corokey)
 options:
   settle_seconds:
-    description: How long membership and ring id must stay unchanged after the reload.
+    description:
+      - How long membership and ring id must stay unchanged after the reload, counted
+        after a quiet period of 2 seconds in which the module does not query corosync.
     type: float
     default: 5
   expected_members:
@@ -97,6 +99,10 @@ ONLINE_RELOAD_SINCE = (3, 1)
 #: cmap config.reload_status after a successful reload (CS_OK).
 RELOAD_OK = "1"
 POLL_SECONDS = 0.5
+#: Quiet after corosync-cfgtool -R before the first look: on a loaded machine, queries
+#: made during the crypto switch starved a corosync between its phases (corokey's
+#: docs/rotate.md); corokey rotate waits as long.
+QUIET_SECONDS = 2.0
 
 
 def version_tuple(text):
@@ -174,6 +180,7 @@ def main():
     rc, out, err = module.run_command(["corosync-cfgtool", "-R"])
     if rc != 0:
         module.fail_json(msg="corosync-cfgtool -R failed (exit %d): %s" % (rc, (err or out).strip()), **result)
+    time.sleep(QUIET_SECONDS)
     problem, after = watch(before, expected, module.params["settle_seconds"])
     result.update(members=sorted(after.members), ring_id=after.ring_id, reload_status=None)
     values = cmap_values("config.reload") or {}
