@@ -16,6 +16,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.errors import CorokeyError
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.secretfile import read_secret
+from ansible_collections.corokey.corosync.plugins.module_utils.keyfile import error_message
 
 READ_LIMIT = 1 << 20
 
@@ -42,7 +43,7 @@ class ActionModule(ActionBase):
             try:
                 content = read_secret(found, limit=READ_LIMIT + 1)
             except CorokeyError as exc:
-                result.update(failed=True, msg="%s; %s" % (exc.message, exc.hint), reference=exc.reference)
+                result.update(failed=True, msg=error_message(exc), reference=exc.reference)
                 return result
             if len(content.data) > READ_LIMIT:
                 result.update(failed=True, msg="%s is over 1 MiB: no corosync key; name the key file" % found)

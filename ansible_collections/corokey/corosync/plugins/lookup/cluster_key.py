@@ -91,6 +91,7 @@ from ansible_collections.corokey.corosync.plugins.module_utils.corokey.secretfil
     read_secret,
     write_secret,
 )
+from ansible_collections.corokey.corosync.plugins.module_utils.keyfile import error_message
 
 _CLUSTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 FILE_MODE = 0o600
@@ -206,6 +207,6 @@ class LookupModule(LookupBase):
                     self.get_option("promote"),
                 )
             except CorokeyError as exc:
-                raise AnsibleLookupError("cluster_key: %s; %s" % (exc.message, exc.hint))
+                raise AnsibleLookupError("cluster_key: " + error_message(exc))
             values.append(base64.b64encode(data).decode("ascii"))
         return values

@@ -21,6 +21,8 @@ from ansible_collections.corokey.corosync.plugins.module_utils.corokey.secretfil
 )
 
 STAGED_SUFFIX = ".corokey-staged"
+#: corosync reloads crypto settings and the key with corosync-cfgtool -R from 3.1.0 on.
+ONLINE_RELOAD_SINCE = (3, 1)
 #: More than any key file corokey accepts (4096) and small enough to refuse junk.
 READ_LIMIT = 1 << 20
 
@@ -58,17 +60,22 @@ def owner_label(uid, gid):
     return user + ":" + group
 
 
-def describe(content):
+def description(data, size, uid, gid, mode):
     """What a diff or a result may show of a key: never its bytes."""
+    return {
+        "fingerprint": fingerprint(data),
+        "size": size,
+        "owner": owner_label(uid, gid),
+        "mode": "%04o" % mode,
+    }
+
+
+def describe(content):
+    """The description of a key read (corokey's SecretContent), or None."""
     if content is None:
         return None
     facts = content.facts
-    return {
-        "fingerprint": fingerprint(content.data),
-        "size": facts.size,
-        "owner": owner_label(facts.uid, facts.gid),
-        "mode": "%04o" % facts.mode,
-    }
+    return description(content.data, facts.size, facts.uid, facts.gid, facts.mode)
 
 
 def diff_text(description):
@@ -101,3 +108,18 @@ def remove_file(path):
         return True
     finally:
         os.close(dir_fd)
+
+
+def version_tuple(text):
+    """``3.1.7`` -> (3, 1, 7); what is not a number ends it."""
+    parts = []
+    for piece in (text or "").split("."):
+        if not piece.isdigit():
+            break
+        parts.append(int(piece))
+    return tuple(parts)
+
+
+def error_message(exc):
+    """corokey's error as one line for ``msg``: the problem, then what to do."""
+    return exc.message if not exc.hint else "%s; %s" % (exc.message, exc.hint)

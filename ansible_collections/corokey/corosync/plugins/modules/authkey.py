@@ -194,7 +194,9 @@ from ansible_collections.corokey.corosync.plugins.module_utils.corokey.profiles 
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.secretfile import write_secret
 from ansible_collections.corokey.corosync.plugins.module_utils.keyfile import (
     describe,
+    description,
     diff_text,
+    error_message,
     read_if_present,
     remove_file,
     same_fingerprint,
@@ -249,24 +251,8 @@ def is_exactly(content, data, mode, owner):
 
 def predicted(data, mode, owner):
     """What describe() will say of the file once written (for check mode)."""
-    import grp
-    import pwd
-
     uid, gid = owner if owner is not None else (os.geteuid(), os.getegid())
-    try:
-        user = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        user = str(uid)
-    try:
-        group = grp.getgrgid(gid).gr_name
-    except KeyError:
-        group = str(gid)
-    return {
-        "fingerprint": fingerprint(data),
-        "size": len(data),
-        "owner": user + ":" + group,
-        "mode": "%04o" % mode,
-    }
+    return description(data, len(data), uid, gid, mode)
 
 
 class Run(object):
@@ -448,8 +434,7 @@ def main():
     except Refused as exc:
         module.fail_json(msg=exc.message, reference=exc.reference)
     except CorokeyError as exc:
-        message = exc.message if not exc.hint else "%s; %s" % (exc.message, exc.hint)
-        module.fail_json(msg=message, reference=exc.reference)
+        module.fail_json(msg=error_message(exc), reference=exc.reference)
     module.exit_json(**result)
 
 

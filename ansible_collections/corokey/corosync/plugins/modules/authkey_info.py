@@ -217,22 +217,13 @@ from ansible_collections.corokey.corosync.plugins.module_utils.corokey.runtime i
     local_runner,
 )
 from ansible_collections.corokey.corosync.plugins.module_utils.keyfile import (
+    ONLINE_RELOAD_SINCE,
     describe,
+    error_message,
     read_if_present,
     staged_path,
+    version_tuple,
 )
-
-#: corosync reloads crypto settings and the key with corosync-cfgtool -R from 3.1.0 on.
-ONLINE_RELOAD_SINCE = (3, 1)
-
-
-def version_tuple(text):
-    parts = []
-    for piece in (text or "").split("."):
-        if not piece.isdigit():
-            break
-        parts.append(int(piece))
-    return tuple(parts)
 
 
 def corosync_version():
@@ -360,8 +351,7 @@ def main():
     try:
         result = gather(module.params)
     except CorokeyError as exc:
-        message = exc.message if not exc.hint else "%s; %s" % (exc.message, exc.hint)
-        module.fail_json(msg=message, reference=exc.reference)
+        module.fail_json(msg=error_message(exc), reference=exc.reference)
     module.exit_json(**result)
 
 

@@ -93,9 +93,11 @@ from ansible_collections.corokey.corosync.plugins.module_utils.corokey.runtime i
     cmap_values,
     live_state,
 )
+from ansible_collections.corokey.corosync.plugins.module_utils.keyfile import (
+    ONLINE_RELOAD_SINCE,
+    version_tuple,
+)
 
-#: corosync reloads crypto settings and the key with corosync-cfgtool -R from 3.1.0 on.
-ONLINE_RELOAD_SINCE = (3, 1)
 #: cmap config.reload_status after a successful reload (CS_OK).
 RELOAD_OK = "1"
 POLL_SECONDS = 0.5
@@ -103,15 +105,6 @@ POLL_SECONDS = 0.5
 #: made during the crypto switch starved a corosync between its phases (corokey's
 #: docs/rotate.md); corokey rotate waits as long.
 QUIET_SECONDS = 2.0
-
-
-def version_tuple(text):
-    parts = []
-    for piece in (text or "").split("."):
-        if not piece.isdigit():
-            break
-        parts.append(int(piece))
-    return tuple(parts)
 
 
 def reload_problem():
