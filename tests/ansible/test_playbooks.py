@@ -97,6 +97,13 @@ def test_diff_and_vvv_never_show_the_key(fleet: Fleet, tmp_path: Path) -> None:
     for cluster in ("alpha", "beta"):
         assert_no_key_material(output, fleet.controller_key(cluster, other_keys))
         assert_no_key_material(output, fleet.controller_key(cluster))
+    # Nor in what Ansible left on the controller (its local temp directory).
+    local = [p for p in (fleet.workdir / "ansible-local").rglob("*") if p.is_file()]
+    for path in local:
+        data = path.read_bytes()
+        for cluster in ("alpha", "beta"):
+            key = fleet.controller_key(cluster, other_keys)
+            assert key not in data and base64.b64encode(key) not in data, path
     # Put the fleet's keys back (corosync still runs on them: nothing was reloaded).
     status, output = fleet.playbook("distribute.yml")
     assert status == 0, output
