@@ -4,6 +4,11 @@
 
 import os
 
+import pytest
+
+# ansible-playbook runs take seconds each.
+pytestmark = pytest.mark.slow
+
 KEY = bytes(range(256))[::-1]
 
 PLAY = """

@@ -6,6 +6,11 @@ import base64
 import os
 import stat
 
+import pytest
+
+# ansible-playbook runs take seconds each.
+pytestmark = pytest.mark.slow
+
 LOOKUP_PLAY = """
 - hosts: localhost
   gather_facts: false
