@@ -127,10 +127,13 @@ def host_fips_enabled(flag_path: str = FIPS_FLAG) -> bool:
         return False
 
 
-def check_key(path: str, profile: "Profile", fips: "Optional[bool]" = None) -> "CheckReport":
+def check_key(
+    path: str, profile: "Profile", fips: "Optional[bool]" = None, corosync2: bool = False
+) -> "CheckReport":
     """Read ``path`` safely and check it against ``profile``.
 
     ``fips``: ``None`` asks this host; ``True``/``False`` forces the answer.
+    ``corosync2``: judge a corosync key by 2.x's rules (exactly the first 128 bytes).
     """
     if fips is None:
         fips = host_fips_enabled()
@@ -147,9 +150,13 @@ def check_key(path: str, profile: "Profile", fips: "Optional[bool]" = None) -> "
         return CheckReport(path, profile.name, findings=tuple(check_facts(facts, profile)))
     content = read_secret(path)
     findings = check_facts(content.facts, profile)
-    findings += check_content(content.data, content.facts.size, profile, fips, path)
+    findings += check_content(content.data, content.facts.size, profile, fips, path, corosync2)
     return CheckReport(
-        path, profile.name, content.facts.size, fingerprint(content.data), tuple(findings)
+        path,
+        profile.name,
+        content.facts.size,
+        fingerprint(content.data, corosync2 and profile.corosync),
+        tuple(findings),
     )
 
 
@@ -255,16 +262,27 @@ def _owner_findings(facts: "FileFacts", profile: "Profile") -> "List[Finding]":
 
 
 def check_content(
-    data: bytes, size: int, profile: "Profile", fips: bool, path: str = "-"
+    data: bytes,
+    size: int,
+    profile: "Profile",
+    fips: bool,
+    path: str = "-",
+    corosync2: bool = False,
 ) -> "List[Finding]":
     """Findings about the key bytes: size limits, FIPS, text encodings, low entropy.
 
     ``data`` may be only the first bytes of the key (at least 4097 when the key
-    is longer); ``size`` is the whole size.
+    is longer); ``size`` is the whole size.  With ``corosync2`` (and a corosync
+    profile) 2.x's rules apply and only the 128 bytes it uses are judged.
     """
-    findings = size_findings(size, profile, fips, path)
+    if corosync2 and profile.corosync:
+        findings = size_findings_2x(size, path)
+        used = data[:COROSYNC2_KEY_LEN]
+    else:
+        findings = size_findings(size, profile, fips, path)
+        used = data[:KEY_LEN_MAX]
     if size >= MIN_SIZE_FOR_CONTENT_CHECKS:
-        findings += _entropy_findings(data[:KEY_LEN_MAX], profile, path)
+        findings += _entropy_findings(used, profile, path)
     return findings
 
 
@@ -317,6 +335,30 @@ def size_findings(size: int, profile: "Profile", fips: bool, path: str) -> "List
             )
         )
     return findings
+
+
+def size_findings_2x(size: int, path: str) -> "List[Finding]":
+    """corosync 2.x (exec/totemconfig.c read_keyfile) reads exactly COROSYNC2_KEY_LEN bytes."""
+    if size < COROSYNC2_KEY_LEN:
+        return [
+            Finding(
+                ERROR,
+                "too-short",
+                f"{path} has {size} bytes; corosync 2.x refuses to start: "
+                f'"Could only read {size * 8} bits of {COROSYNC2_KEY_LEN * 8} bits from {path}."',
+                f"corokey generate --force {_q(path)}, then copy it to every node",
+            )
+        ]
+    if size > COROSYNC2_KEY_LEN:
+        return [
+            Finding(
+                NOTE,
+                "corosync2-prefix",
+                f"{path} has {size} bytes; corosync 2.x uses only the first "
+                f"{COROSYNC2_KEY_LEN}: keys that agree there are the same key to it",
+            )
+        ]
+    return []
 
 
 def _entropy_findings(data: bytes, profile: "Profile", path: str) -> "List[Finding]":

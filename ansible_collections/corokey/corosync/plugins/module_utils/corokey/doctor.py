@@ -17,6 +17,7 @@ from ansible_collections.corokey.corosync.plugins.module_utils.corokey.corosync_
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.key import DEFAULT_KEY_PATH
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.logscan import (
+    GENERATION_2X,
     LogEvent,
     journal_lines,
     mismatched_addresses,
@@ -89,7 +90,7 @@ def diagnose(
     if not conf.crypto_enabled():
         _crypto_off(conf, cipher, hash_, diagnosis)
     else:
-        _check_key(conf, diagnosis, fips)
+        _check_key(conf, diagnosis, fips, _corosync2(diagnosis.live))
     events = _log_events(conf, diagnosis, log_lines)
     _explain_startup_failures(events, diagnosis)
     _explain_mismatches(conf, events, diagnosis)
@@ -126,7 +127,18 @@ def _crypto_off(conf: "CorosyncConf", cipher: str, hash_: str, diagnosis: "Diagn
     diagnosis.add(WARNING, "crypto-off", message, fix)
 
 
-def _check_key(conf: "CorosyncConf", diagnosis: "Diagnosis", fips: "Optional[bool]") -> None:
+def _corosync2(live: "Optional[LiveState]") -> bool:
+    """Whether this node runs corosync 2.x: the running daemon's word, else the installed one."""
+    if live is not None and live.running and live.version:
+        return live.version.startswith("2.")
+    from ansible_collections.corokey.corosync.plugins.module_utils.corokey.generation import local_is_corosync2
+
+    return local_is_corosync2()
+
+
+def _check_key(
+    conf: "CorosyncConf", diagnosis: "Diagnosis", fips: "Optional[bool]", corosync2: bool
+) -> None:
     source, path = conf.key_source()
     if source == "inline":
         diagnosis.add(
@@ -138,7 +150,7 @@ def _check_key(conf: "CorosyncConf", diagnosis: "Diagnosis", fips: "Optional[boo
         )
         return
     diagnosis.key_path = path = path or DEFAULT_KEY_PATH
-    report = check_key(path, get_profile("corosync"), fips)
+    report = check_key(path, get_profile("corosync"), fips, corosync2)
     diagnosis.findings.extend(report.findings)
 
 
@@ -214,17 +226,47 @@ def _explain_mismatches(
             "not be decrypted here, and it is not a member",
             f"corokey push --from {source} --nodes {quote(label)} --reload",
         )
-    if (
-        not odd
-        and any(e.kind == "digest-mismatch" for e in events)
-        and not members >= {n.nodeid for n in conf.nodes()}
-    ):
+    incomplete = not members >= {n.nodeid for n in conf.nodes()}
+    unnamed = [e for e in events if e.kind == "digest-mismatch" and e.detail == GENERATION_2X]
+    if not odd and unnamed and incomplete:
+        _explain_unnamed_mismatch(conf, unnamed, diagnosis)
+    elif not odd and any(e.kind == "digest-mismatch" for e in events) and incomplete:
         diagnosis.add(
             WARNING,
             "digest-mismatch",
             "corosync logged 'Digest does not match': some node holds a different key",
             "corokey verify",
         )
+
+
+def _explain_unnamed_mismatch(
+    conf: "CorosyncConf", events: "List[LogEvent]", diagnosis: "Diagnosis"
+) -> None:
+    """corosync 2.x (totemudp/totemudpu, totemcrypto) logs a bad digest without the sender."""
+    live = diagnosis.live
+    me = live.this_node if live is not None else None
+    others = [n.label for n in conf.nodes() if n.nodeid != me]
+    alone = live is not None and live.running and live.members <= {me}
+    message = (
+        f"corosync logged {len(events)} messages of a bad digest ('Received message has "
+        "invalid digest... ignoring.' / 'Digest does not match') since it started: some "
+        "node's key differs from this node's. corosync 2.x does not log the sender's "
+        "address, so doctor cannot tell from here which node it is, nor whether this node's "
+        "key is the odd one"
+    )
+    if alone:
+        message += (
+            f"; this node is alone, which is what happens when its own key differs from "
+            f"all the others' ({', '.join(others) or 'the nodelist'})"
+        )
+    diagnosis.add(
+        ERROR,
+        "key-mismatch-unnamed",
+        message,
+        "corokey verify (compares the keys of every node in the nodelist over SSH and names "
+        "the odd one); then corokey push --from A_GOOD_NODE --nodes THE_ODD_NODE and restart "
+        "corosync there (2.x cannot reload a key)",
+    )
 
 
 def _explain_live_state(conf: "CorosyncConf", diagnosis: "Diagnosis") -> None:

@@ -8,8 +8,10 @@ lines a real corosync 3.1.7 with knet 1.25 wrote, see tests/README.md):
 * knet (corosync 3): ``nsscrypto: Digest does not match`` (also ``opensslcrypto:``
   and ``gcryptcrypto:``) and ``rx: Unable to decrypt packet from ADDR:PORT``;
 * totemudp/totemudpu (corosync 2): ``Received message has invalid digest...
-  ignoring.``, ``Invalid digest`` and ``Digest does not match``;
-* start-up: ``Could only read N bits of minimum M bits from FILE.``,
+  ignoring.``, ``Invalid digest`` and ``Digest does not match`` (totemcrypto.c); these
+  name no sender, and their events carry ``detail`` "2.x";
+* start-up: ``Could only read N bits of minimum M bits from FILE.`` (2.x: ``... of M
+  bits from FILE.``),
   ``Could not open FILE: ...`` and ``Could not read FILE: ...`` for the key.
 """
 
@@ -26,8 +28,11 @@ _KNET_DIGEST = re.compile(r"\b(nss|openssl|gcrypt)crypto: Digest does not match"
 _V2_DIGEST = re.compile(
     r"Received message has invalid digest\.\.\. ignoring|Invalid digest|Digest does not match"
 )
-_SHORT_KEY = re.compile(r"Could only read (\d+) bits of minimum (\d+) bits from (\S+?)\.?\s*$")
+_SHORT_KEY = re.compile(r"Could only read (\d+) bits of (?:minimum )?(\d+) bits from (\S+?)\.?\s*$")
 _KEY_OPEN = re.compile(r"Could not (open|read) (/\S+?): (.+?)\s*$")
+
+
+GENERATION_2X = "2.x"
 
 
 class LogEvent(Record):
@@ -49,8 +54,10 @@ def scan_line(line: str) -> "Optional[LogEvent]":
     match = _UNDECRYPTABLE.search(line)
     if match:
         return LogEvent("undecryptable", line, address=match.group(1))
-    if _KNET_DIGEST.search(line) or _V2_DIGEST.search(line):
+    if _KNET_DIGEST.search(line):
         return LogEvent("digest-mismatch", line)
+    if _V2_DIGEST.search(line):
+        return LogEvent("digest-mismatch", line, detail=GENERATION_2X)
     match = _SHORT_KEY.search(line)
     if match:
         return LogEvent("key-too-short", line, detail=match.group(3))

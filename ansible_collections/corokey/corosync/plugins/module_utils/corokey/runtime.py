@@ -73,16 +73,28 @@ def cmap_values(prefix: str, run: "Runner" = local_runner) -> "Optional[Dict[str
     return values
 
 
+# Where corosync keeps its members in cmap: 3.x exec/main.c, then 2.x exec/main.c.
+_MEMBER_PREFIXES = ("runtime.members", "runtime.totem.pg.mrp.srp.members")
+
+
 def members(run: "Runner" = local_runner) -> "Optional[Set[int]]":
-    values = cmap_values("runtime.members", run)
-    if values is None:
-        return None
-    joined = set()
-    for key, value in values.items():
-        parts = key.split(".")
-        if len(parts) == 4 and parts[3] == "status" and value == "joined":
-            joined.add(int(parts[2]))
-    return joined
+    answered = False
+    for prefix in _MEMBER_PREFIXES:
+        values = cmap_values(prefix, run)
+        answered = answered or values is not None
+        # Only this prefix's keys: a runner may replay one output for both questions.
+        mine = {
+            k[len(prefix) + 1 :]: v for k, v in (values or {}).items() if k.startswith(prefix + ".")
+        }
+        if not mine:  # not running, or the other generation's keys
+            continue
+        joined = set()
+        for key, value in mine.items():
+            parts = key.split(".")
+            if len(parts) == 2 and parts[1] == "status" and value == "joined":
+                joined.add(int(parts[0]))
+        return joined
+    return set() if answered else None
 
 
 def live_state(run: "Runner" = local_runner) -> "LiveState":
