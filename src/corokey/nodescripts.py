@@ -43,23 +43,28 @@ echo --corokey--
 say() { printf 'corokey-result %s\n' "$*"; }
 die() { say "$@"; exit 3; }
 kind() {
-  if [ -L "$1" ]; then echo symlink; elif [ -f "$1" ]; then echo regular
-  elif [ -d "$1" ]; then echo directory; elif [ -e "$1" ]; then echo other; else echo missing; fi
+  # Sets kd (no subshell: every fork counts on a node serving many sessions).
+  if [ -L "$1" ]; then kd=symlink; elif [ -f "$1" ]; then kd=regular
+  elif [ -d "$1" ]; then kd=directory; elif [ -e "$1" ]; then kd=other; else kd=missing; fi
 }
-sha() { s=$(head -c "$1" -- "$2" | sha256sum) && echo "${s%% *}"; }
-fp() { sha "$eff" "$1"; }
+sha() {
+  # SHA-256 of the first $1 bytes of $2; $3, when known, is its size (then no head).
+  if [ -n "${3:-}" ] && [ "$3" -le "$1" ]; then s=$(sha256sum -- "$2")
+  else s=$(head -c "$1" -- "$2" | sha256sum); fi && echo "${s%% *}"
+}
+fp() { sha "$eff" "$1" "${2:-}"; }
 facts() {
-  # sha256: of the bytes corokey compares (the first 4096); used: of the bytes this node's
-  # corosync uses, where that is fewer (2.x: the first 128).
-  kd=$(kind "$1")
+  # Sets F to the facts of $1 and sz to its size. sha256: of the bytes corokey compares
+  # (the first 4096); used: of the bytes this node's corosync uses, where that is fewer
+  # (2.x: the first 128).
+  kind "$1"; sz=
   if [ "$kd" = regular ]; then
-    printf 'kind=regular %s sha256=%s' \
-      "$(stat -c 'mode=%a uid=%u gid=%g owner=%U group=%G nlink=%h size=%s' -- "$1")" "$(fp "$1")"
-    if [ "${ceff:-$eff}" -lt "$eff" ]; then
-      printf ' used=%s' "$(sha "$ceff" "$1")"
-    fi
+    F=$(stat -c 'mode=%a uid=%u gid=%g owner=%U group=%G nlink=%h size=%s' -- "$1")
+    sz=${F##*size=}
+    F="kind=regular $F sha256=$(fp "$1" "$sz")"
+    if [ "${ceff:-$eff}" -lt "$eff" ]; then F="$F used=$(sha "$ceff" "$1" "$sz")"; fi
   else
-    printf 'kind=%s' "$kd"
+    F="kind=$kd"
   fi
 }
 show_text() {
@@ -101,7 +106,7 @@ enter() {
 plain() {
   # A name we will replace or keep must be a regular file or absent, never a link.
   for f in "$@"; do
-    kd=$(kind "$f")
+    kind "$f"
     case $f in /*) at=$f ;; *) at=$PWD/$f ;; esac
     case $kd in regular|missing) ;; *) die not-regular "kind=$kd" "path=$at" ;; esac
   done
@@ -124,8 +129,8 @@ _INSPECT = r"""
 show_text "$conf"
 generation
 inspect_one() {
-  say key $(facts "$1") "path=$1"
-  say old $(facts "$1.old") "path=$1.old"
+  facts "$1"; say key $F "path=$1"
+  facts "$1.old"; say old $F "path=$1.old"
   d=${1%/*}; [ -n "$d" ] || d=/
   if [ -d "$d" ]; then bad=$(dir_unsafe "$(cd -P -- "$d" && pwd -P)"); else bad=; fi
   if [ -n "$bad" ]; then say dir unsafe=yes "$bad"; else say dir unsafe=no "path=$d"; fi
@@ -159,7 +164,7 @@ say live-end
 # End of input at any point before "commit" removes the staged copy.
 _PUSH = r"""
 show_text "$conf"
-generation
+say corosync
 IFS= read -r cmd || exit 0
 [ "$cmd" = stage ] || { say aborted; exit 0; }
 IFS= read -r k; IFS= read -r size; IFS= read -r owner; IFS= read -r mode; IFS= read -r want
@@ -167,23 +172,25 @@ d=${k%/*}; [ -n "$d" ] || d=/; n=${k##*/}
 enter "$d"
 plain "$n" "$n.old"
 for f in ".$n$infix"* ".$n.old$infix"; do [ -f "$f" ] && rm -f -- "$f"; done
-if [ "$(kind "$n")" = regular ] \
+kind "$n"
+if [ "$kd" = regular ] \
    && [ "$(stat -c '%U:%G|%a|%h|%s' -- "$n")" = "$owner|$mode|1|$size" ] \
-   && [ "$(fp "$n")" = "$want" ]; then
-  head -c "$size" > /dev/null; say unchanged $(facts "$n"); exit 0
+   && [ "$(fp "$n" "$size")" = "$want" ]; then
+  head -c "$size" > /dev/null; facts "$n"; say unchanged $F; exit 0
 fi
 t=$(mktemp ".$n${infix}XXXXXXXX" 2>&1) || die "$(written "$t")" step=create "path=$PWD"
 trap 'rm -f -- "$t"' EXIT
 err=$(head -c "$size" 2>&1 > "$t") || die "$(written "$err")" step=write "path=$PWD/$t"
-[ "$(wc -c < "$t")" = "$size" ] || die short-input "path=$PWD/$t"
 err=$(chown -h -- "$owner" "$t" 2>&1 && chmod "$mode" -- "$t" 2>&1) \
   || die owner-failed "owner=$owner" "mode=$mode" "path=$PWD/$t"
 err=$(sync -- "$t" 2>&1) || die "$(written "$err")" step=sync "path=$PWD/$t"
-say staged "name=$t" $(facts "$t")
+facts "$t"
+[ "$sz" = "$size" ] || die short-input "path=$PWD/$t"
+say staged "name=$t" $F
 IFS= read -r cmd || cmd=eof
 [ "$cmd" = commit ] || { say aborted; exit 0; }
-[ "$(kind "$t")" = regular ] && [ "$(fp "$t")" = "$want" ] \
-  || die changed-underneath "path=$PWD/$t"
+kind "$t"
+[ "$kd" = regular ] && [ "$(fp "$t" "$size")" = "$want" ] || die changed-underneath "path=$PWD/$t"
 plain "$n" "$n.old"
 # mv -T: never into a directory that appeared at the name since the check. .old keeps
 # the previous key's inode, without group and other bits.
@@ -195,7 +202,7 @@ err=$(mv -f -T -- "$t" "$n" 2>&1) || die rename-failed "path=$PWD/$n"
 trap - EXIT
 [ ! -f "$n.old" ] || chmod go= -- "$n.old"
 err=$(sync -- . 2>&1) || die "$(written "$err")" step=sync-directory "path=$PWD"
-say committed $(facts "$n")
+facts "$n"; say committed $F
 """
 
 # Rollback: put .old back (a copy: the key must end with one name), only if .old holds
@@ -205,10 +212,12 @@ d=${k%/*}; [ -n "$d" ] || d=/; n=${k##*/}
 enter "$d"
 # Whatever is at the key path is replaced, never followed (rename), a link included.
 plain "$n.old"
-[ "$(kind "$n.old")" = regular ] || die no-old "path=$PWD/$n.old"
+kind "$n.old"
+[ "$kd" = regular ] || die no-old "path=$PWD/$n.old"
 [ "$(fp "$n.old")" = "$want" ] || die old-differs "path=$PWD/$n.old"
-if [ "$(kind "$n")" = regular ] && [ "$(fp "$n")" = "$want" ]; then
-  say unchanged $(facts "$n"); exit 0
+kind "$n"
+if [ "$kd" = regular ] && [ "$(fp "$n")" = "$want" ]; then
+  facts "$n"; say unchanged $F; exit 0
 fi
 t=$(mktemp ".$n${rinfix}XXXXXXXX" 2>&1) || die "$(written "$t")" step=create "path=$PWD"
 trap 'rm -f -- "$t"' EXIT
@@ -217,15 +226,16 @@ err=$(cp -p -- "$n.old" "$t" 2>&1 && sync -- "$t" 2>&1) \
 err=$(mv -f -T -- "$t" "$n" 2>&1) || die rename-failed "path=$PWD/$n"
 trap - EXIT
 sync -- . 2>/dev/null
-say restored $(facts "$n")
+facts "$n"; say restored $F
 """
 
 # push --from: the key's bytes, framed by its facts so that the admin can check what
 # it read (a banner printed into the session is not taken for key bytes).
 _READ = r"""
 plain "$k"
-[ "$(kind "$k")" = regular ] || die not-regular kind=missing "path=$k"
-say key $(facts "$k") "path=$k"
+kind "$k"
+[ "$kd" = regular ] || die not-regular kind=missing "path=$k"
+facts "$k"; say key $F "path=$k"
 cat -- "$k"
 """
 
