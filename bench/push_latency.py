@@ -375,6 +375,55 @@ def print_table(rows: Sequence[Dict[str, Any]], tools: Sequence[Tool]) -> None:
         )
 
 
+def print_headline(rows: Sequence[Dict[str, Any]], tools: Sequence[Tool]) -> None:
+    """Per tool: k and a cold and warm at each N, wall at the largest N and RTT 80 ms (or the
+    nearest), admin-side and relay CPU per node there, verified, atomic, the check."""
+    index = {(r["tool"], r["n"], r["warm"]): r for r in rows}
+    sizes = sorted({r["n"] for r in rows if r["tool"] != SSH_TRUE.name})
+    big = sizes[-1]
+    rtts = sorted({int(rtt) for r in rows for rtt in r["walls"]})
+    at = min(rtts, key=lambda rtt: abs(rtt - 80))
+    head = " | ".join(f"N={n} k / a cold | N={n} k / a warm" for n in sizes)
+    print(
+        f"| tool | {head} | wall N={big} RTT={at} cold / warm (s) "
+        f"| admin CPU/node N={big} cold / warm (ms) | relay CPU/node (ms) | verified | atomic "
+        "| check |"
+    )
+    print("| --- " * (2 * len(sizes) + 7) + "|")
+
+    def ka(row: Optional[Dict[str, Any]]) -> str:
+        return f"{row['k']:.1f} / {row['a']:.2f}" if row else "-"
+
+    for tool in tools:
+        cells = []
+        for n in sizes:
+            cells += [ka(index.get((tool.name, n, False))), ka(index.get((tool.name, n, True)))]
+        cold, warm = index.get((tool.name, big, False)), index.get((tool.name, big, True))
+        if cold is None or warm is None:
+            cold = index.get((tool.name, max(n for n in sizes if n <= tool.max_hosts), False))
+            warm = index.get((tool.name, max(n for n in sizes if n <= tool.max_hosts), True))
+        if cold is None or warm is None:
+            continue
+        wall = f"{_wall_at(cold, at):.2f} / {_wall_at(warm, at):.2f}"
+        if cold["n"] != big:
+            wall += f" (N={cold['n']})"
+        cpu = f"{cold['admin_cpu_per_node'] * 1000:.0f} / {warm['admin_cpu_per_node'] * 1000:.0f}"
+        relay = f"{cold['relay_cpu_per_node'] * 1000:.0f} / {warm['relay_cpu_per_node'] * 1000:.0f}"
+        group = [r for r in rows if r["tool"] == tool.name]
+        check = "pass" if all(r["ok"] for r in group) else "FAIL"
+        if any(r["keeps_old"] for r in group):
+            check += ", keeps .old"
+        print(
+            f"| {tool.name} | {' | '.join(cells)} | {wall} | {cpu} | {relay} | {tool.verified} "
+            f"| {tool.atomic} | {check} |"
+        )
+
+
+def _wall_at(row: Dict[str, Any], rtt: int) -> float:
+    walls = {int(k): v for k, v in row["walls"].items()}
+    return float(walls[rtt])
+
+
 def plot(rows: Sequence[Dict[str, Any]], path: Path, tools: Sequence[Tool]) -> None:
     import matplotlib
 
@@ -444,10 +493,14 @@ def main(argv: List[str]) -> int:
     # walls closer to what round trips and the tools' own CPU make them.
     os.nice(-int(_option(argv, "--priority", "5")))
     missing = push_tools.check_installed(sys.executable)
-    if missing:
+    if missing and "--from-json" not in argv:
         raise SystemExit("missing: " + "; ".join(missing))
+    if "--from-json" in argv:  # summarise, table and plot from a saved run
+        samples = json.loads(Path(_option(argv, "--from-json", "")).read_text())["samples"]
+        report(samples, tools, plot_path)
+        return 0
     started = time.monotonic()
-    samples: List[Dict[str, Any]] = []
+    samples = []
     with network(private_home=True) as net:
         net.add_hosts(max(sizes), corosync=False)
         cgroups = Cgroups()
@@ -464,18 +517,25 @@ def main(argv: List[str]) -> int:
             bench.close()
             cgroups.close()
     elapsed = time.monotonic() - started
-    rows = summarise(samples)
-    print_table(rows, tools)
+    if json_path:
+        Path(json_path).write_text(json.dumps({"samples": samples}, indent=1))
+    report(samples, tools, plot_path)
     print(
         f"sizes={sizes} rtts={rtts} rounds={rounds}; run time {elapsed:.0f} s; "
         f"load average {os.getloadavg()[0]:.2f}"
     )
-    if json_path:
-        Path(json_path).write_text(json.dumps({"samples": samples, "rows": rows}, indent=1))
-    if len(rtts) > 1:
+    return 0
+
+
+def report(samples: Sequence[Dict[str, Any]], tools: Sequence[Tool], plot_path: Path) -> None:
+    rows = summarise(samples)
+    tools = [t for t in tools if any(r["tool"] == t.name for r in rows)]
+    print_table(rows, tools)
+    print()
+    print_headline(rows, tools)
+    if len({s["rtt_ms"] for s in samples}) > 1:
         plot(rows, plot_path, [SSH_TRUE, *tools])
         print(f"plot: {plot_path}")
-    return 0
 
 
 def _progress(sample: Dict[str, Any]) -> None:

@@ -219,21 +219,32 @@ def _ssh_true(job: Job) -> str:
     return f'pids=""; {starts} rc=0; for p in $pids; do wait "$p" || rc=1; done; exit $rc'
 
 
+# verified: whether the tool itself checks what a node holds afterwards; atomic: whether a
+# node can ever hold a partial, missing or wrongly-moded key (from how each tool writes).
+ALL_OR_NOTHING = "yes: rename, all nodes or none"
+IN_PLACE = "no: written in place"
 TOOLS: List[Tool] = [
-    Tool("corokey push", _corokey(["push"]), _corokey_env, "yes (read back)", "yes"),
+    Tool("corokey push", _corokey(["push"]), _corokey_env, "yes: read back", ALL_OR_NOTHING),
     Tool(
         "corokey push+verify",
         _corokey(["push", "verify"]),
         _corokey_env,
-        "yes (read back, verify)",
-        "yes",
+        "yes: read back, verify",
+        ALL_OR_NOTHING,
     ),
-    Tool("ansible copy", _ansible, _ansible_env, "yes (checksum)", "yes"),
-    Tool("parallel-scp + ssh", _pssh(False), _plain_env, "no", "no"),
-    Tool("parallel-scp -O + ssh", _pssh(True), _plain_env, "no", "no"),
-    Tool("clush --copy", _clush, _plain_env, "no", "no"),
-    Tool("scp+ssh loop, parallel", _loop_parallel, _plain_env, "no", "no"),
-    Tool("scp+ssh loop, sequential", _loop_sequential, _plain_env, "no", "no", max_hosts=8),
+    Tool("ansible copy", _ansible, _ansible_env, "yes: checksum", "per node: rename"),
+    Tool("parallel-scp + ssh", _pssh(False), _plain_env, "no", IN_PLACE + ", then chmod"),
+    Tool("parallel-scp -O + ssh", _pssh(True), _plain_env, "no", IN_PLACE + ", then chmod"),
+    Tool("clush --copy", _clush, _plain_env, "no", IN_PLACE),
+    Tool("scp+ssh loop, parallel", _loop_parallel, _plain_env, "no", "no: install unlinks first"),
+    Tool(
+        "scp+ssh loop, sequential",
+        _loop_sequential,
+        _plain_env,
+        "no",
+        "no: install unlinks first",
+        max_hosts=8,
+    ),
 ]
 #: Calibration of the relay: a bare ssh connection running `true` (not a way to copy a key).
 SSH_TRUE = Tool("ssh true (calibration)", _ssh_true, _plain_env, "-", "-", max_hosts=1)
