@@ -15,7 +15,7 @@ Needs root (namespaces, cgroups), pssh and clustershell (apt-get install pssh cl
 and the bench extra (pip install -e '.[bench]': ansible-core, matplotlib).
 Run:  .venv/bin/python bench/push_latency.py --quick       (N = 8, RTT 40 and 160 ms)
       .venv/bin/python bench/push_latency.py               (N = 1, 8, 32; RTT 40-320 ms)
-Options: --rounds R, --tools NAME,NAME, --sizes 1,8,32, --rtts 40,80, --json FILE (save the
+Options: --rounds R, --tools 'NAME;NAME', --sizes 1,8,32, --rtts 40,80, --json FILE (save the
 samples), --from-json FILE,FILE (report saved runs together), --plot FILE, --priority P (run at
 nice -P, default 5).
 """
@@ -53,7 +53,8 @@ QUICK_RTTS = (40, 160)
 
 
 class Cgroups:
-    """Two cpuacct groups of this run: the admin side (tools, ssh, masters) and the relays.
+    """cpuacct groups of this run: the admin side (tools, ssh, masters), the relays, and the
+    nodes (the hosts' sshd and all it starts, which on a real cluster run on other machines).
 
     The cpuacct hierarchy is mounted again outside /sys: ``ip netns exec`` gives the admin
     namespace a /sys of its own, where the relays would not find /sys/fs/cgroup.
@@ -67,9 +68,14 @@ class Cgroups:
         base = self.mount / f"corokey-bench-{os.getpid()}"
         self.admin = base / "admin"
         self.relay = base / "relay"
+        self.nodes = base / "nodes"
         self.base = base
-        for group in (base, self.admin, self.relay):
+        for group in (base, self.admin, self.relay, self.nodes):
             group.mkdir()
+
+    def join_nodes(self, pids: Sequence[int]) -> None:
+        for pid in pids:
+            (self.nodes / "cgroup.procs").write_text(str(pid))
 
     @staticmethod
     def usage(group: Path) -> float:
@@ -103,7 +109,10 @@ class Cgroups:
 
     def close(self) -> None:
         self.end(set())
-        for group in (self.admin, self.relay, self.base):
+        for pid in self.pids(self.nodes):  # back to the root group; teardown ends them
+            with contextlib.suppress(OSError):
+                (self.mount / "cgroup.procs").write_text(str(pid))
+        for group in (self.admin, self.relay, self.nodes, self.base):
             with contextlib.suppress(OSError):
                 group.rmdir()
         subprocess.run(["umount", str(self.mount)], check=False)
@@ -248,15 +257,12 @@ class Bench:
         env = tool.env(job)
         # The key also on stdin (corokey push -): the other tools read the file.
         script = f"exec <{keyfile}; {script}"
-        admin, relay = (
-            self.cgroups.usage(self.cgroups.admin),
-            self.cgroups.usage(self.cgroups.relay),
-        )
+        groups = (self.cgroups.admin, self.cgroups.relay, self.cgroups.nodes)
+        before = [self.cgroups.usage(group) for group in groups]
         started = time.perf_counter()
         result = self._admin_run(script, env)
         wall = time.perf_counter() - started
-        admin = self.cgroups.usage(self.cgroups.admin) - admin
-        relay = self.cgroups.usage(self.cgroups.relay) - relay
+        admin, relay, nodes = (self.cgroups.usage(g) - b for g, b in zip(groups, before))
         self.cgroups.end(self.masters)  # what a cold run left: its ssh masters, their relays
         problems = (
             []
@@ -275,6 +281,7 @@ class Bench:
             "wall": wall,
             "admin_cpu": admin,
             "relay_cpu": relay,
+            "nodes_cpu": nodes,
             "ok": not problems,
             "problems": problems[:3],
             "keeps_old": tool is not SSH_TRUE and keeps_old(hosts[0]),
@@ -347,6 +354,7 @@ def summarise(samples: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
                 "walls": medians,
                 "admin_cpu_per_node": statistics.median(s["admin_cpu"] for s in group) / n,
                 "relay_cpu_per_node": statistics.median(s["relay_cpu"] for s in group) / n,
+                "nodes_cpu_per_node": statistics.median(s.get("nodes_cpu", -1) for s in group) / n,
                 "ok": all(s["ok"] for s in group),
                 "problems": sorted({p for s in group for p in s["problems"]})[:3],
                 "keeps_old": any(s["keeps_old"] for s in group),
@@ -359,9 +367,9 @@ def print_table(rows: Sequence[Dict[str, Any]], tools: Sequence[Tool]) -> None:
     order = {t.name: i for i, t in enumerate([SSH_TRUE, *tools])}
     print(
         "| tool | N | mode | k | a (s) | wall by RTT (s) | admin CPU/node (ms) "
-        "| relay CPU/node (ms) | check |"
+        "| relay CPU/node (ms) | node's CPU (ms) | check |"
     )
-    print("| --- | ---: | --- | ---: | ---: | --- | ---: | ---: | --- |")
+    print("| --- | ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | --- |")
     for row in sorted(rows, key=lambda r: (r["n"], r["warm"], order.get(r["tool"], 99))):
         walls = " ".join(f"{rtt}:{wall:.2f}" for rtt, wall in row["walls"].items())
         check = "pass" if row["ok"] else "FAIL: " + "; ".join(row["problems"])
@@ -371,7 +379,7 @@ def print_table(rows: Sequence[Dict[str, Any]], tools: Sequence[Tool]) -> None:
             f"| {row['tool']} | {row['n']} | {'warm' if row['warm'] else 'cold'} "
             f"| {row['k']:.1f} | {row['a']:.2f} | {walls} "
             f"| {row['admin_cpu_per_node'] * 1000:.0f} | {row['relay_cpu_per_node'] * 1000:.0f} "
-            f"| {check} |"
+            f"| {_ms(row['nodes_cpu_per_node'])} | {check} |"
         )
 
 
@@ -422,6 +430,10 @@ def print_headline(rows: Sequence[Dict[str, Any]], tools: Sequence[Tool]) -> Non
 def _wall_at(row: Dict[str, Any], rtt: int) -> float:
     walls = {int(k): v for k, v in row["walls"].items()}
     return float(walls[rtt])
+
+
+def _ms(seconds: float) -> str:
+    return "-" if seconds < 0 else f"{seconds * 1000:.0f}"
 
 
 def plot(rows: Sequence[Dict[str, Any]], path: Path, tools: Sequence[Tool]) -> None:
@@ -485,7 +497,7 @@ def main(argv: List[str]) -> int:
     rtts = _numbers(_option(argv, "--rtts", ",".join(map(str, QUICK_RTTS if quick else FULL_RTTS))))
     rounds = int(_option(argv, "--rounds", "1"))
     wanted = _option(argv, "--tools", "")
-    tools = [push_tools.by_name(n) for n in wanted.split(",")] if wanted else list(TOOLS)
+    tools = [push_tools.by_name(n.strip()) for n in wanted.split(";")] if wanted else list(TOOLS)
     json_path = _option(argv, "--json", "")
     plot_path = Path(_option(argv, "--plot", str(ROOT / "docs" / "push-latency.png")))
     # Other work on this shared 2-core machine stretches every run by its CPU share; a
@@ -508,6 +520,7 @@ def main(argv: List[str]) -> int:
     with network(private_home=True) as net:
         net.add_hosts(max(sizes), corosync=False)
         cgroups = Cgroups()
+        cgroups.join_nodes([h.sshd_process.pid for h in net.hosts if h.sshd_process])
         bench = Bench(net, cgroups)
         try:
             calibration = [SSH_TRUE] if 1 in sizes or quick else []
@@ -546,7 +559,8 @@ def _progress(sample: Dict[str, Any]) -> None:
     print(
         f"# {sample['tool']:<26} N={sample['n']:<2} {'warm' if sample['warm'] else 'cold'} "
         f"RTT={sample['rtt_ms']:<3} wall {sample['wall']:6.2f} s  admin CPU "
-        f"{sample['admin_cpu']:5.2f} s  relays {sample['relay_cpu']:5.2f} s  "
+        f"{sample['admin_cpu']:5.2f} s  relays {sample['relay_cpu']:5.2f} s  nodes "
+        f"{sample['nodes_cpu']:5.2f} s  "
         f"{'ok' if sample['ok'] else 'FAIL ' + '; '.join(sample['problems'])}",
         file=sys.stderr,
         flush=True,
