@@ -123,11 +123,18 @@ class Cgroups:
 # ---------------------------------------------------------------------------- hosts
 
 
+CONF = "corosync.conf"
+
+
 def reset_host(host: Host, old_key: bytes) -> None:
-    """The key directory holds only the previous key (0400 root), as before a rotation."""
+    """The key directory holds corosync.conf (crypto on, the key at DEST, as on a cluster
+    node) and the previous key (0400 root), as before a rotation."""
     directory = host.path(os.path.dirname(DEST))
+    if not (directory / CONF).exists():
+        host.write_corosync_conf(host.network.hosts)
     for entry in directory.iterdir():
-        entry.unlink()
+        if entry.name != CONF:
+            entry.unlink()
     host.write_key(old_key, DEST, 0o400)
 
 
@@ -145,7 +152,8 @@ def check_host(host: Host, key: bytes, old_key: bytes) -> Optional[str]:
     if st.st_mode & 0o7777 != 0o400 or (st.st_uid, st.st_gid) != (0, 0):
         return f"{host.name}: mode {st.st_mode & 0o7777:04o} owner {st.st_uid}:{st.st_gid}"
     name = os.path.basename(DEST)
-    extra = sorted(e.name for e in path.parent.iterdir() if e.name not in (name, name + ".old"))
+    expected = (name, name + ".old", CONF)
+    extra = sorted(e.name for e in path.parent.iterdir() if e.name not in expected)
     if extra:
         return f"{host.name}: left {', '.join(extra)}"
     old = path.parent / (name + ".old")
@@ -354,13 +362,20 @@ def summarise(samples: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
                 "walls": medians,
                 "admin_cpu_per_node": statistics.median(s["admin_cpu"] for s in group) / n,
                 "relay_cpu_per_node": statistics.median(s["relay_cpu"] for s in group) / n,
-                "nodes_cpu_per_node": statistics.median(s.get("nodes_cpu", -1) for s in group) / n,
+                "nodes_cpu_per_node": _median_or(
+                    -1.0, [s["nodes_cpu"] for s in group if "nodes_cpu" in s]
+                )
+                / n,
                 "ok": all(s["ok"] for s in group),
                 "problems": sorted({p for s in group for p in s["problems"]})[:3],
                 "keeps_old": any(s["keeps_old"] for s in group),
             }
         )
     return rows
+
+
+def _median_or(default: float, values: Sequence[float]) -> float:
+    return statistics.median(values) if values else default
 
 
 def print_table(rows: Sequence[Dict[str, Any]], tools: Sequence[Tool]) -> None:
@@ -466,8 +481,17 @@ def plot(rows: Sequence[Dict[str, Any]], path: Path, tools: Sequence[Tool]) -> N
             axis.set_title(f"N = {n}, {'warm' if warm else 'cold'}")
             axis.set_xlabel("RTT (ms)")
             axis.set_ylabel("wall time (s)")
-            axis.set_yscale("log")
-            axis.grid(True, which="both", alpha=0.3)
+            # Linear axes show k as the slope; the sequential loop (N times the others) would
+            # flatten every other line, so it runs off the top (its k is in the legend).
+            shown = [
+                wall
+                for row in rows
+                if row["n"] == n and row["warm"] == warm and "sequential" not in row["tool"]
+                for wall in row["walls"].values()
+            ]
+            if shown:
+                axis.set_ylim(0, 1.1 * max(shown))
+            axis.grid(True, alpha=0.3)
             axis.legend(fontsize=7)
     figure.suptitle("Putting one key on N hosts through a latency relay (dotted: check failed)")
     figure.tight_layout()
