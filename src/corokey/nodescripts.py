@@ -13,7 +13,7 @@ and hint.  Key bytes never appear in a script: they travel on stdin only, after
 the script has asked for them.
 
 What a node needs: sshd, a POSIX sh, coreutils (cat, chmod, chown, cp, cut,
-head, ln, mktemp, mv with -T, rm, sha256sum, stat, sync >= 8.24, wc), sed, and
+head, ln, mktemp, mv with -T, rm, sha256sum, stat, sync >= 8.24), sed, grep, id, and
 util-linux's flock (every push, rollback and restore holds a lock on the key's
 directory, so two runs, or two names of one host in one run, never remove each
 other's staged copies).
@@ -164,7 +164,13 @@ say live-end
 # End of input at any point before "commit" removes the staged copy.
 _PUSH = r"""
 show_text "$conf"
-say corosync
+# Only whether corosync is 2.x (for the report), without running it: 2.x links its totem
+# library, 3.x compiles totem in (corokey.generation reads the same mark).
+if grep -qa libtotem_pg.so /usr/sbin/corosync 2>/dev/null; then
+  say corosync version=2 effective=128
+else
+  say corosync
+fi
 IFS= read -r cmd || exit 0
 [ "$cmd" = stage ] || { say aborted; exit 0; }
 IFS= read -r k; IFS= read -r size; IFS= read -r owner; IFS= read -r mode; IFS= read -r want
