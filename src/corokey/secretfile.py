@@ -145,6 +145,21 @@ def lstat_facts(path: str) -> "FileFacts":
     return _facts(path, st, target)
 
 
+# ----------------------------------------------------------------------------- the process
+
+
+def forbid_core_dumps() -> None:
+    """No core file of this process, or of its children (ssh), can hold key bytes.
+
+    RLIMIT_CORE 0, soft and hard, so nothing later in the process lowers the
+    guard again; children inherit it.  systemd-coredump honours the limit too.
+    Called first thing by every command that may hold key bytes.
+    """
+    import resource  # 0.15 ms, paid by commands that hold keys
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 # ----------------------------------------------------------------------------- reading
 
 

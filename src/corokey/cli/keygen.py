@@ -29,7 +29,7 @@ from corokey.key import (
     generate_key,
     read_random_source,
 )
-from corokey.secretfile import write_secret
+from corokey.secretfile import forbid_core_dumps, write_secret
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -273,6 +273,7 @@ def run(argv: "List[str]", stdout: "TextIO", stderr: "TextIO") -> int:
 
 
 def main(argv: "Optional[List[str]]" = None) -> int:
+    forbid_core_dumps()
     if argv is None:
         argv = sys.argv
     try:

@@ -4,6 +4,7 @@ import sys
 
 from corokey.cli.common import PROGRAM, fail, run_guarded
 from corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK
+from corokey.secretfile import forbid_core_dumps
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def top_help() -> str:
 
 
 def main(argv: "Optional[List[str]]" = None) -> int:
+    forbid_core_dumps()  # before any command can read, generate or receive a key
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
         sys.stdout.write(top_help())
