@@ -11,12 +11,59 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
+from typing import List, Set
 
 import pytest
 
 # Each of these costs from 0.3 ms (zlib) to 9 ms (typing + dataclasses + inspect).
 HEAVY = ("typing", "re", "argparse", "hashlib", "zlib", "dataclasses", "inspect", "importlib")
+
+# The modules of ours on each fast path, named once.  These keep the start-up
+# discipline (no typing at run time, errors imported on failure only); every
+# other module imports normally.  A module joining a path must be added here
+# and kept lean, and the benches in bench/ rerun.
+FAST_PATHS = {
+    "corosync-keygen": {
+        "corokey.cli.keygen",
+        "corokey.cli.gnuopt",
+        "corokey.exitcodes",
+        "corokey.key",
+        "corokey.record",
+        "corokey.secretfile",
+    },
+    "fingerprint": {
+        "corokey.cli.main",
+        "corokey.cli.args",
+        "corokey.cli.common",
+        "corokey.cli.fingerprint",
+        "corokey.exitcodes",
+        "corokey.key",
+        "corokey.record",
+        "corokey.secretfile",
+    },
+    "check": {
+        "corokey.cli.main",
+        "corokey.cli.args",
+        "corokey.cli.common",
+        "corokey.cli.check",
+        "corokey.checks",
+        "corokey.exitcodes",
+        "corokey.key",
+        "corokey.profiles",
+        "corokey.record",
+        "corokey.secretfile",
+    },
+}
+
+
+def ours(modules: List[str]) -> Set[str]:
+    """Our modules, less the two package markers and corokey.errors (tested apart: loaded
+    only when something fails, as when check runs unprivileged on a key it cannot own)."""
+    return {
+        name
+        for name in modules
+        if name.startswith("corokey.") and name not in ("corokey.cli", "corokey.errors")
+    }
 
 
 def loaded_modules(tmp_path: Path, argv: List[str], entry: str) -> List[str]:
@@ -43,6 +90,7 @@ def test_corosync_keygen_success_path(tmp_path: Path) -> None:
     argv = ["corosync-keygen", "-k", str(tmp_path / "authkey")]
     modules = loaded_modules(tmp_path, argv, "corokey.cli.keygen")
     assert [name for name in HEAVY if name in modules] == []
+    assert ours(modules) == FAST_PATHS["corosync-keygen"]
     # Errors are loaded only when something fails.
     assert "corokey.errors" not in modules
     assert (tmp_path / "authkey").stat().st_size == 256
@@ -55,5 +103,6 @@ def test_corokey_fingerprint_and_check(tmp_path: Path, command: str) -> None:
     key.chmod(0o400)
     modules = loaded_modules(tmp_path, ["corokey", command, str(key)], "corokey.cli.main")
     assert [name for name in HEAVY if name in modules] == []
+    assert ours(modules) == FAST_PATHS[command]
     if os.geteuid() == 0:  # a clean key: nothing failed, so no exception class was needed
         assert "corokey.errors" not in modules

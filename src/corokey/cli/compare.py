@@ -1,20 +1,17 @@
 """``corokey compare FILE FILE...``: are these the same key for corosync?"""
 
 import sys
+from typing import Any, Dict, List
 
+from corokey.cli.args import ArgumentParser, Namespace
 from corokey.cli.common import add_json_option, print_json, reject_stdin_twice
 from corokey.cli.fingerprint import read_key_argument
+from corokey.errors import UsageError
 from corokey.exitcodes import EXIT_FINDINGS, EXIT_OK
 from corokey.key import fingerprint
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
-if TYPE_CHECKING:
-    from typing import Any, Dict, List
 
-    from corokey.cli.args import ArgumentParser, Namespace
-
-
-def configure(parser: "ArgumentParser") -> None:
+def configure(parser: ArgumentParser) -> None:
     parser.description = (
         "Tell whether key files hold the same key as corosync 3 (first 4096 bytes) and "
         "corosync 2 (first 128 bytes) read them. Exit 0 when all agree for corosync 3 "
@@ -28,10 +25,8 @@ def configure(parser: "ArgumentParser") -> None:
     add_json_option(parser)
 
 
-def execute(args: "Namespace") -> int:
+def execute(args: Namespace) -> int:
     if len(args.files) < 2:
-        from corokey.errors import UsageError
-
         raise UsageError("compare needs at least two key files", hint="corokey compare A B")
     reject_stdin_twice(args.files)
     keys: List[Dict[str, Any]] = []

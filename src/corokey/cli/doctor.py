@@ -2,15 +2,13 @@
 
 import sys
 
+from corokey.cli.args import ArgumentParser, Namespace
 from corokey.cli.common import add_json_option, print_json, printable
 from corokey.corosync_conf import DEFAULT_CONF_PATH
-
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
-if TYPE_CHECKING:
-    from corokey.cli.args import ArgumentParser, Namespace
+from corokey.doctor import diagnose
 
 
-def configure(parser: "ArgumentParser") -> None:
+def configure(parser: ArgumentParser) -> None:
     parser.description = (
         "Explain whether this node's key set-up is sound and, if nodes cannot join, why and "
         "what to do. Reads corosync.conf, checks the key, scans corosync's log since its last "
@@ -23,9 +21,7 @@ def configure(parser: "ArgumentParser") -> None:
     add_json_option(parser)
 
 
-def execute(args: "Namespace") -> int:
-    from corokey.doctor import diagnose
-
+def execute(args: Namespace) -> int:
     diagnosis = diagnose(args.config, fips=True if args.fips else None)
     if args.json:
         print_json(diagnosis.to_json())

@@ -2,7 +2,10 @@
 
 import os
 import sys
+from typing import Any, Dict, Optional, Tuple
 
+from corokey.checks import host_fips_enabled
+from corokey.cli.args import ArgumentParser, Namespace
 from corokey.cli.common import add_json_option, add_profile_option, given_or, print_json, warn
 from corokey.errors import CorokeyError, KeyExistsError
 from corokey.exitcodes import EXIT_OK
@@ -11,14 +14,8 @@ from corokey.key import COROSYNC2_KEY_LEN, FIPS_KEY_LEN_MAX, fingerprint, genera
 from corokey.profiles import Profile, get_profile, key_size
 from corokey.secretfile import lstat_facts, write_secret, write_secret_stream
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
-if TYPE_CHECKING:
-    from typing import Any, Dict, Optional, Tuple
 
-    from corokey.cli.args import ArgumentParser, Namespace
-
-
-def configure(parser: "ArgumentParser") -> None:
+def configure(parser: ArgumentParser) -> None:
     parser.description = (
         "Generate a new key with the profile's path, size, owner and mode. An existing key "
         "is replaced only with --force (on a terminal you are asked), and kept as PATH.old. "
@@ -34,7 +31,7 @@ def configure(parser: "ArgumentParser") -> None:
     add_json_option(parser)
 
 
-def execute(args: "Namespace") -> int:
+def execute(args: Namespace) -> int:
     profile = get_profile(args.profile)
     corosync2 = profile.corosync and local_is_corosync2()
     size = key_size(profile, COROSYNC2_KEY_LEN if corosync2 and args.size is None else args.size)
@@ -74,9 +71,7 @@ def execute(args: "Namespace") -> int:
     return EXIT_OK
 
 
-def _check_fips(profile: "Profile", size: int) -> None:
-    from corokey.checks import host_fips_enabled
-
+def _check_fips(profile: Profile, size: int) -> None:
     if profile.corosync and size > FIPS_KEY_LEN_MAX and host_fips_enabled():
         raise CorokeyError(
             f"this host runs in FIPS mode, where NSS refuses keys over {FIPS_KEY_LEN_MAX} bytes",
@@ -85,7 +80,7 @@ def _check_fips(profile: "Profile", size: int) -> None:
         )
 
 
-def _owner(profile: "Profile") -> "Optional[Tuple[int, int]]":
+def _owner(profile: Profile) -> Optional[Tuple[int, int]]:
     # Only root can give a file away; others keep their own key files.
     return profile.owner_ids() if os.geteuid() == 0 else None
 
@@ -99,7 +94,7 @@ def _confirm_overwrite(path: str) -> bool:
     return answer in ("y", "yes")
 
 
-def _print(report: "Dict[str, Any]") -> None:
+def _print(report: Dict[str, Any]) -> None:
     out = sys.stdout
     out.write(
         f"Wrote a new {report['size']}-byte {report['profile']} key to {report['path']} "

@@ -1,0 +1,89 @@
+"""Install a key: checked, with the profile's owner and mode, atomically, read back.
+
+``install -D -o 0 -g 0 -m 0400 SRC DEST`` done safely; ``corokey install`` is
+its command line.  Nothing is written when DEST already holds the same key
+with the right owner and mode.
+"""
+
+import hmac
+import os
+from typing import Optional, Tuple
+
+from corokey.checks import content_errors
+from corokey.errors import CorokeyError
+from corokey.key import fingerprint
+from corokey.profiles import Profile
+from corokey.record import Record
+from corokey.secretfile import lstat_facts, read_secret, write_secret
+
+
+class InstallResult(Record):
+    """What :func:`install_key` did: ``result`` is ``installed`` or ``unchanged``."""
+
+    __slots__ = ("dest", "fingerprint", "old_path", "owner", "result")
+    dest: str
+    result: str
+    fingerprint: str
+    #: ``user:group`` set on DEST, or None when not running as root (the caller keeps its own).
+    owner: Optional[str]
+    #: Where the previous key was kept, if one was replaced.
+    old_path: Optional[str]
+
+    def __init__(self, **fields: object) -> None:
+        self._set(**fields)
+
+
+def install_key(
+    data: bytes, dest: str, profile: Profile, label: str, force: bool = False
+) -> InstallResult:
+    """Install ``data`` (named ``label`` in messages) at ``dest`` for ``profile``.
+
+    Refuses a key that ``corokey check`` finds errors in unless ``force``;
+    keeps a replaced key as ``dest.old``; reads the result back.
+    """
+    errors = content_errors(data, profile, label)
+    if errors and not force:
+        raise CorokeyError(
+            f"refusing to install {label}: {errors[0].message}",
+            hint=f"{errors[0].fix}; or use --force to install it anyway",
+            reference=f"source-{errors[0].reference}",
+        )
+    # Only root can give a file away; others keep their own key files.
+    owner = profile.owner_ids() if os.geteuid() == 0 else None
+    common = {
+        "dest": dest,
+        "fingerprint": fingerprint(data),
+        "owner": profile.owner_label() if owner else None,
+    }
+    if already_installed(dest, data, profile.mode, owner):
+        return InstallResult(result="unchanged", old_path=None, **common)
+    written = write_secret(
+        dest, data, mode=profile.mode, owner=owner, keep_old=True, make_parents=True
+    )
+    verify_readback(dest, data)
+    return InstallResult(result="installed", old_path=written.old_path, **common)
+
+
+def already_installed(
+    dest: str, data: bytes, mode: int, owner: "Optional[Tuple[int, int]]"
+) -> bool:
+    """Whether ``dest`` is a single-link regular file holding ``data`` with ``mode``
+    and (when given) ``owner``: then there is nothing to do."""
+    facts = lstat_facts(dest)
+    if facts.kind != "regular" or facts.size != len(data) or facts.nlink != 1:
+        return False
+    if facts.mode != mode or (owner is not None and (facts.uid, facts.gid) != owner):
+        return False
+    current = read_secret(dest, limit=len(data) + 1)
+    return hmac.compare_digest(current.data, data)
+
+
+def verify_readback(dest: str, data: bytes) -> None:
+    """Raise unless ``dest`` reads back as exactly ``data``."""
+    written = read_secret(dest, limit=len(data) + 1)
+    if written.facts.size != len(data) or not hmac.compare_digest(written.data, data):
+        raise CorokeyError(
+            f"{dest} does not read back as the key just written",
+            hint="check the disk and the file system for errors, then install again",
+            reference="readback-mismatch",
+        )
