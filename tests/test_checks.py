@@ -186,9 +186,26 @@ def test_random_keys_of_every_size_are_clean() -> None:
         ]
 
 
-def test_compressible_threshold_is_far_from_random() -> None:
-    worst = max(len(zlib.compress(os.urandom(128), 9)) / 128 for _ in range(500))
-    assert worst > 0.95
+def _key_compressing_to(size: int, compressed: int) -> bytes:
+    """A key of ``size`` bytes (random, then zeros) that zlib level 9 packs into exactly
+    ``compressed`` bytes; searched, so it holds for whichever zlib is installed."""
+    for seed in range(2000):
+        noise = random.Random(seed).randbytes(size)
+        for zeros in range(size - compressed - 40, size - compressed + 40):
+            data = noise[: size - zeros] + bytes(zeros)
+            if len(zlib.compress(data, 9)) == compressed:
+                return data
+    raise AssertionError(f"no {size}-byte key compresses to {compressed} bytes")
+
+
+def test_compressible_is_decided_exactly_at_the_threshold() -> None:
+    size = 500  # COMPRESSIBLE_RATIO * 500 is a whole number of bytes: the boundary is sharp
+    boundary = int(size * COMPRESSIBLE_RATIO)
+    assert boundary == size * COMPRESSIBLE_RATIO
+    below = _key_compressing_to(size, boundary - 1)
+    at = _key_compressing_to(size, boundary)
+    assert [f.reference for f in check_content(below, size, COROSYNC, False)] == ["compressible"]
+    assert check_content(at, size, COROSYNC, False) == []
 
 
 def test_host_fips_flag(tmp_path: Path) -> None:
