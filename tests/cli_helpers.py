@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +67,17 @@ def write_key(path: Path, data: bytes, mode: int = 0o400) -> Path:
     path.write_bytes(data)
     path.chmod(mode)
     return path
+
+
+def compile_getopt_oracle(source: str, directory: Path) -> Path:
+    """Build a C program around glibc's getopt_long, to compare our parsers with;
+    skips the calling test when there is no C compiler."""
+    import pytest
+
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if compiler is None:
+        pytest.skip("no C compiler to build the glibc getopt_long oracle")
+    (directory / "oracle.c").write_text(source)
+    binary = directory / "oracle"
+    subprocess.run([compiler, "-O0", "-o", str(binary), str(directory / "oracle.c")], check=True)
+    return binary

@@ -4,7 +4,6 @@ attached values, options among operands, ``--``)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 
 from corokey.cli.args import ArgumentParser, HelpRequested
 from corokey.errors import UsageError
+from tests.cli_helpers import compile_getopt_oracle
 
 
 def _parser() -> ArgumentParser:
@@ -205,15 +205,7 @@ def _string_parser() -> ArgumentParser:
 
 @pytest.fixture(scope="module")
 def glibc_getopt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    gcc = shutil.which("gcc") or shutil.which("cc")
-    if gcc is None:
-        pytest.skip("no C compiler to build the glibc getopt_long oracle")
-    directory = tmp_path_factory.mktemp("args-oracle")
-    source = directory / "oracle.c"
-    source.write_text(ORACLE_SOURCE)
-    binary = directory / "oracle"
-    subprocess.run([gcc, "-O0", "-o", str(binary), str(source)], check=True)
-    return binary
+    return compile_getopt_oracle(ORACLE_SOURCE, tmp_path_factory.mktemp("args-oracle"))
 
 
 def _glibc(binary: Path, argv: List[str]) -> Optional[Dict[str, Any]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import shutil
 import subprocess
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 
 from corokey.cli.gnuopt import GetoptError, getopt_long, strtoll_base10
 from corokey.cli.keygen import LONG_OPTIONS, SHORT_OPTIONS
+from tests.cli_helpers import compile_getopt_oracle
 
 HELPER_SOURCE = r"""
 #include <getopt.h>
@@ -41,15 +41,7 @@ Result = Tuple[List[Tuple[str, Optional[str]]], Optional[str]]
 
 @pytest.fixture(scope="module")
 def glibc_getopt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    gcc = shutil.which("gcc") or shutil.which("cc")
-    if gcc is None:
-        pytest.skip("no C compiler to build the glibc getopt_long oracle")
-    directory = tmp_path_factory.mktemp("oracle")
-    source = directory / "oracle.c"
-    source.write_text(HELPER_SOURCE % SHORT_OPTIONS)
-    binary = directory / "oracle"
-    subprocess.run([gcc, "-O0", "-o", str(binary), str(source)], check=True)
-    return binary
+    return compile_getopt_oracle(HELPER_SOURCE % SHORT_OPTIONS, tmp_path_factory.mktemp("oracle"))
 
 
 def _glibc(binary: Path, args: List[str]) -> Result:
