@@ -12,7 +12,6 @@ descriptor (``fstat``), never on the path a second time.
 Nothing here prints, exits, or puts key bytes into an exception.
 """
 
-import errno
 import os
 import stat
 import time
@@ -174,6 +173,8 @@ def read_secret(path: str, limit: int = DEFAULT_READ_LIMIT) -> "SecretContent":
     try:
         fd = os.open(path, flags)
     except OSError as exc:
+        import errno  # failure paths only: start-up time of the commands that read keys
+
         if exc.errno == errno.ELOOP:
             raise _unsafe(path, lstat_facts(path), "read") from None
         raise _read_error(
@@ -260,6 +261,8 @@ def _read_up_to(fd: int, path: str, limit: int) -> "Iterator[bytes]":
 
 
 def _read_hint(err: "Optional[int]", path: str) -> str:
+    import errno  # failure paths only
+
     if err == errno.ENOENT:
         return f"check the path, or create a key with: corokey generate {path}"
     if err in (errno.EACCES, errno.EPERM):
@@ -284,6 +287,8 @@ def _read_error(
 
 
 def _lookup_hint(err: "Optional[int]", path: str) -> str:
+    import errno  # failure paths only
+
     if err == errno.ENOTDIR:
         return f"a component of {path} is not a directory; check the path"
     return _read_hint(err, path)
@@ -344,6 +349,8 @@ def write_secret(
     directory, name = os.path.split(path)
     directory = directory or "."
     if not name:  # "" or "DIR/": as corosync-keygen's open(2), fail before anything is made
+        import errno  # failure paths only
+
         missing = errno.EISDIR if path and os.path.isdir(directory) else errno.ENOENT
         raise _error(
             "create", path, f"Could not create {path}", OSError(missing, os.strerror(missing))
@@ -508,6 +515,8 @@ def _error(stage: str, path: str, what: str, exc: "OSError") -> "SecretFileError
 
 
 def _write_hint(err: "Optional[int]", path: str) -> str:
+    import errno  # failure paths only
+
     if not path:
         return "name the key file, e.g. -k /etc/corosync/authkey"
     directory = os.path.dirname(path) or "."
