@@ -104,9 +104,6 @@ class CheckReport(Record):
     def exit_code(self) -> int:
         return {"ok": EXIT_OK, WARNING: EXIT_FINDINGS, ERROR: EXIT_ERROR}[self.status]
 
-    def errors(self) -> "List[Finding]":
-        return [f for f in self.findings if f.severity == ERROR]
-
     def to_json(self) -> "Dict[str, Any]":
         return {
             "path": self.path,

@@ -10,7 +10,7 @@ that is only ``}`` closes a section.  Anything else is an error, reported here
 with file, line and column.
 """
 
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.errors import CorokeyError
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.key import DEFAULT_KEY_PATH
@@ -230,8 +230,3 @@ def load_conf(path: str = DEFAULT_CONF_PATH) -> "CorosyncConf":
             reference="conf-unreadable",
         ) from None
     return parse_conf(text, path)
-
-
-def node_names(conf: "CorosyncConf") -> "Dict[int, str]":
-    """nodeid -> the name an admin uses for it."""
-    return {n.nodeid: n.label for n in conf.nodes() if n.nodeid is not None}

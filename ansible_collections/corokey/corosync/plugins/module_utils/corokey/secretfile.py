@@ -14,7 +14,6 @@ descriptor (``fstat``), never on the path a second time.
 Nothing here prints, exits, or puts key bytes into an exception.
 """
 
-import errno
 import os
 import stat
 import time
@@ -147,6 +146,21 @@ def lstat_facts(path: str) -> "FileFacts":
     return _facts(path, st, target)
 
 
+# ----------------------------------------------------------------------------- the process
+
+
+def forbid_core_dumps() -> None:
+    """No core file of this process, or of its children (ssh), can hold key bytes.
+
+    RLIMIT_CORE 0, soft and hard, so nothing later in the process lowers the
+    guard again; children inherit it.  systemd-coredump honours the limit too.
+    Called first thing by every command that may hold key bytes.
+    """
+    import resource  # 0.15 ms, paid by commands that hold keys
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 # ----------------------------------------------------------------------------- reading
 
 
@@ -161,6 +175,8 @@ def read_secret(path: str, limit: int = DEFAULT_READ_LIMIT) -> "SecretContent":
     try:
         fd = os.open(path, flags)
     except OSError as exc:
+        import errno  # failure paths only: start-up time of the commands that read keys
+
         if exc.errno == errno.ELOOP:
             raise _unsafe(path, lstat_facts(path), "read") from None
         raise _read_error(
@@ -247,6 +263,8 @@ def _read_up_to(fd: int, path: str, limit: int) -> "Iterator[bytes]":
 
 
 def _read_hint(err: "Optional[int]", path: str) -> str:
+    import errno  # failure paths only
+
     if err == errno.ENOENT:
         return f"check the path, or create a key with: corokey generate {path}"
     if err in (errno.EACCES, errno.EPERM):
@@ -271,6 +289,8 @@ def _read_error(
 
 
 def _lookup_hint(err: "Optional[int]", path: str) -> str:
+    import errno  # failure paths only
+
     if err == errno.ENOTDIR:
         return f"a component of {path} is not a directory; check the path"
     return _read_hint(err, path)
@@ -331,6 +351,8 @@ def write_secret(
     directory, name = os.path.split(path)
     directory = directory or "."
     if not name:  # "" or "DIR/": as corosync-keygen's open(2), fail before anything is made
+        import errno  # failure paths only
+
         missing = errno.EISDIR if path and os.path.isdir(directory) else errno.ENOENT
         raise _error(
             "create", path, f"Could not create {path}", OSError(missing, os.strerror(missing))
@@ -495,6 +517,8 @@ def _error(stage: str, path: str, what: str, exc: "OSError") -> "SecretFileError
 
 
 def _write_hint(err: "Optional[int]", path: str) -> str:
+    import errno  # failure paths only
+
     if not path:
         return "name the key file, e.g. -k /etc/corosync/authkey"
     directory = os.path.dirname(path) or "."
