@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from corokey.checks import ERROR, host_fips_enabled
 from corokey.errors import CorokeyError
+from corokey.exitcodes import EXIT_INTERRUPTED
 from corokey.key import FIPS_KEY_LEN_MAX
 from corokey.keylocation import locate
 from corokey.nodekey import NodeFailure, NodeView, live, look, reload, restore_old
@@ -625,5 +626,5 @@ def _interrupted(phase: str, nodes: "List[str]", report: "RotateReport") -> "Rot
         message = "interrupted after corosync-cfgtool -R, before every node was confirmed"
         hint = "run corokey verify and corokey doctor on a member; corokey rotate again if needed"
     error = RotateError(message, hint, report, "rotate-interrupted")
-    error.exit_code = 130
+    error.exit_code = EXIT_INTERRUPTED
     return error

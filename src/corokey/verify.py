@@ -4,6 +4,7 @@ import shlex
 from typing import Dict, List, Optional
 
 from corokey.checks import ERROR, Finding, host_fips_enabled, mode_findings, size_findings
+from corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from corokey.keylocation import locate
 from corokey.nodekey import NodeFailure, NodeView, RemoteKey, look
 from corokey.profiles import Profile
@@ -51,10 +52,10 @@ class VerifyReport:
     @property
     def exit_code(self) -> int:
         if self.unreachable:
-            return 2
+            return EXIT_ERROR
         if self.odd or self.unsound or len(self.groups) != 1:
-            return 1
-        return 0
+            return EXIT_FINDINGS
+        return EXIT_OK
 
     def fix(self) -> "Optional[str]":
         """The push that brings the odd nodes to the majority's key; None on a tie (no

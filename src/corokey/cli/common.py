@@ -3,7 +3,6 @@
 import sys
 
 from corokey.exitcodes import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED
-from corokey.exitcodes import EXIT_FINDINGS as EXIT_FINDINGS  # cli/push.py takes it from here
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:

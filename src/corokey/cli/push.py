@@ -6,7 +6,7 @@ from typing import Callable, List, Optional
 
 from corokey.checks import content_errors
 from corokey.cli.args import ArgumentParser, Namespace
-from corokey.cli.common import EXIT_FINDINGS, given_or, print_json, warn
+from corokey.cli.common import given_or, print_json, warn
 from corokey.cli.fingerprint import read_key_argument
 from corokey.cli.remote_options import (
     add_remote_options,
@@ -16,6 +16,7 @@ from corokey.cli.remote_options import (
     ssh_options_for,
 )
 from corokey.errors import CorokeyError, UsageError
+from corokey.exitcodes import EXIT_FINDINGS, EXIT_OK
 from corokey.profiles import get_profile
 from corokey.push import PushError, PushReport, finish_command, push, read_from, reload_each
 
@@ -88,7 +89,7 @@ def execute(args: "Namespace") -> int:
     if skipped:
         warn(f"skipped unreachable {', '.join(skipped)}: they do not hold the new key yet")
         return EXIT_FINDINGS
-    return 0
+    return EXIT_OK
 
 
 def _finisher(report: "PushReport", args: "Namespace") -> "Callable[[str], str]":

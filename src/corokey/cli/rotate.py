@@ -9,6 +9,7 @@ from corokey.cli.common import print_json
 from corokey.cli.fingerprint import read_key_argument
 from corokey.cli.remote_options import add_remote_options, key_path_from, nodes_from, ssh_from
 from corokey.errors import CorokeyError
+from corokey.exitcodes import EXIT_OK
 from corokey.key import fingerprint, generate_key
 from corokey.nodescripts import START_STACK, STOP_STACK
 from corokey.profiles import get_profile, key_size
@@ -102,7 +103,7 @@ def execute(args: "Namespace") -> int:
         _show(exc.report, args.json, fingerprint(key))
         raise
     _show(report, args.json, fingerprint(key))
-    return 0
+    return EXIT_OK
 
 
 def _confirm(count: int, restart: bool) -> bool:
