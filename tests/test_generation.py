@@ -1,4 +1,4 @@
-"""Finding this node's corosync generation (corokey.generation), on real binaries."""
+"""Finding this node's corosync generation (corokey.key), on real binaries."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Dict, List, Optional
 import pytest
 
 from corokey.errors import UsageError
-from corokey.generation import COROSYNC_BINARY, detect_binary, local_generation, parse_override
+from corokey.key import COROSYNC_BINARY, detect_binary, local_generation, parse_override
 from tests import corosync2
 from tests.keygen_helpers import our_keygen
 

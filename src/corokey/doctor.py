@@ -129,7 +129,7 @@ def _corosync2(live: "Optional[LiveState]") -> bool:
     """Whether this node runs corosync 2.x: the running daemon's word, else the installed one."""
     if live is not None and live.running and live.version:
         return live.version.startswith("2.")
-    from corokey.generation import local_is_corosync2
+    from corokey.key import local_is_corosync2
 
     return local_is_corosync2()
 

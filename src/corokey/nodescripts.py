@@ -165,7 +165,7 @@ say live-end
 _PUSH = r"""
 show_text "$conf"
 # Only whether corosync is 2.x (for the report), without running it: 2.x links its totem
-# library, 3.x compiles totem in (corokey.generation reads the same mark).
+# library, 3.x compiles totem in (corokey.key reads the same mark).
 if grep -qa libtotem_pg.so /usr/sbin/corosync 2>/dev/null; then
   say corosync version=2 effective=128
 else

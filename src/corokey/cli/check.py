@@ -4,7 +4,7 @@ import sys
 
 from corokey.checks import CheckReport, check_content, check_key, host_fips_enabled
 from corokey.cli.common import add_json_option, add_profile_option, print_json, reject_stdin_twice
-from corokey.generation import local_is_corosync2
+from corokey.key import local_is_corosync2
 from corokey.profiles import get_profile
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time

@@ -52,7 +52,7 @@ def execute(args: Namespace) -> int:
         out.write(f"corosync 2: {_verdict(same2, len(keys))}\n")
         if same3 and len({k["size"] for k in keys}) > 1:
             out.write("note: the files differ only past what corosync reads\n")
-    from corokey.generation import local_is_corosync2
+    from corokey.key import local_is_corosync2
 
     same = same2 if args.corosync2 or local_is_corosync2() else same3
     return EXIT_OK if same else EXIT_FINDINGS

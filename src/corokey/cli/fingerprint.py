@@ -4,8 +4,13 @@ import sys
 
 from corokey.cli.common import add_json_option, print_json, reject_stdin_twice
 from corokey.exitcodes import EXIT_OK
-from corokey.generation import local_is_corosync2
-from corokey.key import COROSYNC2_KEY_LEN, KEY_LEN_MAX, fingerprint, fingerprint_hex
+from corokey.key import (
+    COROSYNC2_KEY_LEN,
+    KEY_LEN_MAX,
+    fingerprint,
+    fingerprint_hex,
+    local_is_corosync2,
+)
 from corokey.secretfile import SecretContent, read_secret, read_secret_fd
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time

@@ -9,8 +9,13 @@ from corokey.cli.args import ArgumentParser, Namespace
 from corokey.cli.common import add_json_option, add_profile_option, given_or, print_json, warn
 from corokey.errors import CorokeyError, KeyExistsError
 from corokey.exitcodes import EXIT_OK
-from corokey.generation import local_is_corosync2
-from corokey.key import COROSYNC2_KEY_LEN, FIPS_KEY_LEN_MAX, fingerprint, generate_key
+from corokey.key import (
+    COROSYNC2_KEY_LEN,
+    FIPS_KEY_LEN_MAX,
+    fingerprint,
+    generate_key,
+    local_is_corosync2,
+)
 from corokey.profiles import Profile, get_profile, key_size
 from corokey.secretfile import lstat_facts, write_secret, write_secret_stream
 

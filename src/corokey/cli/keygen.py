@@ -1,7 +1,7 @@
 """``corosync-keygen``: a drop-in for corosync's own tool (2.x and 3.x interfaces).
 
 Same options, stdout lines and exit codes as corosync 3.1's tool; on a node
-whose corosync is 2.x (corokey.generation), those of 2.3.5's tool: a 128-byte
+whose corosync is 2.x (corokey.key), those of 2.3.5's tool: a 128-byte
 key, options -k and -l only.  The differences (never blocks, atomic write,
 refuses links) are in the README.  This module is on the start-up path of
 every run: it imports only what generating a key needs.
@@ -18,7 +18,6 @@ from corokey.exitcodes import (
     KEYGEN_OK,
     KEYGEN_USAGE,
 )
-from corokey.generation import local_generation
 from corokey.key import (
     COROSYNC2_KEY_LEN,
     DEFAULT_KEY_PATH,
@@ -27,6 +26,7 @@ from corokey.key import (
     KEY_LEN_MIN,
     check_key_size,
     generate_key,
+    local_generation,
     read_random_source,
 )
 from corokey.secretfile import forbid_core_dumps, write_secret
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from typing import List, NoReturn, Optional, Sequence, TextIO, Type
 
     from corokey.errors import CorokeyError, SecretFileError
-    from corokey.generation import Generation
+    from corokey.key import Generation
 
 # corosync 3.1 tools/corosync-keygen.c: getopt_long(argc, argv, "k:r:s:lh", ...).
 # We also accept -m, which the 3.x usage line advertises but the C tool rejects.
