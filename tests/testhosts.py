@@ -289,21 +289,8 @@ class Host:
     join: 50
 {extra_totem}}}
 
-nodelist {{
-{nodes}}}
-
-quorum {{
-    provider: corosync_votequorum
-}}
-
-logging {{
-    to_logfile: yes
-    logfile: {LOG_PATH}
-    to_stderr: yes
-    to_syslog: no
-    timestamp: on
-}}
 """
+            + _conf_tail(nodes)
         )
 
     def start_corosync(self, wait: bool = True) -> subprocess.Popen[bytes]:
@@ -713,6 +700,25 @@ def _corosync2_binds(version: str) -> List[str]:
     ]
 
 
+def _conf_tail(nodes: str) -> str:
+    """What both generations' corosync.conf end with: nodelist, votequorum, the log file."""
+    return f"""nodelist {{
+{nodes}}}
+
+quorum {{
+    provider: corosync_votequorum
+}}
+
+logging {{
+    to_logfile: yes
+    logfile: {LOG_PATH}
+    to_stderr: yes
+    to_syslog: no
+    timestamp: on
+}}
+"""
+
+
 def _corosync2_conf(subnet: str, hosts: Sequence[Host], extra_totem: str) -> str:
     """corosync.conf for 2.x: udpu, crypto, nodelist, votequorum, IPC per namespace.
     2.x's parser wants one ``key: value`` per line; the key file is 2.x's default path."""
@@ -720,7 +726,7 @@ def _corosync2_conf(subnet: str, hosts: Sequence[Host], extra_totem: str) -> str
         f"    node {{\n        ring0_addr: {h.address}\n        nodeid: {h.nodeid}\n    }}\n"
         for h in hosts
     )
-    return f"""totem {{
+    totem = f"""totem {{
     version: 2
     cluster_name: {CLUSTER_NAME}
     transport: udpu
@@ -736,25 +742,8 @@ def _corosync2_conf(subnet: str, hosts: Sequence[Host], extra_totem: str) -> str
     }}
 {extra_totem}}}
 
-nodelist {{
-{nodes}}}
-
-quorum {{
-    provider: corosync_votequorum
-}}
-
-logging {{
-    to_logfile: yes
-    logfile: {LOG_PATH}
-    to_stderr: yes
-    to_syslog: no
-    timestamp: on
-}}
-
-qb {{
-    ipc_type: socket
-}}
 """
+    return totem + _conf_tail(nodes) + "\nqb {\n    ipc_type: socket\n}\n"
 
 
 def _descendants(root: int) -> List[int]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from typing import List
+from typing import List, Optional
 
 import pytest
 
+from tests import corosync2
 from tests.cluster.test_rotate import rotate_argv, settled
 from tests.testhosts import Host, Network
 
@@ -45,8 +46,22 @@ def test_restart_rotation_changes_every_key_and_the_cluster_forms_again(
     assert all(h.members() == {1, 2, 3} for h in hosts)
 
 
-def test_a_node_that_cannot_start_brings_the_old_key_back_everywhere(network: Network) -> None:
-    hosts = settled(network, 3)
+def _hosts(network: Network, version: Optional[str]) -> List[Host]:
+    """Three settled hosts: Debian's corosync 3.x, or a 2.x build."""
+    if version is None:
+        return settled(network, 3)
+    corosync2.build_or_skip(version)
+    hosts = network.add_hosts(3, corosync_version=version)
+    network.wait_for_membership()
+    network.wait_for_stable_ring(seconds=3)
+    return hosts
+
+
+@pytest.mark.parametrize("version", [None, "2.4.6"])
+def test_a_node_that_cannot_start_brings_the_old_key_back_everywhere(
+    network: Network, version: Optional[str]
+) -> None:
+    hosts = _hosts(network, version)
     old = hosts[0].read_key()
     # node3's first start fails (as a node with a broken unit would); its second works.
     hosts[2].path("/run/fail-once").write_text("")
