@@ -7,10 +7,10 @@ leave the admin's memory only on a session's stdin, and come back only for
 ``push --from`` (into memory).
 """
 
-import hashlib
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from corokey.corosync_conf import ConfParseError, CorosyncConf, parse_conf
+from corokey.key import KEY_LEN_MAX, fingerprint_hex
 from corokey.nodescripts import (
     FAILURES,
     MARKER,
@@ -35,8 +35,8 @@ from corokey.runtime import LiveState, cmap_values, live_state
 _MARKER = MARKER.encode()
 #: Names of the answers that mean a step failed on the node.
 _FAILURE_NAMES = frozenset(FAILURES)
-#: Bytes of the key corosync 3 uses (key.KEY_LEN_MAX); 2.x uses the first 128.
-EFFECTIVE_BYTES = 4096
+#: Bytes of the key corosync 3 uses; 2.x uses the first 128.
+EFFECTIVE_BYTES = KEY_LEN_MAX
 
 
 class NodeFailure(Exception):
@@ -307,7 +307,7 @@ class PushSession:
     def stage(self, path: str, key: bytes, owner: str, mode: int) -> "Optional[RemoteKey]":
         """Stage ``key`` at ``path``; None when the node already holds it exactly
         (then the session is over). Raises NodeFailure."""
-        sha256 = hashlib.sha256(key[:EFFECTIVE_BYTES]).hexdigest()
+        sha256 = fingerprint_hex(key)
         if not self.session.send(stage_request(path, len(key), owner, mode, sha256) + key):
             self.session.kill()
             raise NodeFailure.transport(self.node, self.session)
@@ -387,7 +387,7 @@ def read_key(ssh: "Ssh", node: str, path: str) -> bytes:
         extra = session.exactly(1, timeout=1.0)
     finally:
         session.close()
-    if data is None or extra or hashlib.sha256(data[:EFFECTIVE_BYTES]).hexdigest() != facts.sha256:
+    if data is None or extra or fingerprint_hex(data) != facts.sha256:
         raise NodeFailure(
             node,
             f"the bytes read from {node}:{path} are not that file ({facts.size} bytes there); "

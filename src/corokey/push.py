@@ -16,13 +16,13 @@ to send the key and hear "staged", 1 to commit and read the key back: 11.  On an
 open connection (ControlMaster): 4.  docs/benchmarks.md measures them.
 """
 
-import hashlib
 import os
 import shlex
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 from corokey.errors import CorokeyError
+from corokey.key import fingerprint_hex
 from corokey.keylocation import locate
 from corokey.nodekey import NodeFailure, PushSession
 from corokey.profiles import Profile
@@ -185,7 +185,7 @@ def push(
             report.set(node, "failed", failure)
             note(node, "failed")
             return False
-        if held.sha256 != hashlib.sha256(key[:4096]).hexdigest():
+        if held.sha256 != fingerprint_hex(key):
             report.set(node, "failed")
             report.reasons[node] = f"{node}: the key does not read back as the new one"
             return False

@@ -11,7 +11,6 @@ and on any failure after the commit :func:`roll_back` (``.old`` back wherever th
 key is not the old one, reload node by node, every fingerprint read back).
 """
 
-import hashlib
 import os
 import time
 from typing import Callable, Dict, List, Optional, Set, Tuple
@@ -19,7 +18,7 @@ from typing import Callable, Dict, List, Optional, Set, Tuple
 from corokey.checks import ERROR, host_fips_enabled
 from corokey.errors import CorokeyError
 from corokey.exitcodes import EXIT_INTERRUPTED
-from corokey.key import FIPS_KEY_LEN_MAX
+from corokey.key import FIPS_KEY_LEN_MAX, fingerprint_hex
 from corokey.keylocation import locate
 from corokey.nodekey import NodeFailure, NodeView, live, look, reload, restore_old
 from corokey.profiles import Profile
@@ -193,7 +192,7 @@ def _check_keys(result: "Preflight", profile: "Profile", path: str, key: bytes) 
         result.refuse(problem, "key-differs")
     elif prints:
         result.fingerprint = next(iter(prints))
-    if result.fingerprint == hashlib.sha256(key[:4096]).hexdigest():
+    if result.fingerprint == fingerprint_hex(key):
         result.refuse("the new key is the key the cluster already uses", "key-unchanged")
     fips_nodes = [n for n, v in result.views.items() if v.fips]
     if fips_nodes and len(fips_nodes) != len(result.views):
@@ -501,7 +500,7 @@ def planned(
     started = time.monotonic()
     note("preflight: " + ", ".join(nodes))
     plan = preflight(ssh, nodes, profile, key_path, key, online)
-    report = RotateReport(plan.fingerprint, hashlib.sha256(key[:4096]).hexdigest())
+    report = RotateReport(plan.fingerprint, fingerprint_hex(key))
     report.path = plan.path
     if plan.problems:
         report.result = "refused"

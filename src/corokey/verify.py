@@ -5,6 +5,7 @@ from typing import Dict, List, Optional
 
 from corokey.checks import ERROR, Finding, host_fips_enabled, mode_findings, size_findings
 from corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
+from corokey.key import KEY_LEN_MAX
 from corokey.keylocation import locate
 from corokey.nodekey import NodeFailure, NodeView, RemoteKey, look
 from corokey.profiles import Profile
@@ -47,7 +48,9 @@ class VerifyReport:
         self.unreachable = [s.node for s in states if s.unreachable is not None]
         self.unsound = [s.node for s in states if any(f.severity == ERROR for f in s.findings)]
         #: nodes whose corosync (2.x) uses only the first 128 bytes: compared on those
-        self.corosync2 = [s.node for s in states if s.view is not None and s.view.effective < 4096]
+        self.corosync2 = [
+            s.node for s in states if s.view is not None and s.view.effective < KEY_LEN_MAX
+        ]
 
     @property
     def exit_code(self) -> int:
