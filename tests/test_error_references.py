@@ -1,7 +1,7 @@
-"""Every error reference the code can raise is listed in the README, and no other.
+"""Every error reference the code can raise is listed in docs/errors.md, and no other.
 
 The references are what users grep for and what scripts match on; a reference
-missing from the README's table leaves them guessing. The scan reads the source:
+missing from the table in docs/errors.md leaves them guessing. The scan reads the source:
 class-level ``reference = "..."``, ``reference="..."`` arguments and
 ``{"reference": "..."}`` entries (an f-string or a
 ``"prefix-" + ...`` becomes a pattern), and the first argument of the CLI's
@@ -19,8 +19,9 @@ from corokey.cli.common import format_failure
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "src" / "corokey"
-README_ROW = re.compile(r"^\| `([a-z0-9<>_-]+)` \|")
-SECTION = "### Error references"
+TABLE = REPO / "docs" / "errors.md"
+TABLE_ROW = re.compile(r"^\| `([a-z0-9<>_-]+)` \|")
+SECTION = "## Error references"
 POSITIONAL = {"Failure": 1, "refuse": 1, "RotateError": 3, "NodeFailure": 2}
 
 
@@ -90,11 +91,11 @@ def raised_references() -> Dict[str, str]:
     return found
 
 
-def readme_references() -> List[str]:
-    text = (REPO / "README.md").read_text()
-    assert SECTION in text, f"README.md has no '{SECTION}' section"
+def table_references() -> List[str]:
+    text = TABLE.read_text()
+    assert SECTION in text, f"docs/errors.md has no '{SECTION}' section"
     section = text.split(SECTION, 1)[1].split("\n#", 1)[0]
-    return [m.group(1) for line in section.splitlines() if (m := README_ROW.match(line))]
+    return [m.group(1) for line in section.splitlines() if (m := TABLE_ROW.match(line))]
 
 
 def test_the_scan_finds_references_of_every_kind() -> None:
@@ -106,23 +107,23 @@ def test_the_scan_finds_references_of_every_kind() -> None:
     assert "usage" in found and "internal" in found  # fail(...), format_failure(...)
 
 
-def test_every_raised_reference_is_in_the_readme_table() -> None:
-    listed = readme_references()
+def test_every_raised_reference_is_in_the_table() -> None:
+    listed = table_references()
     missing = [
         f"{pattern.replace(chr(92), '')} ({where})"
         for pattern, where in raised_references().items()
         if not any(re.fullmatch(pattern, row) for row in listed)
     ]
     assert not missing, (
-        f"add these error references to the README's '{SECTION}' table, with their meaning: "
-        + ", ".join(missing)
+        f"add these error references to the '{SECTION}' table of docs/errors.md, with their "
+        "meaning: " + ", ".join(missing)
     )
 
 
-def test_the_readme_table_lists_no_reference_the_code_never_raises() -> None:
+def test_the_table_lists_no_reference_the_code_never_raises() -> None:
     patterns = list(raised_references())
-    stale = [row for row in readme_references() if not any(re.fullmatch(p, row) for p in patterns)]
-    assert not stale, f"the README lists references nothing raises any more: {', '.join(stale)}"
+    stale = [row for row in table_references() if not any(re.fullmatch(p, row) for p in patterns)]
+    assert not stale, f"docs/errors.md lists references nothing raises any more: {', '.join(stale)}"
 
 
 def test_errors_print_reference_message_and_hint_on_two_lines() -> None:

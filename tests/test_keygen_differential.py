@@ -3,7 +3,7 @@
 For each argument vector both tools run from their own work directory (``@D@``
 in a vector stands for it) with the same argv[0]; exit code, stdout, the first
 line of stderr, and the key's size and mode must be the same.  Deliberate
-differences (README, "Where corosync-keygen deliberately differs") are tested
+differences (docs/corosync-keygen.md, "Where corosync-keygen deliberately differs") are tested
 on ours alone in test_keygen_cli.py.
 """
 

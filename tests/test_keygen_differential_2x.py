@@ -4,8 +4,9 @@ The real tools are built from the upstream tarballs (tests/corosync2.py).  Ours 
 COROKEY_COROSYNC set to the same version, as on a node where corosync 2.x is installed
 (the detection itself is tested in test_generation.py).  As in test_keygen_differential.py,
 exit code, stdout, the first line of stderr, and the key's size and mode must be equal.
-The deliberate differences (README) are tested apart below: without -l we never wait and
-say so on stderr, and an existing longer file is replaced whole, not overwritten in place.
+The deliberate differences (docs/corosync-keygen.md) are tested apart below: without -l we
+never wait and say so on stderr, and an existing longer file is replaced whole, not
+overwritten in place.
 """
 
 from __future__ import annotations
