@@ -17,7 +17,7 @@ PROGRAM = "corokey"
 def format_failure(reference: str, message: str, hint: "Optional[str]" = None) -> str:
     """``corokey: error[REFERENCE]: message``, then ``hint: ...`` on a line of its own.
 
-    The reference is stable and greppable (the README lists every one); the
+    The reference is stable and greppable (docs/errors.md lists every one); the
     message names what is wrong, the hint what to do about it.
     """
     text = f"{PROGRAM}: error[{reference}]: {printable(message)}\n"

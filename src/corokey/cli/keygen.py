@@ -3,7 +3,7 @@
 Same options, stdout lines and exit codes as corosync 3.1's tool; on a node
 whose corosync is 2.x (corokey.key), those of 2.3.5's tool: a 128-byte
 key, options -k and -l only.  The differences (never blocks, atomic write,
-refuses links) are in the README.  This module is on the start-up path of
+refuses links) are in docs/corosync-keygen.md.  This module is on the start-up path of
 every run: it imports only what generating a key needs.
 """
 

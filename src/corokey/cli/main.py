@@ -30,7 +30,7 @@ exit status: {EXIT_OK} success; {EXIT_FINDINGS} findings (check/doctor: warnings
 compare/verify: keys differ; push: nodes skipped); {EXIT_ERROR} the request could not
 be carried out, or check/doctor found errors; {EXIT_INTERNAL} a bug in corokey;
 {EXIT_INTERRUPTED} interrupted.
-Errors print "corokey: error[REFERENCE]: ..." and "hint: ..."; the README lists
+Errors print "corokey: error[REFERENCE]: ..." and "hint: ..."; docs/errors.md lists
 every REFERENCE."""
 
 
