@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 class CorokeyError(Exception):
     """Base class of every error corokey reports to a user."""
 
-    #: Short stable reference, e.g. ``"key-size"``; the README lists every one.
+    #: Short stable reference, e.g. ``"key-size"``; docs/errors.md lists every one.
     reference: str = "error"
     #: Exit status the ``corokey`` command uses for this error.
     exit_code: int = EXIT_ERROR

@@ -3,7 +3,7 @@
 """Every exit status of ``corokey`` and ``corosync-keygen``, in one table.
 
 No imports: ``corosync-keygen`` loads this on its start-up path.
-The README ("Exit status") and the man pages list the same values.
+docs/errors.md and the man pages list the same values.
 """
 
 # ``corokey``
