@@ -155,7 +155,8 @@ def test_doctor_warns_of_crypto_off_and_reports_parse_errors(tmp_path: Path) -> 
     assert diagnosis.findings[0].severity == "warning" and diagnosis.exit_code == 1
     conf.write_text("totem {\n")
     broken = diagnose(str(conf))
-    assert broken.exit_code == 2 and f"{conf}:1:1:" in broken.findings[0].message
+    assert broken.exit_code == 2
+    assert f"{conf}:1: Missing closing brace" in broken.findings[0].message
 
 
 DEBIAN_CONF = Path("/etc/corosync/corosync.conf")
