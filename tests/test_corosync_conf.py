@@ -229,9 +229,10 @@ def test_dotted_node_keys_and_a_repeated_nodelist_overwrite_from_index_0() -> No
     assert [(n.index, n.label, n.nodeid) for n in conf.nodes()] == [
         (0, "c", 3),
         (1, "b", 2),
-        (5, "e", 5),
+        (5, "e", None),
     ]
-    # a dotted nodeid is stored as text, a node {} one as u32
+    # a dotted nodeid is stored as text (which corosync does not take as a nodeid),
+    # a node {} one as u32
     assert conf.cmap["nodelist.node.5.nodeid"] == ("str", "5")
     assert conf.cmap["nodelist.node.0.nodeid"] == ("u32", 3)
 

@@ -103,9 +103,11 @@ class CorosyncConf:
         for index in sorted(fields):
             node = fields[index]
             nodeid = node.get("nodeid")
-            nodeid_value = None
-            if nodeid is not None and str(nodeid.value).isdigit():
-                nodeid_value = int(nodeid.value)
+            # corosync reads it with icmap_get_uint32: a nodeid given as a dotted key is
+            # text, which it does not take (3.x then refuses a knet node without one)
+            nodeid_value = (
+                int(nodeid.value) if nodeid is not None and nodeid.type == "u32" else None
+            )
             addresses = []
             for ring in range(MAX_RINGS):
                 address = node.get(f"ring{ring}_addr")
