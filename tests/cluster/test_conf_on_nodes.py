@@ -15,6 +15,8 @@ import pytest
 
 from corokey.key import generate_key
 from tests import corosync2
+from tests.cluster.test_rotate import rotate_argv
+from tests.cluster.test_rotate_restart import START, STOP
 from tests.testhosts import KEY_PATH, Host, Network, unavailable_reason
 
 pytestmark = [pytest.mark.usefixtures("own_ssh_connections"), pytest.mark.slow]
@@ -116,6 +118,37 @@ def test_2x_push_and_verify_go_where_corosync_uses_the_key(
         assert pushed.returncode != 0 and "crypto-off" in pushed.stdout + pushed.stderr
         assert {h.read_key() for h in pair2} == {old}
         assert verified.returncode != 0 and "crypto-off" in verified.stdout + verified.stderr
+
+
+def test_rotate_restart_rotates_a_2x_cluster_without_crypto_lines(network3: Network) -> None:
+    """The common 2.x conf has no crypto lines: its corosync encrypts with the key, and
+    rotate --restart (made for 2.x) must not refuse it as crypto-off."""
+    corosync2.build_or_skip("2.4.6")
+    hosts = network3.add_hosts(3, corosync=False, corosync_version="2.4.6")
+    old = generate_key(128)
+    for host in hosts:
+        host.runs_corosync = True
+    for host in hosts:
+        host.write_corosync_conf(hosts)
+        text = host.path(CONF).read_text()
+        for line in ("    crypto_cipher: aes256\n", "    crypto_hash: sha256\n"):
+            assert line in text
+            text = text.replace(line, "")
+        host.path(CONF).write_text(text)
+        host.write_key(old)
+    for host in hosts:
+        host.start_corosync()
+    network3.wait_for_membership()
+    network3.wait_for_stable_ring(seconds=3)
+    argv = rotate_argv(network3, hosts, "--restart", "--stop-command", STOP)
+    result = network3.run_admin(
+        [*argv, "--start-command", START], env=dict(os.environ), timeout=240
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["result"] == "rotated"
+    keys = {h.read_key() for h in hosts}
+    assert len(keys) == 1 and old not in keys
+    network3.wait_for_membership()
 
 
 # ------------------------------------------------------------------ 3.x: dotted keyfile
