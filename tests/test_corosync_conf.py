@@ -311,3 +311,15 @@ def test_the_default_key_of_2x_comes_from_the_startup_files() -> None:
     assert conf.key_source() == ("file", "/etc/k2")
     conf = parse_conf("totem {\n keyfile: /etc/k1\n}\n", "c", "2.4.6", default_key="/etc/k2")
     assert conf.key_source() == ("file", "/etc/k1")
+
+
+def test_local_commands_default_to_the_key_the_conf_names(tmp_path: Path) -> None:
+    from corokey.corosync_conf import local_key_path
+
+    conf = tmp_path / "corosync.conf"
+    conf.write_text("totem {\n crypto_hash: sha256\n}\ntotem.keyfile: /etc/corosync/cluster.key\n")
+    assert local_key_path("/etc/corosync/authkey", str(conf)) == "/etc/corosync/cluster.key"
+    assert local_key_path("/d", str(tmp_path / "missing.conf")) == "/d"
+    conf.write_text("totem {\n")
+    with pytest.raises(ConfParseError):
+        local_key_path("/d", str(conf))

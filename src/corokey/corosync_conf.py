@@ -221,3 +221,18 @@ def load_local_conf(path: "Optional[str]" = None) -> "CorosyncConf":
     version = generation.version or str(generation.major)
     started = read_local(generation.corosync2)
     return load_conf(path or started.conf_path, version, started.default_key)
+
+
+def local_key_path(default: str, conf_path: "Optional[str]" = None) -> str:
+    """The key file this machine's corosync reads, for commands that default to it: the
+    conf's keyfile (or the default key, on 2.x perhaps COROSYNC_TOTEM_AUTHKEY_FILE);
+    ``default`` where there is no readable corosync.conf or it holds the key inline.
+    Raises ConfParseError or StartupUnknown rather than guess."""
+    try:
+        conf = load_local_conf(conf_path)
+    except CorokeyError as exc:
+        if exc.reference == "conf-unreadable":
+            return default
+        raise
+    source, path = conf.key_source()
+    return path if source == "file" and path else default
