@@ -288,6 +288,9 @@ class _Store:
         return int(match.group(1)) % 2**64
 
     def typed(self, name: str, key: str, value: str, kind: str, number: int) -> None:
+        """Store ``name`` as ``kind``; a bad value is named as 3.x (the cmap name) or 2.x
+        (the key as written) names it."""
+        key = name if self.v3 else key
         if kind == "u64":
             self.set(name, CmapValue(kind, self.unsigned64(key, value, number)), number)
         else:
@@ -308,7 +311,7 @@ class _Store:
 
     def item(self, path: str, key: str, value: str, state: str, number: int) -> None:
         if state == "totem":
-            self.totem_item(path, value, number)
+            self.totem_item(path, key, value, number)
         elif state in TYPED:
             kind = TYPED[state].get(path)
             if kind is not None:
@@ -340,7 +343,7 @@ class _Store:
         elif state == "node":
             name = f"nodelist.node.{self.node_number}.{key}"
             if key in ("nodeid", "quorum_votes"):
-                self.typed(name, name, value, "u32", number)
+                self.typed(name, key, value, "u32", number)
             else:
                 self.set(name, CmapValue("str", value), number)
             self.ring0 = self.ring0 or key == "ring0_addr"
@@ -359,14 +362,14 @@ class _Store:
         if problem and value not in allowed:
             raise self.parser.fail(number, problem)
 
-    def totem_item(self, path: str, value: str, number: int) -> None:
+    def totem_item(self, path: str, key: str, value: str, number: int) -> None:
         name = path[len("totem.") :]
         if name in TOTEM_U32 or (self.v3 and name in TOTEM_U32_3):
-            self.typed(path, path, value, "u32", number)
+            self.typed(path, key, value, "u32", number)
         elif self.v3 and name == "knet_compression_level":
-            self.typed(path, path, value, "i32", number)
+            self.typed(path, key, value, "i32", number)
         elif name == "config_version":
-            self.typed(path, path, value, "u64", number)
+            self.typed(path, key, value, "u64", number)
         else:
             self.choice(path, value, number)
             self.set(path, CmapValue("str", value), number)
@@ -375,11 +378,12 @@ class _Store:
         kinds = INTERFACE_3 if self.v3 else INTERFACE_2
         kind = kinds.get(path[len("totem.interface.") :]) if path.count(".") == 2 else None
         if kind == "link":
-            self.linknumber = self.integer(path, value, "u8", number)
+            self.linknumber = self.integer(path if self.v3 else key, value, "u8", number)
         elif kind == "str":
             self.interface[key] = CmapValue("str", value)
         elif kind is not None:
-            self.interface[key] = CmapValue(kind, self.integer(path, value, kind, number))
+            named = path if self.v3 else key
+            self.interface[key] = CmapValue(kind, self.integer(named, value, kind, number))
         else:
             self.set(path, CmapValue("str", value), number)
 

@@ -105,9 +105,11 @@ class CorosyncConf:
         for index in sorted(fields):
             node = fields[index]
             nodeid = node.get("nodeid")
-            nodeid_value = None
-            if nodeid is not None and str(nodeid.value).isdigit():
-                nodeid_value = int(nodeid.value)
+            # corosync reads it with icmap_get_uint32: a nodeid given as a dotted key is
+            # text, which it does not take (3.x then refuses a knet node without one)
+            nodeid_value = (
+                int(nodeid.value) if nodeid is not None and nodeid.type == "u32" else None
+            )
             addresses = []
             for ring in range(MAX_RINGS):
                 address = node.get(f"ring{ring}_addr")
@@ -221,3 +223,18 @@ def load_local_conf(path: "Optional[str]" = None) -> "CorosyncConf":
     version = generation.version or str(generation.major)
     started = read_local(generation.corosync2)
     return load_conf(path or started.conf_path, version, started.default_key)
+
+
+def local_key_path(default: str, conf_path: "Optional[str]" = None) -> str:
+    """The key file this machine's corosync reads, for commands that default to it: the
+    conf's keyfile (or the default key, on 2.x perhaps COROSYNC_TOTEM_AUTHKEY_FILE);
+    ``default`` where there is no readable corosync.conf or it holds the key inline.
+    Raises ConfParseError or StartupUnknown rather than guess."""
+    try:
+        conf = load_local_conf(conf_path)
+    except CorokeyError as exc:
+        if exc.reference == "conf-unreadable":
+            return default
+        raise
+    source, path = conf.key_source()
+    return path if source == "file" and path else default
