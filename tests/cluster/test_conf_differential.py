@@ -11,7 +11,6 @@ A variant a corosync refuses must be refused by corokey too, naming the same lin
 from __future__ import annotations
 
 import re
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
@@ -193,25 +192,13 @@ def _load(host: Host, text: str) -> Tuple[Optional[Dict[str, CmapValue]], str]:
     if log.exists():
         log.write_bytes(b"")
     (host.root / "corosync.stderr").write_bytes(b"")
-    process = host.start_corosync(wait=False)
+    process = host.start_or_refused()
+    if process is None:
+        return None, host.corosync_stderr() + host.log_text()
     try:
-        host.wait_until(
-            lambda: (
-                process.poll() is not None
-                or host.run(["corosync-cfgtool", "-s"], check=False).returncode == 0
-            ),
-            f"corosync on {host.name} to answer or exit",
-            timeout=20,
-        )
-        if process.poll() is not None:
-            return None, host.corosync_stderr() + host.log_text()
         return _cmap(host), ""
     finally:
         host.stop_corosync()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def _compared(cmap: Dict[str, CmapValue]) -> Dict[str, CmapValue]:

@@ -40,18 +40,8 @@ def _uses_key(host: Host, key_path: str = KEY_PATH) -> bool:
     aside = target.with_name(target.name + ".probe")
     os.rename(target, aside)
     try:
-        process = host.start_corosync(wait=False)
-        host.wait_until(
-            lambda: (
-                process.poll() is not None
-                or host.run(["corosync-cfgtool", "-s"], check=False).returncode == 0
-            ),
-            f"corosync on {host.name} to answer or exit",
-            timeout=20,
-        )
-        started = process.poll() is None
+        started = host.start_or_refused() is not None
         host.stop_corosync()
-        process.wait(timeout=15)
         return not started
     finally:
         os.rename(aside, target)
@@ -120,11 +110,11 @@ def test_2x_push_and_verify_go_where_corosync_uses_the_key(
         assert verified.returncode != 0 and "crypto-off" in verified.stdout + verified.stderr
 
 
-def test_rotate_restart_rotates_a_2x_cluster_without_crypto_lines(network3: Network) -> None:
+def test_rotate_restart_rotates_a_2x_cluster_without_crypto_lines(network: Network) -> None:
     """The common 2.x conf has no crypto lines: its corosync encrypts with the key, and
     rotate --restart (made for 2.x) must not refuse it as crypto-off."""
     corosync2.build_or_skip("2.4.6")
-    hosts = network3.add_hosts(3, corosync=False, corosync_version="2.4.6")
+    hosts = network.add_hosts(3, corosync=False, corosync_version="2.4.6")
     old = generate_key(128)
     for host in hosts:
         host.runs_corosync = True
@@ -138,17 +128,15 @@ def test_rotate_restart_rotates_a_2x_cluster_without_crypto_lines(network3: Netw
         host.write_key(old)
     for host in hosts:
         host.start_corosync()
-    network3.wait_for_membership()
-    network3.wait_for_stable_ring(seconds=3)
-    argv = rotate_argv(network3, hosts, "--restart", "--stop-command", STOP)
-    result = network3.run_admin(
-        [*argv, "--start-command", START], env=dict(os.environ), timeout=240
-    )
+    network.wait_for_membership()
+    network.wait_for_stable_ring(seconds=3)
+    argv = rotate_argv(network, hosts, "--restart", "--stop-command", STOP)
+    result = network.run_admin([*argv, "--start-command", START], env=dict(os.environ), timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout)["result"] == "rotated"
     keys = {h.read_key() for h in hosts}
     assert len(keys) == 1 and old not in keys
-    network3.wait_for_membership()
+    network.wait_for_membership()
 
 
 # ------------------------------------------------------------------ 3.x: dotted keyfile
@@ -175,42 +163,19 @@ def _three_on_cluster_key(network: Network) -> List[Host]:
     return hosts
 
 
-@pytest.fixture
-def network3(testhosts_available: None) -> Iterator[Network]:
-    net = Network()
-    try:
-        yield net
-    finally:
-        net.close()
-
-
-def test_rotate_and_verify_follow_a_top_level_dotted_keyfile(network3: Network) -> None:
+def test_rotate_and_verify_follow_a_top_level_dotted_keyfile(network: Network) -> None:
     """The issue's false "rotated": authkey was rewritten, cluster.key left as it was."""
-    hosts = _three_on_cluster_key(network3)
+    hosts = _three_on_cluster_key(network)
     stale = {h.name: h.read_key() for h in hosts}
     before = hosts[0].read_key("/etc/corosync/cluster.key")
-    result = network3.run_admin(
-        [
-            sys.executable,
-            "-m",
-            "corokey",
-            "rotate",
-            "--yes",
-            "--json",
-            "-F",
-            str(network3.ssh_config),
-            "--nodes",
-            names(hosts),
-        ],
-        env=dict(os.environ),
-    )
+    result = network.run_admin(rotate_argv(network, hosts), env=dict(os.environ))
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["result"] == "rotated" and report["path"] == "/etc/corosync/cluster.key"
     after = {h.read_key("/etc/corosync/cluster.key") for h in hosts}
     assert len(after) == 1 and before not in after
     assert {h.name: h.read_key() for h in hosts} == stale  # authkey untouched
-    checked = corokey(network3, "verify", "--nodes", names(hosts))
+    checked = corokey(network, "verify", "--nodes", names(hosts))
     assert checked.returncode == 0 and "/etc/corosync/cluster.key" in checked.stdout
 
 
@@ -225,13 +190,13 @@ def _bind(host: Host, path: str, text: str) -> None:
 
 
 @pytest.fixture
-def pair3(network3: Network) -> List[Host]:
+def pair3(network: Network) -> List[Host]:
     if not os.path.isfile("/etc/default/corosync"):
         pytest.skip("no /etc/default/corosync to bind over (Debian's corosync ships it)")
-    return network3.add_hosts(2, corosync=False)
+    return network.add_hosts(2, corosync=False)
 
 
-def test_push_follows_dash_c_in_corosync_options(network3: Network, pair3: List[Host]) -> None:
+def test_push_follows_dash_c_in_corosync_options(network: Network, pair3: List[Host]) -> None:
     for host in pair3:
         host.path(CONF).write_text("totem {\n    crypto_hash: sha256\n}\n")
         host.path("/etc/corosync/other.conf").write_text(
@@ -239,15 +204,15 @@ def test_push_follows_dash_c_in_corosync_options(network3: Network, pair3: List[
         )
         _bind(host, "/etc/default/corosync", 'COROSYNC_OPTIONS="-c /etc/corosync/other.conf"\n')
     new = generate_key()
-    pushed = corokey(network3, "push", "-", "--nodes", names(pair3), "--json", key=new)
+    pushed = corokey(network, "push", "-", "--nodes", names(pair3), "--json", key=new)
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
     assert json.loads(pushed.stdout)["path"] == "/etc/corosync/other.key"
     assert {h.read_key("/etc/corosync/other.key") for h in pair3} == {new}
     assert not any(h.path(KEY_PATH).exists() for h in pair3)
-    verified = corokey(network3, "verify", "--nodes", names(pair3))
+    verified = corokey(network, "verify", "--nodes", names(pair3))
     assert verified.returncode == 0 and "/etc/corosync/other.key" in verified.stdout
     # What corokey cannot evaluate, it says, and changes nothing.
     _bind(pair3[0], "/etc/default/corosync", 'COROSYNC_OPTIONS="-c $CONF"\n')
-    refused = corokey(network3, "push", "-", "--nodes", names(pair3), key=generate_key())
+    refused = corokey(network, "push", "-", "--nodes", names(pair3), key=generate_key())
     assert refused.returncode != 0 and "cannot tell" in refused.stdout + refused.stderr
     assert {h.read_key("/etc/corosync/other.key") for h in pair3} == {new}
