@@ -200,7 +200,9 @@ from ansible_collections.corokey.corosync.plugins.module_utils.corokey.checks im
     Finding,
     check_key,
 )
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.corosync_conf import load_conf
+from ansible_collections.corokey.corosync.plugins.module_utils.corokey.corosync_conf import (
+    load_local_conf,
+)
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.doctor import diagnose
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.errors import CorokeyError
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.key import DEFAULT_KEY_PATH
@@ -296,7 +298,7 @@ def gather(params):
     result = {"changed": False}
     conf_error = None
     try:
-        conf = load_conf(conf_path)
+        conf = load_local_conf(conf_path)
     except CorokeyError as exc:  # ConfParseError too
         conf, conf_error = None, exc
     source, conf_key_path = ("file", None) if conf is None else conf.key_source()
