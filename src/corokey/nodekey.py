@@ -88,7 +88,19 @@ class NodeFailure(Exception):
 class RemoteKey(Record):
     """One file on a node, from ``stat`` and the fingerprint (never the bytes)."""
 
-    __slots__ = ("gid", "group", "kind", "mode", "nlink", "owner", "sha256", "size", "uid", "used")
+    __slots__ = (
+        "gid",
+        "group",
+        "kind",
+        "mode",
+        "nlink",
+        "owner",
+        "sha256",
+        "size",
+        "uid",
+        "unreadable",
+        "used",
+    )
     kind: str  # regular, symlink, directory, other, missing
     mode: int
     uid: int
@@ -101,12 +113,16 @@ class RemoteKey(Record):
     sha256: "Optional[str]"
     #: SHA-256 of the bytes the node's corosync uses (2.x: the first 128); else sha256
     used: "Optional[str]"
+    #: why the node could not read the file (permission-denied, io-error, read-failed);
+    #: then sha256 and used are None: there is no fingerprint of what could not be read
+    unreadable: "Optional[str]"
 
     def __init__(self, **fields: object) -> None:
         values: Dict[str, object] = dict(
             kind="missing", mode=0, uid=-1, gid=-1, owner="", group="", nlink=0, size=0
         )
         values["sha256"] = None
+        values["unreadable"] = None
         values.update(fields)
         values.setdefault("used", values["sha256"])
         self._set(**values)
@@ -116,6 +132,8 @@ class RemoteKey(Record):
         fields = answer.fields
         if fields.get("kind") != "regular":
             return cls(kind=fields.get("kind", "missing"))
+        unreadable = fields.get("unreadable") or None
+        digest = None if unreadable else fields.get("sha256") or None
         return cls(
             kind="regular",
             mode=int(fields.get("mode", "0"), 8),
@@ -125,9 +143,14 @@ class RemoteKey(Record):
             group=fields.get("group", ""),
             nlink=int(fields.get("nlink", "0")),
             size=int(fields.get("size", "0")),
-            sha256=fields.get("sha256"),
-            used=fields.get("used", fields.get("sha256")),
+            sha256=digest,
+            used=None if unreadable else fields.get("used") or digest,
+            unreadable=unreadable,
         )
+
+    def unreadable_answer(self, path: str) -> "Answer":
+        """The node's named failure for this file, to describe it from the table."""
+        return Answer("unreadable", {"why": self.unreadable or "read-failed", "path": path})
 
 
 class NodeView:
@@ -140,8 +163,11 @@ class NodeView:
         self.conf_error: Optional[ConfParseError] = None
         self.keys: Dict[str, RemoteKey] = {}
         self.olds: Dict[str, RemoteKey] = {}
-        #: directory -> "uid U mode M at PATH" when others can write there
+        #: key path -> "owner uid U, mode M at DIR" when others can write to its directory
+        #: (DIR: the directory at fault, which may be a parent or a link's target)
         self.unsafe_dirs: Dict[str, str] = {}
+        #: key path -> DIR of unsafe_dirs
+        self.unsafe_at: Dict[str, str] = {}
         #: corosync's version on the node (None: not installed) and the bytes of the key it
         #: uses: the first 128 on 2.x, up to 4096 on 3.x
         self.corosync_version: Optional[str] = None
@@ -212,16 +238,20 @@ def look(ssh: "Ssh", node: str, paths: "Sequence[str]", live: bool = False) -> "
     answers = _one_shot(ssh, node, inspect_script(paths, live=live))
     view = NodeView(node)
     _conf_from(view, answers)
+    key_path = ""
     for answer, _ in answers:
         path = answer.get("path")
         if answer.name == "key":
+            key_path = path
             view.keys[path] = RemoteKey.from_answer(answer)
         elif answer.name == "old":
             view.olds[path[: -len(".old")]] = RemoteKey.from_answer(answer)
         elif answer.name == "dir" and answer.get("unsafe") == "yes":
-            view.unsafe_dirs[path] = (
+            # The node says it right after the key; its path is the directory at fault.
+            view.unsafe_dirs[key_path] = (
                 f"owner uid {answer.get('uid')}, mode {answer.get('mode')} at {path}"
             )
+            view.unsafe_at[key_path] = path
     if live:
         _live_from(view, _sections(answers))
     return view
