@@ -37,6 +37,8 @@ _MARKER = MARKER.encode()
 _FAILURE_NAMES = frozenset(FAILURES)
 #: Bytes of the key corosync 3 uses; 2.x uses the first 128.
 EFFECTIVE_BYTES = KEY_LEN_MAX
+#: push --from reads no more than a local key argument may hold (secretfile's limit).
+MAX_KEY_READ = 1024 * 1024
 
 
 class NodeFailure(Exception):
@@ -208,7 +210,8 @@ def _one_shot(ssh: "Ssh", node: str, script: str) -> "List[Tuple[Answer, List[st
     session.end_input()
     lines = _lines_until_end(session)
     session.close()
-    if session.unreachable:
+    if session.unreachable or session.cut:
+        # Cut short, the answers may lack the very line the step is about.
         raise NodeFailure.transport(node, session)
     answers = _answers(lines)
     for answer, _ in answers:
@@ -308,17 +311,20 @@ class PushSession:
         self.staged_name: Optional[str] = None
 
     def _next(self) -> "Answer":
-        line = self.session.line()
-        if line is None:
-            self.session.kill()
-            raise NodeFailure.transport(self.node, self.session)
-        answer = parse_answer(line.decode("utf-8", errors="replace"))
-        if answer is None:
-            return self._next()
-        if answer.name in _FAILURE_NAMES:
-            self.session.close()
-            raise NodeFailure.named(self.node, answer)
-        return answer
+        """The next answer; other lines are skipped (a loop: a node printing lines
+        without end meets the session's output limit, not Python's recursion limit)."""
+        while True:
+            line = self.session.line()
+            if line is None:
+                self.session.kill()
+                raise NodeFailure.transport(self.node, self.session)
+            answer = parse_answer(line.decode("utf-8", errors="replace"))
+            if answer is None:
+                continue
+            if answer.name in _FAILURE_NAMES:
+                self.session.close()
+                raise NodeFailure.named(self.node, answer)
+            return answer
 
     def read_conf(self) -> "NodeView":
         lines: List[bytes] = []
@@ -413,6 +419,15 @@ def read_key(ssh: "Ssh", node: str, path: str) -> bytes:
         if answer.name in _FAILURE_NAMES:
             raise NodeFailure.named(node, answer)
         facts = RemoteKey.from_answer(answer)
+        if facts.unreadable:
+            raise NodeFailure.named(node, facts.unreadable_answer(path))
+        if facts.size > MAX_KEY_READ:
+            raise NodeFailure(
+                node,
+                f"{node}:{path} holds {facts.size} bytes, which is no corosync key",
+                "read-too-large",
+                f"look at {path} on {node}; a corosync key is 128 to {KEY_LEN_MAX} bytes",
+            )
         data = session.exactly(facts.size)
         extra = session.exactly(1, timeout=1.0)
     finally:
