@@ -280,3 +280,28 @@ def test_what_a_node_sends_is_read_in_bounded_amounts(output: str, why: str) -> 
     assert caught.value.reference == "node-session-lost"
     assert why in caught.value.message
 
+
+
+# ------------------------------------------------------------------ part 6: printing
+
+
+def test_what_nodes_said_reaches_the_terminal_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    """Ring ids, reload status and versions come from the nodes' tools; an escape sequence
+    among them must not reach the admin's terminal (here: clear the screen)."""
+    from corokey.cli import push as push_cli
+    from corokey.cli import rotate as rotate_cli
+    from corokey.push import PushReport
+    from corokey.rotate import RotateReport
+
+    clear = "\x1b[2J"
+    report = RotateReport("a" * 64, "b" * 64)
+    report.steps.append(f"preflight: corosync {clear}3.1.7 everywhere")
+    report.nodes["node1"] = f"ring id changed from 1.{clear}5 to 1.6"
+    rotate_cli._show(report, False, "SHA256:new")
+    shown = capsys.readouterr().out
+    assert "\x1b" not in shown and "ring id changed from 1.\\x1b[2J5 to 1.6" in shown
+    pushed = PushReport("SHA256:x", 256)
+    pushed.states["node1"] = "failed"
+    pushed.reasons["node1"] = f"node1: the session ended ({clear})"
+    push_cli._show(pushed, False)
+    assert "\x1b" not in capsys.readouterr().out
