@@ -206,9 +206,7 @@ def test_old_is_linked_under_a_name_nobody_could_plant(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ part 6: the transport
 
 
-SHELLS = [
-    s for s in ("sh", "bash", "zsh", "ksh", "mksh", "fish", "csh", "tcsh") if shutil.which(s)
-]
+SHELLS = [s for s in ("sh", "bash", "zsh", "ksh", "mksh", "fish", "csh", "tcsh") if shutil.which(s)]
 #: Octal arithmetic (0777 & 022 is 18 in sh; zsh and ksh93 read 0777 as decimal: 0),
 #: every kind of quote, a backslash, history and escape characters.
 PROBE = r"""o=$((0777 & 022)); printf '%s|%s\n' "$o" 'q " '"'"' \\ ! ~. done'
@@ -279,7 +277,6 @@ def test_what_a_node_sends_is_read_in_bounded_amounts(output: str, why: str) -> 
         look(node, "node1", ["/etc/corosync/authkey"])
     assert caught.value.reference == "node-session-lost"
     assert why in caught.value.message
-
 
 
 # ------------------------------------------------------------------ part 6: printing

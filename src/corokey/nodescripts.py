@@ -37,6 +37,8 @@ RESTORE_INFIX = ".corokey-restore-"
 FAILED = 3
 
 _PRELUDE = r"""export LC_ALL=C
+# corosync's tools are in sbin, which a non-root login's PATH lacks on Debian.
+PATH=$PATH:/usr/sbin:/sbin
 set -u
 umask 077
 echo --corokey--

@@ -223,9 +223,7 @@ class Session:
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
 
         def ready() -> bool:
-            return self._past_marker() and (
-                b"\n" in self._buffer or len(self._buffer) > MAX_LINE
-            )
+            return self._past_marker() and (b"\n" in self._buffer or len(self._buffer) > MAX_LINE)
 
         if not self._wait_for(ready, deadline):
             return None
