@@ -12,8 +12,9 @@ names that mean a failure are in :data:`FAILURES` with their message, reference
 and hint.  Key bytes never appear in a script: they travel on stdin only, after
 the script has asked for them.
 
-What a node needs: sshd, a POSIX sh, coreutils (cat, chmod, chown, cp, cut,
-head, ln, mktemp, mv with -T, rm, sha256sum, stat, sync >= 8.24), sed, grep, id, and
+What a node needs: sshd, /bin/sh (whatever the login shell: :func:`corokey.remote.
+remote_command`), coreutils (base64, cat, chmod, chown, cp, cut, head, ln and mv with
+-T, mktemp, rm, sha256sum, stat, sync >= 8.24), sed, grep, id, and
 util-linux's flock (every push, rollback and restore holds a lock on the key's
 directory, so two runs, or two names of one host in one run, never remove each
 other's staged copies).
