@@ -140,8 +140,8 @@ def verify(
     # The conf named a key file the first look did not reach: look there.
     ssh.each([n for n, v in views.items() if path not in v.keys], lambda n: view_of(n, [path]))
     for state in states.values():
-        if state.view is None:
-            continue
+        if state.view is None or state.unreachable is not None:
+            continue  # the second look (at the conf's key file) may have failed
         if path not in state.view.keys:
             state.unreachable = f"{state.node} did not answer for {path}"
             continue
