@@ -10,6 +10,8 @@ command -v corosync >/dev/null 2>&1 || missing="$missing corosync"
 command -v ssh >/dev/null 2>&1 || missing="$missing openssh-client"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 command -v nsenter >/dev/null 2>&1 || missing="$missing util-linux"
+# A login shell whose arithmetic differs from sh's (the node scripts must not care).
+command -v zsh >/dev/null 2>&1 || missing="$missing zsh"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 python3 -c 'import ensurepip' >/dev/null 2>&1 || missing="$missing python3-venv"
 # The Debian package: build it (scripts/build-deb.sh), lintian, and the

@@ -22,7 +22,7 @@ from corokey.errors import UsageError
 from corokey.key import generate_key
 from corokey.nodekey import NodeFailure, NodeView, PushSession, look, read_key, restore_old
 from corokey.nodescripts import NODE_CONF_PATH, parse_answer
-from corokey.remote import Ssh, resolve_nodes, validate_node, validate_path
+from corokey.remote import Ssh, remote_command, resolve_nodes, validate_node, validate_path
 
 OWNER = f"{pwd.getpwuid(os.getuid()).pw_name}:{grp.getgrgid(os.getgid()).gr_name}"
 
@@ -31,7 +31,7 @@ def test_host_keys_are_always_checked_unless_the_admin_says_otherwise() -> None:
     argv = Ssh(config="/tmp/cfg").argv("node1", "true")
     assert argv[:3] == ["ssh", "-F", "/tmp/cfg"]
     assert "StrictHostKeyChecking=yes" in argv and "BatchMode=yes" in argv
-    assert argv[-3:] == ["--", "node1", "true"]
+    assert argv[-3:] == ["--", "node1", remote_command("true")]
     own = Ssh(options=["StrictHostKeyChecking=accept-new"]).argv("n", "true")
     assert "StrictHostKeyChecking=yes" not in own
     assert "StrictHostKeyChecking=accept-new" in own

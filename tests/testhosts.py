@@ -45,6 +45,8 @@ PRIVATE_HOME = "/root"
 #: each host sees an empty one.
 SHELL_RC = "/root/.bashrc"
 KEY_PATH = "/etc/corosync/authkey"
+#: Home directories of add_login()'s users, in each host's private /run.
+LOGINS = "/run/logins"
 LOG_PATH = "/var/log/corosync/corosync.log"
 CLUSTER_NAME = "corokeytest"
 
@@ -191,7 +193,9 @@ class Host:
                     "Port 22",
                     f"HostKey {ssh / 'host_key'}",
                     "PermitRootLogin prohibit-password",
-                    f"AuthorizedKeysFile {self.network.workdir / 'authorized_keys'}",
+                    # The second for add_login()'s users (the run's directory is root's).
+                    f"AuthorizedKeysFile {self.network.workdir / 'authorized_keys'} "
+                    f"{LOGINS}/%u/authorized_keys",
                     "PasswordAuthentication no",
                     "KbdInteractiveAuthentication no",
                     "UsePAM no",
@@ -262,6 +266,49 @@ class Host:
             return self.path(LOG_PATH).read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+    # ------------------------------------------------------------------ accounts
+
+    def _accounts(self) -> List[Path]:
+        """This host's own /etc/passwd and /etc/group: copies of the machine's, bound
+        over them in the host's mount namespace on first use (edited in place after)."""
+        copies = [self.root / "passwd", self.root / "group"]
+        if not copies[0].exists():
+            for copy, real in zip(copies, ("/etc/passwd", "/etc/group")):
+                shutil.copyfile(real, copy)
+                copy.chmod(0o644)
+                self.run(["mount", "--bind", str(copy), real])
+        return copies
+
+    def add_account(self, name: str, uid: int, login_shell: str = "/bin/sh") -> None:
+        """A user and its group (same id) on this host only; no password."""
+        passwd, group = self._accounts()
+        with passwd.open("a") as entries:
+            entries.write(f"{name}:*:{uid}:{uid}::{LOGINS}/{name}:{login_shell}\n")
+        with group.open("a") as entries:
+            entries.write(f"{name}:x:{uid}:\n")
+
+    def add_login(self, name: str, uid: int, login_shell: str = "/bin/sh") -> None:
+        """A user who logs in over ssh with the run's test key: ``ssh NAME@nodeN``."""
+        self.add_account(name, uid, login_shell)
+        home = self.path(f"{LOGINS}/{name}")
+        home.mkdir(parents=True)
+        os.chown(home, uid, uid)
+        keys = home / "authorized_keys"  # sshd_config: AuthorizedKeysFile .../%u/...
+        keys.write_text((self.network.workdir / "authorized_keys").read_text())
+        keys.chmod(0o644)
+
+    def set_login_shell(self, name: str, shell: str) -> None:
+        """Change an account's login shell on this host only (root's, say, to zsh)."""
+        passwd = self._accounts()[0]
+        lines = passwd.read_text().splitlines(keepends=True)
+        for index, line in enumerate(lines):
+            fields = line.rstrip("\n").split(":")
+            if fields[0] == name:
+                lines[index] = ":".join([*fields[:6], shell]) + "\n"
+        with passwd.open("r+") as entries:  # in place: the bind mount holds this inode
+            entries.write("".join(lines))
+            entries.truncate()
 
     # ------------------------------------------------------------------ daemons
 

@@ -39,6 +39,8 @@ _MARKER = MARKER.encode()
 _FAILURE_NAMES = frozenset(FAILURES)
 #: Bytes of the key corosync 3 uses; 2.x uses the first 128.
 EFFECTIVE_BYTES = KEY_LEN_MAX
+#: push --from reads no more than a local key argument may hold (secretfile's limit).
+MAX_KEY_READ = 1024 * 1024
 
 
 class NodeFailure(Exception):
@@ -90,7 +92,19 @@ class NodeFailure(Exception):
 class RemoteKey(Record):
     """One file on a node, from ``stat`` and the fingerprint (never the bytes)."""
 
-    __slots__ = ("gid", "group", "kind", "mode", "nlink", "owner", "sha256", "size", "uid", "used")
+    __slots__ = (
+        "gid",
+        "group",
+        "kind",
+        "mode",
+        "nlink",
+        "owner",
+        "sha256",
+        "size",
+        "uid",
+        "unreadable",
+        "used",
+    )
     kind: str  # regular, symlink, directory, other, missing
     mode: int
     uid: int
@@ -103,12 +117,16 @@ class RemoteKey(Record):
     sha256: "Optional[str]"
     #: SHA-256 of the bytes the node's corosync uses (2.x: the first 128); else sha256
     used: "Optional[str]"
+    #: why the node could not read the file (permission-denied, io-error, read-failed);
+    #: then sha256 and used are None: there is no fingerprint of what could not be read
+    unreadable: "Optional[str]"
 
     def __init__(self, **fields: object) -> None:
         values: Dict[str, object] = dict(
             kind="missing", mode=0, uid=-1, gid=-1, owner="", group="", nlink=0, size=0
         )
         values["sha256"] = None
+        values["unreadable"] = None
         values.update(fields)
         values.setdefault("used", values["sha256"])
         self._set(**values)
@@ -118,6 +136,8 @@ class RemoteKey(Record):
         fields = answer.fields
         if fields.get("kind") != "regular":
             return cls(kind=fields.get("kind", "missing"))
+        unreadable = fields.get("unreadable") or None
+        digest = None if unreadable else fields.get("sha256") or None
         return cls(
             kind="regular",
             mode=int(fields.get("mode", "0"), 8),
@@ -127,9 +147,14 @@ class RemoteKey(Record):
             group=fields.get("group", ""),
             nlink=int(fields.get("nlink", "0")),
             size=int(fields.get("size", "0")),
-            sha256=fields.get("sha256"),
-            used=fields.get("used", fields.get("sha256")),
+            sha256=digest,
+            used=None if unreadable else fields.get("used") or digest,
+            unreadable=unreadable,
         )
+
+    def unreadable_answer(self, path: str) -> "Answer":
+        """The node's named failure for this file, to describe it from the table."""
+        return Answer("unreadable", {"why": self.unreadable or "read-failed", "path": path})
 
 
 class NodeView:
@@ -148,8 +173,11 @@ class NodeView:
         self.conf_path = NODE_CONF_PATH
         self.keys: Dict[str, RemoteKey] = {}
         self.olds: Dict[str, RemoteKey] = {}
-        #: directory -> "uid U mode M at PATH" when others can write there
+        #: key path -> "owner uid U, mode M at DIR" when others can write to its directory
+        #: (DIR: the directory at fault, which may be a parent or a link's target)
         self.unsafe_dirs: Dict[str, str] = {}
+        #: key path -> DIR of unsafe_dirs
+        self.unsafe_at: Dict[str, str] = {}
         #: corosync's version on the node (None: not installed) and the bytes of the key it
         #: uses: the first 128 on 2.x, up to 4096 on 3.x
         self.corosync_version: Optional[str] = None
@@ -190,7 +218,8 @@ def _one_shot(ssh: "Ssh", node: str, script: str) -> "List[Tuple[Answer, List[st
     session.end_input()
     lines = _lines_until_end(session)
     session.close()
-    if session.unreachable:
+    if session.unreachable or session.cut:
+        # Cut short, the answers may lack the very line the step is about.
         raise NodeFailure.transport(node, session)
     answers = _answers(lines)
     for answer, _ in answers:
@@ -270,16 +299,20 @@ def look(ssh: "Ssh", node: str, paths: "Sequence[str]", live: bool = False) -> "
 
 
 def _keys_from(view: "NodeView", answers: "List[Tuple[Answer, List[str]]]") -> None:
+    key_path = ""
     for answer, _ in answers:
         path = answer.get("path")
         if answer.name == "key":
+            key_path = path
             view.keys[path] = RemoteKey.from_answer(answer)
         elif answer.name == "old":
             view.olds[path[: -len(".old")]] = RemoteKey.from_answer(answer)
         elif answer.name == "dir" and answer.get("unsafe") == "yes":
-            view.unsafe_dirs[path] = (
+            # The node says it right after the key; its path is the directory at fault.
+            view.unsafe_dirs[key_path] = (
                 f"owner uid {answer.get('uid')}, mode {answer.get('mode')} at {path}"
             )
+            view.unsafe_at[key_path] = path
 
 
 def _sections(answers: "List[Tuple[Answer, List[str]]]") -> "Dict[str, Tuple[int, str]]":
@@ -334,17 +367,20 @@ class PushSession:
         self.staged_name: Optional[str] = None
 
     def _next(self) -> "Answer":
-        line = self.session.line()
-        if line is None:
-            self.session.kill()
-            raise NodeFailure.transport(self.node, self.session)
-        answer = parse_answer(line.decode("utf-8", errors="replace"))
-        if answer is None:
-            return self._next()
-        if answer.name in _FAILURE_NAMES:
-            self.session.close()
-            raise NodeFailure.named(self.node, answer)
-        return answer
+        """The next answer; other lines are skipped (a loop: a node printing lines
+        without end meets the session's output limit, not Python's recursion limit)."""
+        while True:
+            line = self.session.line()
+            if line is None:
+                self.session.kill()
+                raise NodeFailure.transport(self.node, self.session)
+            answer = parse_answer(line.decode("utf-8", errors="replace"))
+            if answer is None:
+                continue
+            if answer.name in _FAILURE_NAMES:
+                self.session.close()
+                raise NodeFailure.named(self.node, answer)
+            return answer
 
     def read_conf(self) -> "NodeView":
         lines: List[bytes] = []
@@ -444,6 +480,15 @@ def read_key(ssh: "Ssh", node: str, path: str) -> bytes:
         if answer.name in _FAILURE_NAMES:
             raise NodeFailure.named(node, answer)
         facts = RemoteKey.from_answer(answer)
+        if facts.unreadable:
+            raise NodeFailure.named(node, facts.unreadable_answer(path))
+        if facts.size > MAX_KEY_READ:
+            raise NodeFailure(
+                node,
+                f"{node}:{path} holds {facts.size} bytes, which is no corosync key",
+                "read-too-large",
+                f"look at {path} on {node}; a corosync key is 128 to {KEY_LEN_MAX} bytes",
+            )
         data = session.exactly(facts.size)
         extra = session.exactly(1, timeout=1.0)
     finally:

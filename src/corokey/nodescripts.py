@@ -12,8 +12,9 @@ names that mean a failure are in :data:`FAILURES` with their message, reference
 and hint.  Key bytes never appear in a script: they travel on stdin only, after
 the script has asked for them.
 
-What a node needs: sshd, a POSIX sh, coreutils (cat, chmod, chown, cp, cut,
-head, ln, mktemp, mv with -T, rm, sha256sum, stat, sync >= 8.24), sed, grep, id, and
+What a node needs: sshd, /bin/sh (whatever the login shell: :func:`corokey.remote.
+remote_command`), coreutils (base64, cat, chmod, chown, cp, cut, head, ln and mv with
+-T, mktemp, rm, sha256sum, stat, sync >= 8.24), sed, grep, id, and
 util-linux's flock (every push, rollback and restore holds a lock on the key's
 directory, so two runs, or two names of one host in one run, never remove each
 other's staged copies).
@@ -37,6 +38,8 @@ RESTORE_INFIX = ".corokey-restore-"
 FAILED = 3
 
 _PRELUDE = r"""export LC_ALL=C
+# corosync's tools are in sbin, which a non-root login's PATH lacks on Debian.
+PATH=$PATH:/usr/sbin:/sbin
 set -u
 umask 077
 echo --corokey--
@@ -48,21 +51,48 @@ kind() {
   elif [ -d "$1" ]; then kd=directory; elif [ -e "$1" ]; then kd=other; else kd=missing; fi
 }
 sha() {
-  # SHA-256 of the first $1 bytes of $2; $3, when known, is its size (then no head).
-  if [ -n "${3:-}" ] && [ "$3" -le "$1" ]; then s=$(sha256sum -- "$2")
-  else s=$(head -c "$1" -- "$2" | sha256sum); fi && echo "${s%% *}"
+  # h: the SHA-256 of the first $1 bytes of $2 ($3, when known, is its size: then no
+  # head). Fails, with why naming the cause, when the file could not be read whole: the
+  # hash of what could not be read is the empty input's, the same on every node.
+  # The file is opened by exec, its failure in the captured words; head's exit status is
+  # lost in the pipe, so it reports a failure on fd 3.
+  if [ -n "${3:-}" ] && [ "$3" -le "$1" ]; then
+    h=$(exec 2>&1; exec < "$2" || exit; sha256sum)
+  else
+    h=$(exec 2>&1 3>&1; exec < "$2" || exit; { head -c "$1" || echo read-failed >&3; } | sha256sum)
+  fi
+  r=${h%"  -"}
+  case ${#h}:${#r}:$r in
+    67:64:*[!0-9a-f]*) ;;
+    67:64:*) h=$r; return 0 ;;
+  esac
+  case $h in
+    *"Permission denied"*) why=permission-denied ;;
+    *"Input/output error"*) why=io-error ;;
+    *) why=read-failed ;;
+  esac
+  return 1
 }
-fp() { sha "$eff" "$1" "${2:-}"; }
+fp() {
+  # h: the fingerprint of our own file $1 (size $2); a file we cannot read ends the script.
+  sha "$eff" "$1" "${2:-}" || die unreadable "why=$why" "path=$PWD/$1"
+}
 facts() {
   # Sets F to the facts of $1 and sz to its size. sha256: of the bytes corokey compares
   # (the first 4096); used: of the bytes this node's corosync uses, where that is fewer
-  # (2.x: the first 128).
+  # (2.x: the first 128); unreadable: why neither could be read (never a fingerprint).
   kind "$1"; sz=
   if [ "$kd" = regular ]; then
     F=$(stat -c 'mode=%a uid=%u gid=%g owner=%U group=%G nlink=%h size=%s' -- "$1")
     sz=${F##*size=}
-    F="kind=regular $F sha256=$(fp "$1" "$sz")"
-    if [ "${ceff:-$eff}" -lt "$eff" ]; then F="$F used=$(sha "$ceff" "$1" "$sz")"; fi
+    if ! sha "$eff" "$1" "$sz"; then
+      F="kind=regular $F unreadable=$why"
+    elif [ "${ceff:-$eff}" -ge "$eff" ]; then
+      F="kind=regular $F sha256=$h"
+    else
+      F="kind=regular $F sha256=$h"
+      if sha "$ceff" "$1" "$sz"; then F="$F used=$h"; else F="$F unreadable=$why"; fi
+    fi
   else
     F="kind=$kd"
   fi
@@ -83,16 +113,34 @@ show_startup() {
   done
 }
 dir_unsafe() {
-  # The key's directory and every one above it: root's (or this user's), and writable
-  # by nobody else (sticky excepted), as sshd's StrictModes asks of a home directory.
-  me=$(id -u); p=$1; set -- "$p"
+  # Whether others could put a name into the key's directory $1 (physical): it and every
+  # directory above it must be root's (or this user's) and writable by nobody else, as
+  # sshd's StrictModes asks of a home directory. Above the key's directory a sticky one
+  # (/tmp) is safe, as others cannot rename what is not theirs; the key's own is not:
+  # others could plant names there. Prints "uid= mode= path=" of the first at fault.
+  # The mode's octal digits are read as digits: no $((0$m)), which zsh takes as decimal.
+  me=$(id -u); p=$1; first=${2:-}; set -- "$p"
   while [ "$p" != / ]; do p=${p%/*}; [ -n "$p" ] || p=/; set -- "$@" "$p"; done
-  stat -c '%u %a %n' -- "$@" | while read -r uid m name; do
-    if { [ "$uid" != 0 ] && [ "$uid" != "$me" ]; } \
-       || { [ $((0$m & 022)) -ne 0 ] && [ $((0$m & 01000)) -eq 0 ]; }; then
-      printf 'uid=%s mode=%s path=%s\n' "$uid" "$m" "$name"; break
-    fi
-  done
+  stat -c '%u %a %n' -- "$@" | {
+    while read -r uid m name; do
+      d=000$m; d=${d#"${d%????}"}; special=${d%???}; go=${d#??}
+      case $go in *[2367]*) w=yes ;; *) w=no ;; esac
+      if [ "$w" = yes ] && [ "$first" != key ]; then case $special in [1357]) w=no ;; esac; fi
+      first=
+      if { [ "$uid" != 0 ] && [ "$uid" != "$me" ]; } || [ "$w" = yes ]; then
+        printf 'uid=%s mode=%s path=%s\n' "$uid" "$m" "$name"; break
+      fi
+    done
+  }
+}
+key_dir_unsafe() {
+  # bad: what makes the key's directory $1 unsafe (empty: nothing): its physical
+  # directories, and where $1 is a link, the directories holding the link.
+  bad=$(cd -P -- "$1" 2>/dev/null && dir_unsafe "$(pwd -P)" key)
+  if [ -z "$bad" ] && [ -L "$1" ]; then
+    up=${1%/*}; [ -n "$up" ] || up=/
+    bad=$(cd -P -- "$up" 2>/dev/null && dir_unsafe "$(pwd -P)")
+  fi
 }
 generation() {
   # Which corosync runs here, and how many bytes of the key it uses: 2.x reads exactly the
@@ -105,7 +153,7 @@ generation() {
 enter() {
   # cd into the key's directory (physically), check it, and lock it for this session.
   cd -P -- "$1" 2>/dev/null || die no-directory "path=$1"
-  bad=$(dir_unsafe "$(pwd -P)")
+  key_dir_unsafe "$1"
   [ -z "$bad" ] || die unsafe-directory "$bad"
   command -v flock >/dev/null 2>&1 || die missing-tool tool=flock
   exec 9<.
@@ -141,7 +189,8 @@ inspect_one() {
   facts "$1"; say key $F "path=$1"
   facts "$1.old"; say old $F "path=$1.old"
   d=${1%/*}; [ -n "$d" ] || d=/
-  if [ -d "$d" ]; then bad=$(dir_unsafe "$(cd -P -- "$d" && pwd -P)"); else bad=; fi
+  # Said right after the key: the path at fault may be a parent, or a link's target.
+  bad=; [ ! -d "$d" ] || key_dir_unsafe "$d"
   if [ -n "$bad" ]; then say dir unsafe=yes "$bad"; else say dir unsafe=no "path=$d"; fi
 }
 for k in "$@"; do inspect_one "$k"; done
@@ -189,15 +238,16 @@ IFS= read -r k; IFS= read -r size; IFS= read -r owner; IFS= read -r mode; IFS= r
 d=${k%/*}; [ -n "$d" ] || d=/; n=${k##*/}
 enter "$d"
 plain "$n" "$n.old"
-for f in ".$n$infix"* ".$n.old$infix"; do [ -f "$f" ] && rm -f -- "$f"; done
+for f in ".$n$infix"* ".$n.old$infix"*; do [ -f "$f" ] && rm -f -- "$f"; done
 kind "$n"
 if [ "$kd" = regular ] \
    && [ "$(stat -c '%U:%G|%a|%h|%s' -- "$n")" = "$owner|$mode|1|$size" ] \
-   && [ "$(fp "$n" "$size")" = "$want" ]; then
+   && sha "$eff" "$n" "$size" && [ "$h" = "$want" ]; then
   head -c "$size" > /dev/null; facts "$n"; say unchanged $F; exit 0
 fi
+o=
 t=$(mktemp ".$n${infix}XXXXXXXX" 2>&1) || die "$(written "$t")" step=create "path=$PWD"
-trap 'rm -f -- "$t"' EXIT
+trap 'rm -f -- "$t" ${o:+"$o"}' EXIT
 err=$(head -c "$size" 2>&1 > "$t") || die "$(written "$err")" step=write "path=$PWD/$t"
 err=$(chown -h -- "$owner" "$t" 2>&1 && chmod "$mode" -- "$t" 2>&1) \
   || die owner-failed "owner=$owner" "mode=$mode" "path=$PWD/$t"
@@ -208,13 +258,16 @@ say staged "name=$t" $F
 IFS= read -r cmd || cmd=eof
 [ "$cmd" = commit ] || { say aborted; exit 0; }
 kind "$t"
-[ "$kd" = regular ] && [ "$(fp "$t" "$size")" = "$want" ] || die changed-underneath "path=$PWD/$t"
+[ "$kd" = regular ] && fp "$t" "$size" && [ "$h" = "$want" ] \
+  || die changed-underneath "path=$PWD/$t"
 plain "$n" "$n.old"
-# mv -T: never into a directory that appeared at the name since the check. .old keeps
-# the previous key's inode, without group and other bits.
+# -T: never into a directory that appeared at a name since the check. .old keeps the
+# previous key's inode, without group and other bits; its link is made under a name of
+# mktemp's (a fixed name could be a planted link to elsewhere).
 if [ -f "$n" ]; then
-  ln -f -- "$n" ".$n.old$infix" && mv -f -T -- ".$n.old$infix" "$n.old" \
-    || die keep-old-failed "path=$PWD/$n.old"
+  o=$(mktemp ".$n.old${infix}XXXXXXXX" 2>&1) || die "$(written "$o")" step=create "path=$PWD"
+  ln -f -T -- "$n" "$o" && mv -f -T -- "$o" "$n.old" || die keep-old-failed "path=$PWD/$n.old"
+  o=
 fi
 err=$(mv -f -T -- "$t" "$n" 2>&1) || die rename-failed "path=$PWD/$n"
 trap - EXIT
@@ -232,9 +285,10 @@ enter "$d"
 plain "$n.old"
 kind "$n.old"
 [ "$kd" = regular ] || die no-old "path=$PWD/$n.old"
-[ "$(fp "$n.old")" = "$want" ] || die old-differs "path=$PWD/$n.old"
+fp "$n.old"
+[ "$h" = "$want" ] || die old-differs "path=$PWD/$n.old"
 kind "$n"
-if [ "$kd" = regular ] && [ "$(fp "$n")" = "$want" ]; then
+if [ "$kd" = regular ] && sha "$eff" "$n" && [ "$h" = "$want" ]; then
   facts "$n"; say unchanged $F; exit 0
 fi
 t=$(mktemp ".$n${rinfix}XXXXXXXX" 2>&1) || die "$(written "$t")" step=create "path=$PWD"
@@ -460,6 +514,12 @@ FAILURES: "Dict[str, Failure]" = {
         "{node}: the {what} command failed (exit status {status}): {detail}",
         "node-command-failed",
         "run it by hand on {node} to see why; --stop-command and --start-command set them",
+    ),
+    "unreadable": Failure(
+        "{node}: cannot read {path} ({why}), so its fingerprint is unknown",
+        "node-unreadable",
+        "log in as root on {node} (User root in ssh_config); if root cannot read it either, "
+        "look at {node}'s disk (dmesg) and copy the key there again",
     ),
     "reload-failed": Failure(
         "{node}: corosync-cfgtool -R failed (exit status {status})",

@@ -62,11 +62,11 @@ class Profile(Record):
         try:
             uid = pwd.getpwnam(self.owner).pw_uid
         except KeyError:
-            raise ProfileOwnerError(self, "user", self.owner) from None
+            raise ProfileOwnerError(self.name, "user", self.owner) from None
         try:
             gid = grp.getgrnam(self.group).gr_gid
         except KeyError:
-            raise ProfileOwnerError(self, "group", self.group) from None
+            raise ProfileOwnerError(self.name, "group", self.group) from None
         return uid, gid
 
     def owner_label(self) -> str:

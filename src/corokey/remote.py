@@ -6,7 +6,10 @@ contain key bytes.  A :class:`Session` keeps one such script talking to the admi
 (push's two phases run in one session per node).
 
 Host keys are always checked: ``StrictHostKeyChecking=yes`` is passed unless
-the admin passes their own StrictHostKeyChecking with ``--ssh-option``.
+the admin passes their own StrictHostKeyChecking with ``--ssh-option``.  No
+terminal, ever (``-T``, ``EscapeChar=none``): key bytes cross the session, and a
+terminal would read them as line editing and signals.  Whatever a node sends is
+read in bounded amounts.
 """
 
 import contextlib
@@ -23,6 +26,12 @@ DEFAULT_TIMEOUT = 60
 CONTROL_PERSIST_SECONDS = 60
 #: ssh's own exit status when it could not connect or authenticate.
 SSH_FAILED = 255
+#: The most a node may send in one session, and in one line: far above what any script
+#: answers (a corosync.conf line is under 512 bytes), far below what would hurt the admin.
+MAX_OUTPUT = 16 * 1024 * 1024
+MAX_LINE = 64 * 1024
+#: What is kept of ssh's stderr (its last words say why a session failed).
+MAX_STDERR = 4096
 
 T = TypeVar("T")
 
@@ -53,6 +62,9 @@ class Ssh:
         argv = ["ssh"]
         if self.config:
             argv += ["-F", self.config]
+        # -T and EscapeChar=none first: ssh keeps the first value of an option, so neither
+        # a RequestTTY in ssh_config nor --ssh-option puts the key through a terminal.
+        argv += ["-T", "-o", "EscapeChar=none"]
         argv += ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout}"]
         if not any(o.lower().startswith("stricthostkeychecking") for o in self.options):
             argv += ["-o", "StrictHostKeyChecking=yes"]
@@ -60,7 +72,7 @@ class Ssh:
             argv += _multiplex_options()
         for option in self.options:
             argv += ["-o", option]
-        return [*argv, "--", node, command]
+        return [*argv, "--", node, remote_command(command)]
 
     def each(self, nodes: "Sequence[str]", work: "Callable[[str], T]") -> "Dict[str, T]":
         """``work(node)`` for every node, at most ``concurrency`` at once; results by node."""
@@ -68,6 +80,18 @@ class Ssh:
             return {}
         with ThreadPoolExecutor(max(1, min(self.concurrency, len(nodes)))) as pool:
             return dict(zip(nodes, pool.map(work, nodes)))
+
+
+def remote_command(script: str) -> str:
+    """What ssh asks the node's login shell to run: /bin/sh with ``script``, whatever
+    that shell is. The script travels base64-encoded in one line of characters that
+    every shell (sh, bash, zsh, fish, csh) takes literally between single quotes; run by
+    the login shell itself, zsh would read ``$((0755))`` as decimal, and csh or fish
+    would quote the script's text otherwise."""
+    from binascii import b2a_base64
+
+    encoded = b2a_base64(script.encode(), newline=False).decode()
+    return f"exec /bin/sh -c 'eval \"$(echo {encoded} | base64 -d)\"'"
 
 
 class Session:
@@ -89,6 +113,9 @@ class Session:
         self._stderr = bytearray()
         self._eof = False
         self._timed_out = False
+        #: why the session was cut on the admin's side (too much output), or None
+        self._cut: Optional[str] = None
+        self._received = 0
         self._ready = threading.Condition()
         try:
             self._process = subprocess.Popen(
@@ -114,6 +141,10 @@ class Session:
         while True:
             chunk = os.read(stdout.fileno(), 65536)
             with self._ready:
+                self._received += len(chunk)
+                if self._received > MAX_OUTPUT:
+                    self._cut_off(f"{self.node} sent more than {MAX_OUTPUT // 1048576} MiB")
+                    chunk = b""
                 if chunk:
                     self._buffer += chunk
                 else:
@@ -122,11 +153,24 @@ class Session:
             if not chunk:
                 return
 
+    def _cut_off(self, why: str) -> None:
+        """Stop listening to a node that sends what no script would (held: _ready)."""
+        if self._cut is None:
+            self._cut = why
+            with contextlib.suppress(OSError):
+                self._process.kill()
+
     def _drain_stderr(self) -> None:
+        import os
+
         stderr = self._process.stderr
         assert stderr is not None  # noqa: S101 - opened with PIPE
-        for line in stderr:
-            self._stderr += line[:4096]
+        while True:
+            chunk = os.read(stderr.fileno(), 65536)
+            if not chunk:
+                return
+            self._stderr += chunk
+            del self._stderr[:-MAX_STDERR]
 
     def send(self, data: bytes) -> bool:
         """Write to the script's stdin; False when the session is gone."""
@@ -163,6 +207,9 @@ class Session:
         if not self._seen_marker:
             at = self._buffer.find(self._marker)
             if at < 0:
+                # The banner is dropped as it comes (each byte searched once); only a tail
+                # that may start the marker is kept.
+                del self._buffer[: -len(self._marker)]
                 return False
             del self._buffer[: at + len(self._marker)]
             self._seen_marker = True
@@ -174,10 +221,17 @@ class Session:
         import time
 
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        if not self._wait_for(lambda: self._past_marker() and b"\n" in self._buffer, deadline):
+
+        def ready() -> bool:
+            return self._past_marker() and (b"\n" in self._buffer or len(self._buffer) > MAX_LINE)
+
+        if not self._wait_for(ready, deadline):
             return None
         with self._ready:
-            at = self._buffer.index(b"\n")
+            at = self._buffer.find(b"\n", 0, MAX_LINE + 1)
+            if at < 0:
+                self._cut_off(f"{self.node} sent a line of more than {MAX_LINE} bytes")
+                return None
             line = bytes(self._buffer[:at])
             del self._buffer[: at + 1]
             return line
@@ -204,7 +258,7 @@ class Session:
             status = self._process.wait()
         for thread in self._threads:
             thread.join(timeout=1.0)
-        return SSH_FAILED if self._timed_out else status
+        return SSH_FAILED if self._timed_out or self._cut else status
 
     def kill(self) -> None:
         if self._process.poll() is None:
@@ -214,12 +268,19 @@ class Session:
             thread.join(timeout=1.0)
 
     @property
+    def cut(self) -> bool:
+        """The session did not end by itself: no answer in time, or too much output."""
+        return self._timed_out or self._cut is not None
+
+    @property
     def unreachable(self) -> bool:
         """No answer came at all: ssh could not connect, or the node did not answer."""
         return not self._seen_marker
 
     def why(self) -> str:
         """What went wrong, in ssh's words (its last line on stderr)."""
+        if self._cut is not None:
+            return self._cut
         if self._timed_out:
             return f"no answer within {self.timeout:g} s"
         text = self._stderr.decode(errors="replace")

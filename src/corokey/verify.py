@@ -8,6 +8,7 @@ from corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from corokey.key import KEY_LEN_MAX
 from corokey.keylocation import locate
 from corokey.nodekey import NodeFailure, NodeView, RemoteKey, look
+from corokey.nodescripts import describe
 from corokey.profiles import Profile
 from corokey.remote import Ssh
 from corokey.secretfile import FileFacts
@@ -43,9 +44,12 @@ class VerifyReport:
             s.node
             for s in states
             if s.key is not None
+            and not s.key.unreadable
             and (s.key.used is None or self.tie or s.key.used != self.reference)
         ]
         self.unreachable = [s.node for s in states if s.unreachable is not None]
+        #: nodes whose key could not be read (no fingerprint: neither same nor odd)
+        self.unreadable = [s.node for s in states if s.key is not None and s.key.unreadable]
         self.unsound = [s.node for s in states if any(f.severity == ERROR for f in s.findings)]
         #: nodes whose corosync (2.x) uses only the first 128 bytes: compared on those
         self.corosync2 = [
@@ -54,7 +58,7 @@ class VerifyReport:
 
     @property
     def exit_code(self) -> int:
-        if self.unreachable:
+        if self.unreachable or self.unreadable:
             return EXIT_ERROR
         if self.odd or self.unsound or len(self.groups) != 1:
             return EXIT_FINDINGS
@@ -70,7 +74,9 @@ class VerifyReport:
             for s in self.states
             if s.key and s.key.used == self.reference and s.node not in self.unsound
         ]
-        targets = [s.node for s in self.states if s.node in set(self.odd) | set(self.unsound)]
+        # Not where the key could not be read: what it holds is unknown.
+        wrong = (set(self.odd) | set(self.unsound)) - set(self.unreadable)
+        targets = [s.node for s in self.states if s.node in wrong]
         if not targets or not good:
             return None
         argv = ["corokey", "push", "--from", good[0], "--nodes", ",".join(targets)]
@@ -84,6 +90,7 @@ class VerifyReport:
             "tie": self.tie,
             "odd": self.odd,
             "unreachable": self.unreachable,
+            "unreadable": self.unreadable,
             "fix": self.fix(),
             "nodes": [
                 {
@@ -92,6 +99,7 @@ class VerifyReport:
                     "kind": s.key.kind if s.key else None,
                     "sha256": s.key.sha256 if s.key else None,
                     "used_sha256": s.key.used if s.key else None,
+                    "unreadable": s.key.unreadable if s.key else None,
                     "size": s.key.size if s.key else None,
                     "mode": f"{s.key.mode:04o}" if s.key else None,
                     "owner": f"{s.key.owner}:{s.key.group}" if s.key else None,
@@ -132,7 +140,10 @@ def verify(
     # The conf named a key file the first look did not reach: look there.
     ssh.each([n for n, v in views.items() if path not in v.keys], lambda n: view_of(n, [path]))
     for state in states.values():
-        if state.view is None or path not in state.view.keys:
+        if state.view is None or state.unreachable is not None:
+            continue  # the second look (at the conf's key file) may have failed
+        if path not in state.view.keys:
+            state.unreachable = f"{state.node} did not answer for {path}"
             continue
         state.key = state.view.keys[path]
         state.old = state.view.olds.get(path)
@@ -146,7 +157,11 @@ def key_findings(
     """What ``corokey check`` would say of the key at ``path`` on a node, and of the
     ``.old`` copy beside it (as secret as the key) and the directory holding both."""
     key = view.keys[path]
-    findings = _file_findings(key, profile, label)
+    findings = []
+    if key.unreadable:
+        message, reference, hint = describe(view.node, key.unreadable_answer(path))
+        findings.append(Finding(ERROR, reference, message, hint))
+    findings += _file_findings(key, profile, label)
     if key.kind == "regular":
         findings += size_findings(key.size, profile, fips, label)
     old = view.olds.get(path)
@@ -155,14 +170,15 @@ def key_findings(
             Finding(f.severity, "old-" + f.reference, f.message, f.fix)
             for f in _file_findings(old, profile, label + ".old", old=True)
         ]
-    directory = path.rsplit("/", 1)[0] or "/"
-    if directory in view.unsafe_dirs:
+    if path in view.unsafe_dirs:
+        # The directory at fault: the key's, one above it, or where its link leads.
+        at = shlex.quote(view.unsafe_at[path])
         findings.append(
             Finding(
                 ERROR,
                 "directory-writable",
-                f"{label}: others can write to its directory ({view.unsafe_dirs[directory]})",
-                f"chown root {shlex.quote(directory)} && chmod go-w {shlex.quote(directory)}",
+                f"{label}: others can write to its directory ({view.unsafe_dirs[path]})",
+                f"chown root {at} && chmod go-w {at}",
             )
         )
     return findings

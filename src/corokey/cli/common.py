@@ -133,4 +133,4 @@ def printable(text: str) -> str:
 
 
 def warn(message: str, stderr: "TextIO" = sys.stderr) -> None:
-    stderr.write(f"{PROGRAM}: warning: {message}\n")
+    stderr.write(f"{PROGRAM}: warning: {printable(message)}\n")

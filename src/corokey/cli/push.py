@@ -6,7 +6,7 @@ from typing import Callable, List, Optional
 
 from corokey.checks import content_errors
 from corokey.cli.args import ArgumentParser, Namespace
-from corokey.cli.common import given_or, print_json, warn
+from corokey.cli.common import given_or, print_json, printable, warn
 from corokey.cli.fingerprint import read_key_argument
 from corokey.cli.remote_options import (
     add_remote_options,
@@ -115,7 +115,8 @@ class _LiveLines:
         up = len(self.nodes) - self.nodes.index(node)
         with self.lock:  # called from the worker threads
             # cursor up to the node's line, rewrite it, cursor back down
-            sys.stderr.write(f"\x1b[{up}A\r\x1b[2K  {node:<{self.width}}  {state}\x1b[{up}B\r")
+            line = f"{node:<{self.width}}  {printable(state)}"
+            sys.stderr.write(f"\x1b[{up}A\r\x1b[2K  {line}\x1b[{up}B\r")
             sys.stderr.flush()
 
 
@@ -130,9 +131,10 @@ def _show(
     out.write(f"{'NODE':<{width}}  STATE\n")
     for node, state in report.states.items():
         reason = report.reasons.get(node)
-        out.write(f"{node:<{width}}  {state}{f' ({reason})' if reason else ''}\n")
+        line = f"{node:<{width}}  {state}{f' ({reason})' if reason else ''}"
+        out.write(printable(line) + "\n")
         if finish is not None and state == "failed":
-            out.write(f"{'':<{width}}  finish with: {finish(node)}\n")
+            out.write(f"{'':<{width}}  finish with: {printable(finish(node))}\n")
     out.write(f"key {report.fingerprint} ({report.size} bytes), {report.seconds:.1f} s\n")
     if report.corosync2:
         out.write(

@@ -5,7 +5,7 @@ import sys
 
 from corokey.checks import content_errors
 from corokey.cli.args import ArgumentParser, Namespace
-from corokey.cli.common import print_json
+from corokey.cli.common import print_json, printable
 from corokey.cli.fingerprint import read_key_argument
 from corokey.cli.remote_options import add_remote_options, key_path_from, nodes_from, ssh_from
 from corokey.errors import CorokeyError
@@ -87,7 +87,7 @@ def execute(args: "Namespace") -> int:
 
     def note(text: str) -> None:
         if not args.json:
-            sys.stderr.write(f"corokey: {text}\n")
+            sys.stderr.write(f"corokey: {printable(text)}\n")
 
     # SIGTERM as Ctrl-C: rotate then says which step it stopped at and what finishes it.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -127,10 +127,11 @@ def _show(report: "RotateReport", as_json: bool, new_fingerprint: str) -> None:
         print_json(document)
         return
     out = sys.stdout
+    # Steps and states quote the nodes (ring ids, reload status, versions): escaped.
     for step in report.steps:
-        out.write(f"  {step}\n")
+        out.write(f"  {printable(step)}\n")
     for node, state in sorted(report.nodes.items()):
-        out.write(f"  {node}: {state}\n")
+        out.write(f"  {printable(node)}: {printable(state)}\n")
     old = f"sha256 {report.old[:16]}..." if report.old else "unknown"
     down = "" if report.downtime is None else f", cluster down {report.downtime:.1f} s"
     out.write(

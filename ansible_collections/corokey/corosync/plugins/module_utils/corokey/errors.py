@@ -15,8 +15,6 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-
 if TYPE_CHECKING:
     from typing import Optional
 
-    from ansible_collections.corokey.corosync.plugins.module_utils.corokey.profiles import Profile
-
 
 class CorokeyError(Exception):
     """Base class of every error corokey reports to a user."""
@@ -96,15 +94,17 @@ class ProfileOwnerError(CorokeyError):
 
     reference = "unknown-owner"
 
-    def __init__(self, profile: "Profile", kind: str, name: str) -> None:
-        package = "pacemaker" if profile.name == "pacemaker" else None
+    def __init__(self, profile: str, kind: str, name: str) -> None:
+        # The profile's name, not the Profile: errors depends on nothing of corokey but
+        # exitcodes (profiles -> key -> errors would otherwise be a circle).
+        package = "pacemaker" if profile == "pacemaker" else None
         hint = (
             f"install {package} first (it creates {name}), or pass --profile for another secret"
             if package
             else f"create the {kind} {name} first"
         )
         super().__init__(
-            f"the {profile.name} profile wants {kind} {name}, which does not exist on this host",
+            f"the {profile} profile wants {kind} {name}, which does not exist on this host",
             hint=hint,
         )
 
