@@ -101,6 +101,19 @@ def test_a_key_the_login_cannot_read_has_no_fingerprint(public_dir: Path, size: 
     assert "log in as root" in (first.fix or "")
 
 
+def test_a_key_that_fails_with_an_io_error_has_no_fingerprint(tmp_path: Path) -> None:
+    """A real EIO: a live process's /proc/PID/mem is a regular file of size 0 whose offset
+    0 is never mapped (this test's own process, which outlives the script)."""
+    mem = f"/proc/{os.getpid()}/mem"
+    held = look(_LocalShell(_conf(tmp_path)), "here", [mem]).keys[mem]
+    assert (held.kind, held.unreadable, held.sha256, held.used) == (
+        "regular",
+        "io-error",
+        None,
+        None,
+    )
+
+
 def test_root_reads_the_same_keys(public_dir: Path) -> None:
     conf = public_dir / "corosync.conf"
     conf.write_text("")
