@@ -178,19 +178,32 @@ def test_malformed_files_name_the_line_as_corosync_3_does(text: str, line: int, 
 
 
 def test_corosync_agrees_that_they_are_malformed(tmp_path: Path) -> None:
-    """corosync itself refuses the same files (its -t option only tests the config)."""
+    """corosync 3 itself refuses the same files, naming the same line (its -t option
+    only tests the config)."""
     import shutil
 
     if shutil.which("corosync") is None:
         pytest.skip("corosync not installed")
-    for text in ("totem {\n version: 2\n", "totem {\n}\n}\n", "totem {\n  version 2\n}\n"):
+    texts = [
+        "totem {\n version: 2\n",
+        "totem {\n}\n}\n",
+        "totem {\n  version 2\n}\n",
+        "totem {\n version 2\n}\n" + "a: " + "b" * 600 + "\n",
+        "totem {\n}\n" + "a: " + "b" * 508 + "\n",
+        "#" * 600 + "\n",
+        "totem {\n crypto_cipher: bogus\n}\n",
+    ]
+    for text in texts:
         conf = tmp_path / "bad.conf"
         conf.write_text(text)
         result = subprocess.run(
             ["corosync", "-t", "-c", str(conf)], capture_output=True, text=True, check=False
         )
+        with pytest.raises(ConfParseError) as caught:
+            parse_conf(text, str(conf))
+        said = result.stdout + result.stderr
         assert result.returncode != 0
-        assert "parser error" in result.stdout + result.stderr
+        assert f"parser error: {conf}:{caught.value.line}: {caught.value.problem}" in said
 
 
 def test_unreadable_config_is_a_clear_error(tmp_path: Path) -> None:
@@ -323,3 +336,10 @@ def test_local_commands_default_to_the_key_the_conf_names(tmp_path: Path) -> Non
     conf.write_text("totem {\n")
     with pytest.raises(ConfParseError):
         local_key_path("/d", str(conf))
+
+
+def test_corosync_3_reports_the_first_problem_in_file_order() -> None:
+    """It parses as it reads: a bad line before an over-long one is the one named."""
+    with pytest.raises(ConfParseError) as caught:
+        parse_conf("totem {\n version 2\n}\n" + "a: " + "b" * 600 + "\n")
+    assert caught.value.line == 2 and "Line is not" in caught.value.problem

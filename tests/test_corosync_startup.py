@@ -68,3 +68,11 @@ def test_two_files_that_disagree_or_one_unreadable_cannot_be_told() -> None:
         )
     with pytest.raises(StartupUnknown, match="cannot read"):
         startup({DEFAULT: None}, False)
+
+
+def test_a_value_with_unquoted_blanks_cannot_be_told() -> None:
+    with pytest.raises(StartupUnknown):
+        startup({DEFAULT: "COROSYNC_OPTIONS=-c /etc/x.conf\n"}, False)
+    with pytest.raises(StartupUnknown):
+        startup({DEFAULT: 'COROSYNC_OPTIONS="-c /a" -t\n'}, False)
+    assert startup({DEFAULT: 'COROSYNC_OPTIONS="-c /a" # why\n'}, False).conf_path == "/a"

@@ -214,12 +214,18 @@ def load_local_conf(path: "Optional[str]" = None) -> "CorosyncConf":
     """This machine's corosync.conf as its corosync loads it: its generation's rules, and
     (``path`` None) the file the startup files name. Raises CorokeyError (StartupUnknown
     when the startup files leave the file unclear)."""
-    from corokey.corosync_startup import read_local
+    from corokey.corosync_startup import Startup, StartupUnknown, read_local
     from corokey.key import local_generation
 
     generation = local_generation()
     version = generation.version or str(generation.major)
-    started = read_local(generation.corosync2)
+    try:
+        started = read_local(generation.corosync2)
+    except StartupUnknown:
+        # With the conf named, only 2.x's default key depends on the startup files.
+        if path is None or generation.corosync2:
+            raise
+        started = Startup(DEFAULT_CONF_PATH, None)
     return load_conf(path or started.conf_path, version, started.default_key)
 
 

@@ -104,9 +104,9 @@ def _value(raw: str) -> "Optional[str]":
         words = shlex.split(raw, comments=True, posix=True)
     except ValueError:
         return None
-    if len(words) > 1 and not (raw.startswith(("'", '"'))):
+    if len(words) > 1:  # NAME=a b: the shell runs b with NAME=a
         return None
-    return " ".join(words) if words else ""
+    return words[0] if words else ""
 
 
 def _conf_option(options: str) -> "Optional[str]":

@@ -285,10 +285,13 @@ def look(ssh: "Ssh", node: str, paths: "Sequence[str]", live: bool = False) -> "
     view = NodeView(node)
     _conf_from(view, answers)
     _keys_from(view, answers)
-    conf, more = _wanted(view)
-    if conf is not None or more:
-        # The startup files name another conf or key: look at those too (a second session
-        # only where a node is set up so).
+    for _ in range(2):
+        # The startup files name another conf or key, or the conf a keyfile the first
+        # look did not stat: look at those too (more sessions only where a node is set
+        # up so; the second conf may name one more keyfile).
+        conf, more = _wanted(view)
+        if conf is None and not more:
+            break
         view.conf_path = conf or view.conf_path
         again = _one_shot(ssh, node, inspect_script(list(paths) + more, conf=view.conf_path))
         _conf_from(view, again)

@@ -86,6 +86,21 @@ VARIANTS = [
         refused=(None, "2.4.6"),  # 2.3.5's one state left totem at sub's end
         bad=("totem", 3),
     ),
+    Variant(
+        "logger-subsys-quorum-types-and-empty-values",
+        "    token: 3000\n    config_version: 7\n",
+        "logging {\n    logger_subsys {\n        subsys: QUORUM\n        debug: off\n"
+        "        debug: on\n    }\n}\nquorum {\n    expected_votes: 1\n    two_node: 0\n}\n"
+        "a.b.empty:\na.b.colon: x: y\n",
+    ),
+    Variant(
+        "subsection-inside-a-node-counts-as-a-node",
+        "",
+        "nodelist {\n    node {\n        ring0_addr: {addr}\n        nodeid: {nodeid}\n"
+        "        sub {\n            k: v\n        }\n    }\n"
+        "    node {\n        ring0_addr: 10.250.255.96\n        nodeid: 96\n    }\n}\n",
+        nodelist=False,
+    ),
     Variant("secauth-off-with-crypto", "    secauth: off\n", ""),
     Variant("line-of-510-bytes", "", "a.b.long: " + "x" * 500 + "\n"),
     Variant(

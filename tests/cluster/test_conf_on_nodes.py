@@ -110,6 +110,31 @@ def test_2x_push_and_verify_go_where_corosync_uses_the_key(
         assert verified.returncode != 0 and "crypto-off" in verified.stdout + verified.stderr
 
 
+def test_2x_push_follows_an_exported_authkey_variable(pair2: List[Host]) -> None:
+    """2.x reads COROSYNC_TOTEM_AUTHKEY_FILE when the conf names no key (totemconfig.c);
+    its init script passes on only what the startup file exports."""
+    if not os.path.isfile("/etc/default/corosync"):
+        pytest.skip("no /etc/default/corosync to bind over (Debian's corosync ships it)")
+    network = pair2[0].network
+    for host in pair2:
+        host.path(CONF).write_text(_conf2(pair2, ""))
+        _bind(
+            host, "/etc/default/corosync", "export COROSYNC_TOTEM_AUTHKEY_FILE=/etc/corosync/k2\n"
+        )
+    try:
+        new = generate_key(128)
+        pushed = corokey(network, "push", "-", "--nodes", names(pair2), "--json", key=new)
+        assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+        assert {h.read_key("/etc/corosync/k2") for h in pair2} == {new}
+        _bind(pair2[1], "/etc/default/corosync", "COROSYNC_TOTEM_AUTHKEY_FILE=/etc/corosync/k2\n")
+        unsure = corokey(network, "verify", "--nodes", names(pair2))
+        assert unsure.returncode != 0 and "without export" in unsure.stdout + unsure.stderr
+    finally:
+        for host in pair2:
+            while host.run(["umount", "/etc/default/corosync"], check=False).returncode == 0:
+                pass
+
+
 def test_rotate_restart_rotates_a_2x_cluster_without_crypto_lines(network: Network) -> None:
     """The common 2.x conf has no crypto lines: its corosync encrypts with the key, and
     rotate --restart (made for 2.x) must not refuse it as crypto-off."""

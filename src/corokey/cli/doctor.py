@@ -28,7 +28,8 @@ def execute(args: Namespace) -> int:
     if args.json:
         print_json(diagnosis.to_json())
         return diagnosis.exit_code
-    lines = [f"config:  {diagnosis.conf_path} (crypto {diagnosis.crypto or 'unknown'})"]
+    conf_path = diagnosis.conf_path or "unknown"
+    lines = [f"config:  {conf_path} (crypto {diagnosis.crypto or 'unknown'})"]
     if diagnosis.key_path:
         lines.append(f"key:     {diagnosis.key_path}")
     live = diagnosis.live

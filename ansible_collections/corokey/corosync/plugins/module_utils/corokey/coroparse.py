@@ -112,20 +112,22 @@ def dialect_for(version: "Optional[str]") -> "Dialect":
 # ------------------------------------------------------------------------------ lines
 
 
-def _lines(data: bytes, dialect: "Dialect", path: str) -> "List[Tuple[int, bytes]]":
-    """The lines coroparse sees, with 3.x's line number, C strings (cut at a NUL)."""
-    result: List[Tuple[int, bytes]] = []
-    position, number = 0, 0
+def _lines(data: bytes, dialect: "Dialect") -> "List[Tuple[int, Optional[bytes]]]":
+    """The lines coroparse sees, with 3.x's line number, as C strings (cut at a NUL);
+    None for the line 3.x refuses as too long (and nothing after it)."""
+    result: List[Tuple[int, Optional[bytes]]] = []
+    position, number, most = 0, 0, LINE_BUFFER - 1
     while position < len(data):
-        end = data.find(b"\n", position, position + LINE_BUFFER - 1)
-        chunk = data[position : end + 1] if end >= 0 else data[position : position + 511]
+        end = data.find(b"\n", position, position + most)
+        chunk = data[position : end + 1] if end >= 0 else data[position : position + most]
         position += len(chunk)
         number += 1
         text = chunk.split(b"\0", 1)[0]
         # fgets set EOF only when it ran out of file before filling the buffer
-        at_eof = position >= len(data) and len(chunk) < LINE_BUFFER - 1 and end < 0
+        at_eof = position >= len(data) and len(chunk) < most and end < 0
         if dialect.major >= 3 and text and not text.endswith(b"\n") and not at_eof:
-            raise ConfParseError(path, number, "Line too long")
+            result.append((number, None))
+            return result
         if text.endswith(b"\n"):
             text = text[:-1]
         if text.endswith(b"\r"):
@@ -165,7 +167,7 @@ class _Parser:
     def __init__(self, data: bytes, path: str, dialect: "Dialect") -> None:
         self.dialect = dialect
         self.path = path
-        self.lines = _lines(data, dialect, path)
+        self.lines = _lines(data, dialect)
         self.next = 0
         self.store = _Store(self)
 
@@ -178,8 +180,11 @@ class _Parser:
             store.start()
         number = self.lines[-1][0] if self.lines else 0
         while self.next < len(self.lines):
-            number, line = self.lines[self.next]
+            number, text = self.lines[self.next]
             self.next += 1
+            if text is None:  # read up to here, as 3.x does, before refusing it
+                raise self.fail(number, "Line too long")
+            line = text
             if dialect.global_state:
                 state = store.global_state
             content = line.lstrip(b" \t")
