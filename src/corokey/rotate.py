@@ -11,7 +11,6 @@ and on any failure after the commit :func:`roll_back` (``.old`` back wherever th
 key is not the old one, reload node by node, every fingerprint read back).
 """
 
-import os
 import time
 from typing import Callable, Dict, List, Optional, Set, Tuple
 
@@ -480,12 +479,6 @@ def rollback_outcome(
     )
 
 
-def _pause_for_tests(point: str) -> None:
-    # Fault injection for the tests: stop at a named point (then change or kill things).
-    if os.environ.get("COROKEY_TEST_PAUSE_AT") == point:
-        time.sleep(float(os.environ.get("COROKEY_TEST_PAUSE_SECONDS", "30")))
-
-
 def planned(
     ssh: "Ssh",
     nodes: "List[str]",
@@ -565,7 +558,6 @@ def rotate(
             raise error
         report.steps.append("new key committed on every node")
         phase = "switch"
-        _pause_for_tests("committed")
         note(f"corosync-cfgtool -R on {nodes[0]}")
         problem = switch(ssh, nodes[0])
         if problem:
@@ -573,7 +565,6 @@ def rotate(
             clock()
             raise error
         phase = "confirm"
-        _pause_for_tests("reloaded")
         # Stay quiet while the nodes pass the ACTIVATE and CLEANUP phases of the switch: a
         # node starved of CPU in between can miss the switch and drop out (docs/rotate.md).
         time.sleep(QUIET_SECONDS)

@@ -14,6 +14,7 @@ from typing import List
 import pytest
 
 from tests.cluster.test_rotate import rotate_argv, run_rotate, settled
+from tests.faults import FaultySsh
 from tests.testhosts import KEY_PATH, Host, Network
 
 pytestmark = pytest.mark.usefixtures("own_ssh_connections")
@@ -82,8 +83,9 @@ def test_rollback_restores_a_node_whose_commit_landed_unreported(network: Networ
     old = hosts[0].read_key()
     # node2's connection drops right after its rename: push counts it as not committed,
     # which fails the rotation; the key changed there all the same.
-    env = {**os.environ, "COROKEY_TEST_LOSE_ANSWER": "commit:node2"}
-    result = network.run_admin(rotate_argv(network, hosts), env=env)
+    faulty = FaultySsh(network.workdir)
+    faulty.add(node="node2", at="from-node", line="corokey-result committed", drop=True)
+    result = network.run_admin(rotate_argv(network, hosts), env=faulty.env())
     assert result.returncode == 2, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["result"] == "rolled-back", report
@@ -95,8 +97,9 @@ def test_rollback_restores_a_node_whose_commit_landed_unreported(network: Networ
 def test_sigterm_between_commit_and_reload_says_what_finishes_it(network: Network) -> None:
     hosts = settled(network, 3)
     old = hosts[0].read_key()
-    env = {**os.environ, "COROKEY_TEST_PAUSE_AT": "committed"}
-    process = network.popen_admin(rotate_argv(network, hosts), env=env)
+    faulty = FaultySsh(network.workdir)
+    faulty.add(at="start", script="corosync-cfgtool -R", stall=30, once=True)  # before -R
+    process = network.popen_admin(rotate_argv(network, hosts), env=faulty.env())
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not all(h.read_key() != old for h in hosts):
         time.sleep(0.05)
