@@ -45,6 +45,8 @@ class PushReport:
         self.finish_from: Optional[str] = None
         #: nodes whose corosync (2.x) uses only the first 128 bytes of the key
         self.corosync2: List[str] = []
+        #: nodes told to commit: whatever they answered, their key file may have changed
+        self.commit_sent: List[str] = []
         self.seconds = 0.0
 
     def set(self, node: str, state: str, failure: "Optional[NodeFailure]" = None) -> None:
@@ -166,6 +168,7 @@ def push(
         raise error
 
     def commit_one(node: str) -> bool:
+        report.commit_sent.append(node)
         try:
             held = sessions[node].commit()
         except NodeFailure as failure:

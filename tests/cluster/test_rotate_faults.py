@@ -1,0 +1,120 @@
+"""corokey rotate when answers are lost: the end is decided from what the nodes hold.
+
+Faults come from outside corokey (tests/faults.py): an ssh relay that cuts or holds a
+session at a protocol line, and node-side shims for a node's own steps."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from typing import List
+
+import pytest
+
+from tests.cluster.test_rotate import rotate_argv, settled
+from tests.faults import FaultySsh, shim
+from tests.testhosts import Host, Network
+
+pytestmark = [pytest.mark.usefixtures("own_ssh_connections"), pytest.mark.slow]
+
+COMMITTED = "corokey-result committed"
+#: The restore's copy of .old fails on a host where /run/fail-restore exists.
+FAILING_RESTORE = (
+    'case "$*" in *.corokey-restore-*)\n'
+    '  if [ -e /run/fail-restore ]; then echo "cp: simulated I/O error" >&2; exit 1; fi ;;\n'
+    'esac\nexec /usr/bin/cp "$@"\n'
+)
+
+
+def whole(network: Network, hosts: List[Host], seconds: float = 8) -> None:
+    """The membership is whole now and stays whole (a node on another key drops out
+    within a few seconds of a reload)."""
+    network.wait_for_membership()
+    time.sleep(seconds)
+    assert all(h.members() == {1, 2, 3} for h in hosts), {h.name: h.members() for h in hosts}
+
+
+def run_finish(network: Network, command: str) -> None:
+    command = command.replace("corokey ", f"{shlex.quote(sys.executable)} -m corokey ", 1)
+    result = network.run_admin(["sh", "-c", command])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_commit_answers_lost_everywhere_are_rolled_back(network: Network) -> None:
+    # Every node renames and its answer is lost: today's code said "nothing was changed"
+    # with the new key in every file under a corosync running the old one.
+    hosts = settled(network, 3)
+    old = hosts[0].read_key()
+    faulty = FaultySsh(network.workdir).add(at="from-node", line=COMMITTED, drop=True)
+    result = network.run_admin(rotate_argv(network, hosts), env=faulty.env())
+    assert result.returncode == 2, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["result"] == "rolled-back", report
+    assert [h.read_key() for h in hosts] == [old] * 3
+    whole(network, hosts)
+
+
+def test_a_directory_sync_stalling_past_the_timeout_ends_on_one_key(network: Network) -> None:
+    # The review's scenario: node2's sync of the directory after its rename stalls past
+    # --timeout (a slow disk): its answer is lost, the rename done, and its session holds
+    # the directory's lock until the disk answers. Today: node2 split off alone.
+    hosts = settled(network, 3)
+    old = hosts[0].read_key()
+    shim(
+        hosts[1],
+        "sync",
+        'if [ "$*" = "-- ." ] && [ -e /run/stall-sync ]; then rm /run/stall-sync; sleep 15; fi\n'
+        'exec /usr/bin/sync "$@"\n',
+    )
+    hosts[1].path("/run/stall-sync").write_text("")
+    result = network.run_admin(rotate_argv(network, hosts, "--timeout", "5"), timeout=240)
+    assert result.returncode == 2, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["result"] == "rolled-back", report
+    assert [h.read_key() for h in hosts] == [old] * 3
+    whole(network, hosts)
+
+
+def test_a_failed_restore_before_any_reload_is_not_followed_by_one(network: Network) -> None:
+    # node2's commit answer is lost (rollback), node3's restore fails. No -R had run, so
+    # the rollback must not run one: it would load node3's new key there and split it off.
+    hosts = settled(network, 3)
+    old = hosts[0].read_key()
+    shim(hosts[2], "cp", FAILING_RESTORE)
+    hosts[2].path("/run/fail-restore").write_text("")
+    faulty = FaultySsh(network.workdir).add(node="node2", at="from-node", line=COMMITTED, drop=True)
+    result = network.run_admin(rotate_argv(network, hosts), env=faulty.env())
+    assert result.returncode == 2, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["result"] == "rollback-incomplete", report
+    assert "new key" in report["nodes"]["node3"], report
+    assert [h.read_key() == old for h in hosts] == [True, True, False]
+    whole(network, hosts)
+    # The command the report names finishes it (nothing else needed: no -R had run).
+    hosts[2].path("/run/fail-restore").unlink()
+    run_finish(network, report["finish"]["node3"])
+    assert [h.read_key() for h in hosts] == [old] * 3
+    whole(network, hosts, seconds=0)
+
+
+def test_a_failed_restore_after_the_reload_is_not_followed_by_another(network: Network) -> None:
+    # -R ran but its answer was lost (rollback); node3's restore fails. A -R now would
+    # switch node1 and node2 back to the old key and leave node3 alone on the new one.
+    hosts = settled(network, 3)
+    shim(hosts[2], "cp", FAILING_RESTORE)
+    hosts[2].path("/run/fail-restore").write_text("")
+    faulty = FaultySsh(network.workdir)
+    faulty.add(node="node1", at="from-node", line="corokey-result reloaded", drop=True)
+    result = network.run_admin(rotate_argv(network, hosts), env=faulty.env())
+    assert result.returncode == 2, result.stdout + result.stderr
+    whole(network, hosts)
+    report = json.loads(result.stdout)
+    assert report["result"] == "rollback-incomplete", report
+    assert "node3" in report["finish"], report
+    hosts[2].path("/run/fail-restore").unlink()
+    run_finish(network, report["finish"]["node3"])
+    time.sleep(4)
+    assert len({h.read_key() for h in hosts}) == 1
+    whole(network, hosts)
