@@ -6,7 +6,10 @@ session at a protocol line, and node-side shims for a node's own steps."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import signal
+import subprocess
 import sys
 import time
 from typing import List
@@ -118,3 +121,29 @@ def test_a_failed_restore_after_the_reload_is_not_followed_by_another(network: N
     time.sleep(4)
     assert len({h.read_key() for h in hosts}) == 1
     whole(network, hosts)
+
+
+def test_ctrl_c_reaches_corokey_and_not_a_commit_in_flight(network: Network) -> None:
+    # A terminal's Ctrl-C goes to the whole foreground process group. node2's commit is in
+    # flight (the relay holds it 3 s): its ssh must finish it, corokey then rolls back.
+    hosts = settled(network, 3)
+    old = hosts[0].read_key()
+    faulty = FaultySsh(network.workdir).add(node="node2", at="to-node", line="commit", stall=3)
+    process = subprocess.Popen(
+        network.admin_command(rotate_argv(network, hosts)),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=faulty.env(),
+        start_new_session=True,  # its own group, as a shell's foreground job
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and hosts[0].read_key() == old:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stdout.decode() + stderr.decode()
+    assert hosts[1].path("/etc/corosync/authkey.old").read_bytes() == old, "node2 committed"
+    assert [h.read_key() for h in hosts] == [old] * 3
+    whole(network, hosts, seconds=0)
