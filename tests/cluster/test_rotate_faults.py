@@ -16,6 +16,7 @@ from typing import List
 
 import pytest
 
+from corokey.key import generate_key
 from tests.cluster.test_rotate import rotate_argv, settled
 from tests.faults import FaultySsh, shim
 from tests.testhosts import Host, Network
@@ -147,3 +148,19 @@ def test_ctrl_c_reaches_corokey_and_not_a_commit_in_flight(network: Network) -> 
     assert hosts[1].path("/etc/corosync/authkey.old").read_bytes() == old, "node2 committed"
     assert [h.read_key() for h in hosts] == [old] * 3
     whole(network, hosts, seconds=0)
+
+
+def test_push_reload_to_some_running_members_is_refused(network: Network) -> None:
+    # -R reloads every member: node3, not named, would load its old key file and split off.
+    hosts = settled(network, 3)
+    keys = [h.read_key() for h in hosts]
+    new = network.workdir / "newkey"
+    new.write_bytes(generate_key())
+    new.chmod(0o400)
+    argv = [sys.executable, "-m", "corokey", "push", str(new), "--reload"]
+    argv += ["--nodes", "node1,node2", "-F", str(network.ssh_config)]
+    result = network.run_admin(argv)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "error[reload-some-members]" in result.stderr, result.stderr
+    assert [h.read_key() for h in hosts] == keys
+    whole(network, hosts, seconds=4)
