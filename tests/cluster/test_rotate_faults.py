@@ -164,3 +164,25 @@ def test_push_reload_to_some_running_members_is_refused(network: Network) -> Non
     assert "error[reload-some-members]" in result.stderr, result.stderr
     assert [h.read_key() for h in hosts] == keys
     whole(network, hosts, seconds=4)
+
+
+def test_an_interrupt_during_the_rollback_gives_no_advice_that_splits(network: Network) -> None:
+    # -R ran (its answer lost): rollback. SIGTERM while node2's restore is held. Today's
+    # code called it "before corosync-cfgtool -R" and advised a -R with node2's file still
+    # on the new key. The advice now: the old key everywhere first, then one -R.
+    hosts = settled(network, 3)
+    faulty = FaultySsh(network.workdir)
+    faulty.add(node="node1", at="from-node", line="corokey-result reloaded", drop=True)
+    faulty.add(node="node2", at="start", script=".corokey-restore-", stall=20)
+    process = network.popen_admin(rotate_argv(network, hosts), env=faulty.env())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not faulty.fired(1):
+        time.sleep(0.1)
+    time.sleep(1)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    text = stderr.decode()
+    assert process.returncode == 130, stdout.decode() + text
+    assert "during the rollback" in text and "before corosync-cfgtool -R" not in text, text
+    assert "once every node holds it" in text, text
+    assert json.loads(stdout)["interrupted"]
