@@ -14,6 +14,7 @@ Run as a program (``python3 tests/faults.py RULES SSH-ARGS...``), this module is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -90,7 +91,22 @@ def shim(host: Any, program: str, body: str) -> None:
 # ---------------------------------------------------------------------------- the relay
 
 
+def _script_text(command: str) -> str:
+    """The script a remote command runs: the command itself, and the text of any script
+    it carries base64-encoded (``echo B64 | base64 -d``)."""
+    import base64
+    import binascii
+    import re
+
+    texts = [command]
+    for encoded in re.findall(r"echo ([A-Za-z0-9+/=]+) \| base64 -d", command):
+        with contextlib.suppress(binascii.Error, ValueError):
+            texts.append(base64.b64decode(encoded).decode(errors="replace"))
+    return "\n".join(texts)
+
+
 def _matching(rules: Sequence[Dict[str, Any]], node: str, command: str) -> List[Dict[str, Any]]:
+    command = _script_text(command)
     return [
         r
         for r in rules

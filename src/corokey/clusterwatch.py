@@ -16,6 +16,7 @@ from corokey.remote import Ssh
 SETTLE_SECONDS = 6.0
 #: cmap config.reload_status after a successful reload (CS_OK).
 RELOAD_OK = "1"
+STILL_ANSWERS = "corosync still answers after the stop command"
 
 
 def switch(ssh: "Ssh", node: str) -> "Optional[str]":
@@ -103,7 +104,7 @@ def still_running(ssh: "Ssh", nodes: "List[str]") -> "Dict[str, str]":
         except NodeFailure as failure:
             return failure.message
         if view.live is not None and view.live.running:
-            return "corosync still answers after the stop command"
+            return STILL_ANSWERS
         return None
 
     return {n: p for n, p in ssh.each(nodes, one).items() if p is not None}

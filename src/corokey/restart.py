@@ -25,7 +25,7 @@ import shlex
 import time
 from typing import Dict, List, Optional, Sequence, Set
 
-from corokey.clusterwatch import fingerprints, still_running, wait_whole
+from corokey.clusterwatch import STILL_ANSWERS, fingerprints, still_running, wait_whole
 from corokey.nodekey import NodeFailure, run_command
 from corokey.nodescripts import PACEMAKER_ACTIVE, START_PACEMAKER, START_STACK, STOP_STACK
 from corokey.preflight import Preflight
@@ -171,17 +171,21 @@ class _Restart:
             # Nodes that did start run the new key: every node stops before any starts.
             stack.stop(nodes)
         outcome.held = fingerprints(ssh, nodes, plan.path)
+        answering = [n for n, p in still_running(ssh, nodes).items() if p == STILL_ANSWERS]
+        if committed:
+            for node in answering:  # it may run the new key: the others cannot join it
+                outcome.problems[node] = STILL_ANSWERS
         good = [n for n in stack.stopped if outcome.held[n] == plan.fingerprint]
         astray = [n for n in nodes if outcome.held[n] != plan.fingerprint]
         self.note("starting the cluster on every node that holds the old key")
-        for node, problem in stack.start(good).items():
+        for node, problem in stack.start([n for n in good if n not in answering]).items():
             outcome.problems[node] = problem
         problems, outcome.rings = wait_whole(ssh, good, self.members_of(good), self.form_seconds)
         for node, problem in problems.items():
             outcome.problems.setdefault(node, problem)
         for node in astray:
             held = standing(outcome.held[node], plan.fingerprint, self.report.new)
-            outcome.problems.setdefault(node, f"{held}; left stopped")
+            outcome.problems.setdefault(node, f"{held}; not started")
         outcome.finish = finish_commands(
             ssh, outcome.held, plan.fingerprint, astray, False, self.options
         )
