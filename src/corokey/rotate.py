@@ -18,13 +18,11 @@ from corokey.clusterwatch import fingerprints, settle, switch, wait_whole
 from corokey.errors import CorokeyError
 from corokey.exitcodes import EXIT_INTERRUPTED
 from corokey.key import fingerprint_hex
-from corokey.preflight import MIN_VERSION, Preflight, _version_tuple, preflight
+from corokey.preflight import Preflight, preflight
 from corokey.profiles import Profile
 from corokey.push import PushError, push
 from corokey.remote import Ssh
 from corokey.rollback import Outcome, roll_back_online
-
-__all__ = ["MIN_VERSION", "RotateError", "RotateReport", "_version_tuple", "rotate"]
 
 #: Pause after ``-R`` before the first look at the nodes.
 QUIET_SECONDS = 2.0

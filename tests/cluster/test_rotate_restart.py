@@ -211,3 +211,26 @@ def test_an_interrupt_says_where_each_node_stands(network: Network) -> None:
     for host in hosts:
         host.run(["sh", "-c", START])
     network.wait_for_membership()
+
+
+def test_a_directory_sync_stalling_past_the_timeout_ends_on_one_key(network: Network) -> None:
+    # The review's scenario under --restart: node2's sync after its rename stalls past
+    # --timeout with the cluster stopped; its session holds the directory's lock meanwhile.
+    hosts = settled(network, 3)
+    old = hosts[0].read_key()
+    shim(
+        hosts[1],
+        "sync",
+        'if [ "$*" = "-- ." ] && [ -e /run/stall-sync ]; then rm /run/stall-sync; sleep 15; fi\n'
+        'exec /usr/bin/sync "$@"\n',
+    )
+    hosts[1].path("/run/stall-sync").write_text("")
+    argv = rotate_argv(network, hosts, "--restart", "--stop-command", STOP, "--timeout", "5")
+    result = network.run_admin(
+        [*argv, "--start-command", START, "--form-timeout", "30"], env=dict(os.environ), timeout=240
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["result"] == "rolled-back", report
+    assert [h.read_key() for h in hosts] == [old] * 3
+    network.wait_for_membership()
