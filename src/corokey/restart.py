@@ -26,6 +26,7 @@ import time
 from typing import Dict, List, Optional, Sequence, Set
 
 from corokey.clusterwatch import STILL_ANSWERS, fingerprints, still_running, wait_whole
+from corokey.exitcodes import EXIT_INTERRUPTED
 from corokey.nodekey import NodeFailure, run_command
 from corokey.nodescripts import PACEMAKER_ACTIVE, START_PACEMAKER, START_STACK, STOP_STACK
 from corokey.preflight import Preflight
@@ -40,7 +41,14 @@ from corokey.rollback import (
     restore_one,
     standing,
 )
-from corokey.rotate import Note, RotateError, RotateReport, planned, rollback_error
+from corokey.rotate import (
+    Note,
+    RotateError,
+    RotateReport,
+    nothing_changed,
+    planned,
+    rollback_error,
+)
 
 #: How long the restarted cluster may take to form before rotate gives up on the new key.
 FORM_SECONDS = 60.0
@@ -206,11 +214,11 @@ class _Restart:
         except KeyboardInterrupt:
             held, running = {}, {}
         for node in self.nodes:
-            state = "corosync runs" if node in running else "corosync does not answer"
+            state = running.get(node, "corosync does not answer") if held else "not read"
+            if state == STILL_ANSWERS:
+                state = "corosync runs"
             report.nodes[node] = f"{held.get(node, 'not read')}; {state}"
         start = " ".join(shlex.quote(a) for a in reload_argv(self.ssh, "NODE")[:-2])
-        from corokey.exitcodes import EXIT_INTERRUPTED
-
         error = RotateError(
             "interrupted during a rotation by restart: "
             + "; ".join(f"{n}: {s}" for n, s in report.nodes.items()),
@@ -283,14 +291,7 @@ def _forward(run: "_Restart", key: bytes, profile: "Profile") -> None:
         if error.report.commit_sent:
             raise run.recover(error.message, committed=True) from None
         if not stack.stopped:
-            report.result = "refused"
-            report.nodes = dict(error.report.states)
-            raise RotateError(
-                f"rotation stopped before any key changed: {error.message}",
-                "nothing was changed; fix the cause and run rotate again",
-                report,
-                error.reference,
-            ) from None
+            raise nothing_changed(report, error) from None
         failure = run.recover(error.message, committed=False)
         if failure.reference == "rolled-back":
             failure.message = (

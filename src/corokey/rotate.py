@@ -160,6 +160,18 @@ def planned(
     return plan, report
 
 
+def nothing_changed(report: "RotateReport", failed: "PushError") -> "RotateError":
+    """The push failed before any commit was sent: no key file changed anywhere."""
+    report.result = "refused"
+    report.nodes = dict(failed.report.states)
+    return RotateError(
+        f"rotation stopped before any key changed: {failed.message}",
+        "nothing was changed; fix the cause and run rotate again",
+        report,
+        failed.reference,
+    )
+
+
 def rollback_error(
     outcome: "Outcome", report: "RotateReport", reason: str, again: str
 ) -> "RotateError":
@@ -270,14 +282,7 @@ class _Rotation:
         self.note("staging and committing the new key on every node")
         failed = commit_everywhere(ssh, nodes, key, profile, plan.path or "")
         if failed is not None and not failed.report.commit_sent:
-            report.result = "refused"
-            report.nodes = dict(failed.report.states)
-            raise RotateError(
-                f"rotation stopped before any change: {failed.message}",
-                "nothing was changed; fix the cause and run rotate again",
-                report,
-                failed.reference,
-            )
+            raise nothing_changed(report, failed)
         if failed is not None:
             # A commit was sent: whatever came back, read the nodes (in the rollback).
             return {"commit": failed.message}
