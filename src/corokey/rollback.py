@@ -58,7 +58,7 @@ def restore_one(ssh: "Ssh", node: str, path: str, old: str) -> str:
 def standing(held: "Optional[str]", old: "Optional[str]", new: str) -> str:
     """What a node's key file holds, in words."""
     if held is None:
-        return "its key file could not be read"
+        return "its key file could not be read (it may hold the old or the new key)"
     if held == old:
         return "holds the old key"
     if held == new:
@@ -100,8 +100,10 @@ def roll_back_online(
         note(f"not reloading: {', '.join(astray)} does not hold the old key")
     problems, outcome.rings = wait_whole(ssh, nodes, members)
     outcome.problems.update(problems)
-    for node in astray:
-        outcome.problems.setdefault(node, standing(outcome.held[node], old, new))
+    for node in astray:  # what its file holds, as far as known, first
+        held = standing(outcome.held[node], old, new)
+        live = outcome.problems.get(node)
+        outcome.problems[node] = f"{held}; {live}" if live else held
     outcome.finish = finish_commands(ssh, outcome.held, old, astray, reloaded, options)
     return outcome
 
