@@ -105,12 +105,13 @@ def test_a_failing_stop_changes_nothing_and_restarts_what_stopped(
 # ---------------------------------------------------------------- answers lost, slow stops
 
 
+@pytest.mark.parametrize("version", [None, "2.4.6"])
 def test_lost_commit_answers_after_the_stop_start_the_cluster_on_its_old_key(
-    network: Network,
+    network: Network, version: Optional[str]
 ) -> None:
     # Every node renames and its answer is lost, with the cluster stopped. Today's code said
     # "nothing was changed" and left the cluster stopped with the new key in every file.
-    hosts = settled(network, 3)
+    hosts = _hosts(network, version)
     old = hosts[0].read_key()
     faulty = FaultySsh(network.workdir).add(
         at="from-node", line="corokey-result committed", drop=True
