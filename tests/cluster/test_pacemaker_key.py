@@ -1,0 +1,131 @@
+"""Pacemaker 2.1.5 reading corosync's key (issue 16 part 5), on real test hosts: a
+cluster of corosync + pacemakerd and a node running pacemaker-remoted.
+
+Where Pacemaker has no key of its own, pacemaker-controld (user hacluster) falls back to
+/etc/corosync/authkey, which must then be root:haclient 0440, and the remote node holds
+the same bytes: check, doctor and verify say so in a note (not the mode-readable error
+whose advice, 0400, cuts the remote node off), and rotate refuses with its own reference.
+With a Pacemaker key of its own, corosync's key is corosync's alone: 0400, and rotated
+while the remote connection stays up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from typing import Any, Dict, List
+
+import pytest
+
+from tests import pacemakerhosts
+from tests.testhosts import Host, Network
+
+KEY = "/etc/corosync/authkey"
+pytestmark = pytest.mark.usefixtures("own_ssh_connections")
+
+
+def corokey_on(host: Host, *argv: str) -> tuple[int, Dict[str, Any]]:
+    """corokey run on the host itself (check and doctor look at the local node)."""
+    result = host.run([sys.executable, "-m", "corokey", *argv], check=False, timeout=60)
+    try:
+        return result.returncode, json.loads(result.stdout)
+    except ValueError:
+        raise AssertionError(f"not JSON: {result.stdout!r} {result.stderr!r}") from None
+
+
+def corokey_admin(net: Network, hosts: List[Host], command: str, *extra: str) -> Any:
+    argv = [sys.executable, "-m", "corokey", command, "-F", str(net.ssh_config)]
+    argv += ["--nodes", ",".join(h.name for h in hosts), *extra]
+    return net.run_admin(argv, env=dict(os.environ))
+
+
+def references(findings: List[Dict[str, Any]]) -> List[str]:
+    return [f["reference"] for f in findings]
+
+
+def test_a_remote_node_on_corosyncs_key_is_never_cut_off(
+    pacemaker_available: None, network: Network
+) -> None:
+    cluster = network.add_hosts(3, pacemaker=True, pacemaker_key="corosync")
+    network.wait_for_membership()
+    (remote,) = network.add_remote_hosts(1)
+    # The fact corokey relies on: no /etc/pacemaker/authkey on the cluster nodes, and the
+    # remote node, holding corosync's key, is online.
+    assert not cluster[0].path(pacemakerhosts.PACEMAKER_KEY_PATH).exists()
+    assert remote.path(pacemakerhosts.PACEMAKER_KEY_PATH).read_bytes() == cluster[0].read_key()
+    assert network.wait_for_pacemaker().nodes[remote.name].online
+    before = {h.name: h.read_key() for h in cluster}
+
+    code, report = corokey_on(cluster[0], "check", "--json", KEY)
+    assert code == 0, report
+    (key,) = report["keys"]
+    assert references(key["findings"]) == ["pacemaker-remote-key"], report
+    note = key["findings"][0]
+    assert note["severity"] == "note"
+    assert "Pacemaker 2.1.5" in note["message"] and "does not exist" in note["message"]
+    assert "its own key on every cluster and remote node" in note["fix"]
+
+    _, diagnosis = corokey_on(cluster[0], "doctor", "--json")
+    found = references(diagnosis["findings"])
+    assert "pacemaker-remote-key" in found and "mode-readable" not in found, diagnosis
+    assert not any(
+        "0400" in (f["fix"] or "") and "chmod" in (f["fix"] or "")
+        for f in diagnosis["findings"]
+        if f["reference"] != "pacemaker-remote-key"
+    )
+
+    verify = corokey_admin(network, cluster, "verify", "--json")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    for node in json.loads(verify.stdout)["nodes"]:
+        assert references(node["findings"]) == ["pacemaker-remote-key"], node
+
+    rotate = corokey_admin(network, cluster, "rotate", "--yes")
+    assert rotate.returncode != 0
+    assert "error[pacemaker-remote-key]" in rotate.stderr, rotate.stderr
+    assert "node1, node2, node3" in rotate.stderr
+    assert "key-unsound" not in rotate.stderr
+    # Nothing changed, and the remote connection is up.
+    assert {h.name: h.read_key() for h in cluster} == before
+    for host in cluster:
+        info = host.path(KEY).stat()
+        assert (stat.S_IMODE(info.st_mode), info.st_gid) == (0o440, _haclient())
+    status = network.cluster_status()
+    assert status is not None and status.nodes[remote.name].online
+
+
+def test_with_its_own_key_corosyncs_key_rotates_and_the_remote_node_reconnects(
+    pacemaker_available: None, network: Network
+) -> None:
+    cluster = network.add_hosts(3, pacemaker=True)  # one shared /etc/pacemaker/authkey
+    network.wait_for_membership()
+    (remote,) = network.add_remote_hosts(1)
+    pacemaker_key = remote.path(pacemakerhosts.PACEMAKER_KEY_PATH).read_bytes()
+    assert pacemaker_key != cluster[0].read_key()
+
+    code, report = corokey_on(cluster[0], "check", "--json", KEY)
+    assert code == 0 and report["keys"][0]["findings"] == [], report
+    # corosync's key readable by haclient while Pacemaker has its own: the error stands.
+    cluster[1].write_key(cluster[1].read_key(), mode=0o440, group="haclient")
+    code, report = corokey_on(cluster[1], "check", "--json", KEY)
+    assert code == 2, report
+    assert references(report["keys"][0]["findings"]) == ["mode-readable", "group"], report
+    cluster[1].write_key(cluster[1].read_key(), mode=0o400)
+
+    network.wait_for_stable_ring(seconds=5)
+    rotate = corokey_admin(network, cluster, "rotate", "--yes", "--json")
+    assert rotate.returncode == 0, rotate.stdout + rotate.stderr
+    assert json.loads(rotate.stdout)["result"] == "rotated"
+    assert len({h.read_key() for h in cluster}) == 1
+    status = network.cluster_status()
+    assert status is not None and status.nodes[remote.name].online
+    # A new TLS handshake after the rotation: Pacemaker's key was never touched.
+    network.restart_pacemaker_remote(remote)
+    assert remote.path(pacemakerhosts.PACEMAKER_KEY_PATH).read_bytes() == pacemaker_key
+
+
+def _haclient() -> int:
+    import grp
+
+    return grp.getgrnam("haclient").gr_gid
