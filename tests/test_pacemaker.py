@@ -163,3 +163,28 @@ def test_the_node_answers_parse() -> None:
     )
     assert parsed.keys["/etc/pacemaker/x key"].kind == "missing"
     assert from_answers([]) is None
+
+
+def _node(sha256: str, shared: bool = True) -> PacemakerFacts:
+    corosync = key(FALLBACK_KEY_PATH, mode=0o440 if shared else 0o400)
+    corosync._set(sha256=sha256)
+    return facts(corosync)
+
+
+def test_push_keeps_pacemakers_key_readable_and_never_changes_it() -> None:
+    from corokey.pacemaker import push_plan
+
+    # The same key: written root:haclient 0440 where Pacemaker reads it, 0400 elsewhere.
+    nodes = {"n1": _node("old"), "n2": _node("old", shared=False), "n3": None}
+    assert push_plan(nodes, FALLBACK_KEY_PATH, "old") == (["n1"], None)
+    # A new key where Pacemaker reads the old one: refused, with the way out.
+    shared, problem = push_plan(nodes, FALLBACK_KEY_PATH, "new")
+    assert shared == ["n1"] and problem is not None
+    assert "on n1 (n1: Pacemaker 2.1.5" in problem[0]
+    assert "--from GOOD" in problem[1] and "its own key on every cluster" in problem[1]
+    # A repair: another node of the push, or the --from node, holds it as Pacemaker's.
+    odd = {"n1": _node("good"), "n3": _node("odd")}
+    assert push_plan(odd, FALLBACK_KEY_PATH, "good") == (["n1", "n3"], None)
+    assert push_plan({"n3": _node("odd")}, FALLBACK_KEY_PATH, "good", True) == (["n3"], None)
+    # Another key path than the fallback: nothing of Pacemaker's.
+    assert push_plan(nodes, "/etc/corosync/cluster.key", "new") == ([], None)

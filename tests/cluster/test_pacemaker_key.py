@@ -86,13 +86,41 @@ def test_a_remote_node_on_corosyncs_key_is_never_cut_off(
     assert "error[pacemaker-remote-key]" in rotate.stderr, rotate.stderr
     assert "node1, node2, node3" in rotate.stderr
     assert "key-unsound" not in rotate.stderr
-    # Nothing changed, and the remote connection is up.
     assert {h.name: h.read_key() for h in cluster} == before
-    for host in cluster:
-        info = host.path(KEY).stat()
-        assert (stat.S_IMODE(info.st_mode), info.st_gid) == (0o440, _haclient())
+    shared_and_readable(cluster)
+
+    # push: the same key stays root:haclient 0440 (the profile's 0400 would cut the
+    # remote node off) ...
+    push = corokey_admin(network, cluster, "push", "--from", "node1", "--json")
+    assert push.returncode == 0, push.stdout + push.stderr
+    report = json.loads(push.stdout)
+    assert {n["state"] for n in report["nodes"].values()} == {"unchanged"}, report
+    assert report["pacemaker_nodes"] == ["node2", "node3"]  # node1 is the source
+    shared_and_readable(cluster)
+    # ... a new key is refused before anything is staged ...
+    new_key = network.workdir / "new.key"
+    new_key.write_bytes(os.urandom(256))
+    new_key.chmod(0o600)
+    push = corokey_admin(network, cluster, "push", str(new_key))
+    assert push.returncode == 2 and "error[pacemaker-remote-key]" in push.stderr, push.stderr
+    assert {h.name: h.read_key() for h in cluster} == before
+    # ... and an odd node is repaired from one that holds the cluster's key.
+    cluster[2].write_key(os.urandom(256), mode=0o440, group="haclient")
+    push = corokey_admin(network, [cluster[2]], "push", "--from", "node1")
+    assert push.returncode == 0, push.stdout + push.stderr
+    assert "kept root:haclient 0440" in push.stdout
+    assert {h.name: h.read_key() for h in cluster} == before
+    shared_and_readable(cluster)
+
+    # The remote connection stayed up all along.
     status = network.cluster_status()
     assert status is not None and status.nodes[remote.name].online
+
+
+def shared_and_readable(cluster: List[Host]) -> None:
+    for host in cluster:
+        info = host.path(KEY).stat()
+        assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o440, 0, _haclient())
 
 
 def test_with_its_own_key_corosyncs_key_rotates_and_the_remote_node_reconnects(
