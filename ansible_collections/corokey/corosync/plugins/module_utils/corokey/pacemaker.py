@@ -31,7 +31,7 @@ from ansible_collections.corokey.corosync.plugins.module_utils.corokey.record im
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
-    from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
+    from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple
 
     from ansible_collections.corokey.corosync.plugins.module_utils.corokey.checks import Finding
 
@@ -181,9 +181,10 @@ def shares_corosync_key(
 def way_out(corosync_key_path: str) -> str:
     return (
         "give Pacemaker its own key on every cluster and remote node (corokey generate "
-        f"--profile pacemaker {PACEMAKER_KEY_PATH}, the same file on all of them, root:"
-        f"{DAEMON_GROUP} 0440), restart each remote connection (or wait a minute), then "
-        f"chmod 0400 {corosync_key_path} and rotate corosync's key alone"
+        f"--profile pacemaker {PACEMAKER_KEY_PATH} on one, then the same file on all of "
+        f"them, readable by {DAEMON_USER}), let each remote connection reconnect (Pacemaker "
+        f"caches the key for a minute), then chmod 0400 {corosync_key_path} and rotate "
+        "corosync's key alone"
     )
 
 
@@ -229,6 +230,46 @@ def refusal(reasons: "Dict[str, str]", path: str) -> "Optional[str]":
         f"({nodes[0]}: {first}): a new key there would cut every Pacemaker Remote node off, "
         "since they keep the old one; first " + way_out(path)
     )
+
+
+#: What Pacemaker needs of corosync's key where it reads it: pacemaker-controld reads it
+#: through its group; nobody else reads it, nobody but root writes it.
+SHARED_OWNER = f"root:{DAEMON_GROUP}"
+SHARED_MODE = 0o440
+
+
+def push_plan(
+    facts: "Mapping[str, Optional[PacemakerFacts]]",
+    path: str,
+    new_sha256: str,
+    from_remote_key: bool = False,
+) -> "Tuple[List[str], Optional[Tuple[str, str]]]":
+    """How push treats nodes where Pacemaker shares corosync's key at ``path``: the
+    nodes whose key it writes root:haclient 0440 (the profile's 0400 would cut every
+    remote node off), and the problem that refuses the push, if any.
+
+    A push never changes Pacemaker Remote's key: it may bring a node to the key that a
+    node where Pacemaker reads it holds (``from_remote_key``: push --from such a node; or
+    a node of the push), never put a new key where the remote nodes hold the old one."""
+    reasons = {n: shares_corosync_key(f, path) for n, f in facts.items()}
+    shared = [n for n, r in reasons.items() if r]
+    holding = {n for n in shared if _held_sha256(facts[n], path) == new_sha256}
+    changing = [n for n in shared if n not in holding]
+    if not changing or holding or from_remote_key:
+        return shared, None
+    first = changing[0]
+    return shared, (
+        f"corosync's key {path} is Pacemaker Remote's key too on {', '.join(changing)} "
+        f"({first}: {reasons[first]}), and no node of this push holds the new key: it would "
+        "cut every Pacemaker Remote node off",
+        "to repair a node, push from a node that holds the cluster's key (--from GOOD); "
+        "to change the key, first " + way_out(path),
+    )
+
+
+def _held_sha256(facts: "Optional[PacemakerFacts]", path: str) -> "Optional[str]":
+    key = facts.keys.get(path) if facts is not None else None
+    return key.sha256 if key is not None else None
 
 
 # ---------------------------------------------------------------------------- facts
