@@ -334,6 +334,30 @@ def local_reason(corosync_key_path: str) -> "Optional[str]":
     return shares_corosync_key(facts, corosync_key_path)
 
 
+def local_shared_key(path: str) -> "Optional[Tuple[str, int, int]]":
+    """Where this host's Pacemaker reads corosync's key at ``path`` (the Ansible module
+    writing it): the reason, and the uid and gid to keep it readable for Pacemaker
+    (root:haclient, mode SHARED_MODE); None when it does not."""
+    reason = local_reason(path)
+    if reason is None:
+        return None
+    import grp
+
+    try:
+        gid = grp.getgrnam(DAEMON_GROUP).gr_gid
+    except KeyError:
+        return None
+    return reason, 0, gid
+
+
+def changes_remote_key(path: str, reason: str) -> str:
+    """The refusal of a write that would change the key Pacemaker Remote uses."""
+    return (
+        f"{path} is Pacemaker Remote's key too ({reason}): a new key there would cut every "
+        "Pacemaker Remote node off; first " + way_out(path)
+    )
+
+
 def _environment_location(files: "Iterable[str]") -> "Optional[str]":
     """The last ``PCMK_authkey_location=`` of the environment files, as systemd's
     EnvironmentFile= reads a ``NAME=value`` line (one level of quotes removed)."""

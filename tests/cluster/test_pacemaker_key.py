@@ -15,6 +15,7 @@ import json
 import os
 import stat
 import sys
+from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
@@ -112,9 +113,44 @@ def test_a_remote_node_on_corosyncs_key_is_never_cut_off(
     assert {h.name: h.read_key() for h in cluster} == before
     shared_and_readable(cluster)
 
+    # The Ansible modules, as Ansible runs them on a node.
+    info = ansible_module(cluster[0], "authkey_info", {})
+    assert "pacemaker-remote-key" in json.dumps(info) and "mode-readable" not in json.dumps(info)
+    same = ansible_module(cluster[0], "authkey", {"content_b64": b64(before["node1"])})
+    assert same.get("failed") is not True and same["changed"] is False, same
+    new = ansible_module(cluster[0], "authkey", {"content_b64": b64(os.urandom(256))})
+    assert new.get("failed") is True and "Pacemaker Remote" in new["msg"], new
+    assert {h.name: h.read_key() for h in cluster} == before
+    shared_and_readable(cluster)
+
     # The remote connection stayed up all along.
     status = network.cluster_status()
     assert status is not None and status.nodes[remote.name].online
+
+
+def b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
+
+
+def ansible_module(host: Host, name: str, args: Dict[str, Any]) -> Dict[str, Any]:
+    """A module of the collection run on ``host`` as Ansible runs it: a process, arguments
+    as JSON on stdin."""
+    root = str(Path(__file__).resolve().parents[2])
+    module = f"ansible_collections.corokey.corosync.plugins.modules.{name}"
+    script = (
+        f"import sys, runpy; sys.path.insert(0, {root!r}); "
+        f"runpy.run_module({module!r}, run_name='__main__')"
+    )
+    params = {"ANSIBLE_MODULE_ARGS": {**args, "_ansible_check_mode": False}}
+    result = host.run(
+        [sys.executable, "-c", script], input=json.dumps(params).encode(), check=False
+    )
+    try:
+        return json.loads(result.stdout)  # type: ignore[no-any-return]
+    except ValueError:
+        raise AssertionError(f"{name}: {result.stdout!r} {result.stderr!r}") from None
 
 
 def shared_and_readable(cluster: List[Host]) -> None:
