@@ -687,15 +687,19 @@ class Network:
         self, online: Optional[Sequence[Host]] = None, timeout: float = 90
     ) -> pacemakerhosts.ClusterStatus:
         """Wait until a DC with quorum sees ``online`` (default: every Pacemaker cluster and
-        remote host) online."""
-        wanted = sorted(h.name for h in (online or [*self.pacemaker_hosts(), *self.remote_hosts()]))
+        remote host) online, remote nodes connected (ClusterStatus.connected)."""
+        hosts = online or [*self.pacemaker_hosts(), *self.remote_hosts()]
+        wanted = sorted(h.name for h in hosts)
         found: List[Optional[pacemakerhosts.ClusterStatus]] = [None]
+
+        def up(status: pacemakerhosts.ClusterStatus, host: Host) -> bool:
+            if host.runs_remoted:
+                return status.connected(host.name)
+            return host.name in status.online()
 
         def ready() -> bool:
             status = found[0] = self.cluster_status()
-            return (
-                status is not None and status.quorum and all(n in status.online() for n in wanted)
-            )
+            return status is not None and status.quorum and all(up(status, h) for h in hosts)
 
         def diagnostics() -> str:
             return f"saw {found[0]}\n" + "\n".join(
@@ -733,12 +737,14 @@ class Network:
         key: Optional[bytes] = None,
         key_path: str = pacemakerhosts.PACEMAKER_KEY_PATH,
         wait: bool = True,
+        environment: Optional[Dict[str, str]] = None,
     ) -> List[Host]:
         """Pacemaker Remote nodes: hosts with sshd and pacemaker-remoted (port 3121), each
         added to the running cluster's CIB as an ocf:pacemaker:remote resource named after
         the host, whose server is its address. Their key (root:haclient 0640 at
         ``key_path``) is ``key``, by default the one the first cluster node's Pacemaker
-        reads (its /etc/pacemaker/authkey, else corosync's key)."""
+        reads (its /etc/pacemaker/authkey, else corosync's key). ``environment``: their
+        /etc/default/pacemaker (PCMK_authkey_location=...)."""
         reason = pacemakerhosts.remoted_unavailable_reason()
         if reason:
             raise TestHostError(reason)
@@ -754,6 +760,8 @@ class Network:
             host.runs_remoted = True
             pacemakerhosts.prepare_dirs(host)
             host.write_key(key, key_path, mode=pacemakerhosts.DEBIAN_KEY_MODE, group="haclient")
+            if environment:
+                pacemakerhosts.set_defaults(host, **environment)
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda h: h.start_pacemaker(), new))
         for host in new:

@@ -193,3 +193,37 @@ def _haclient() -> int:
     import grp
 
     return grp.getgrnam("haclient").gr_gid
+
+
+def test_pcmk_authkey_location_is_read_as_pacemaker_reads_it(
+    pacemaker_available: None, network: Network
+) -> None:
+    """PCMK_authkey_location from /etc/default/pacemaker: Pacemaker 2.1.5 uses the key
+    there (the remote node has no other), so corosync's key is corosync's alone; an empty
+    file there sends Pacemaker down the list, to corosync's key."""
+    cluster = network.add_hosts(2, pacemaker=True, pacemaker_key="corosync")
+    network.wait_for_pacemaker()
+    location = "/etc/pacemaker/remote.key"
+    remote_key = os.urandom(4096)
+    for host in cluster:
+        host.stop_pacemaker()
+        pacemakerhosts.set_defaults(host, PCMK_authkey_location=f'"{location}"')
+        host.write_key(remote_key, location, mode=0o640, group="haclient")
+        host.start_pacemaker()
+    network.wait_for_pacemaker()
+    environment = {"PCMK_authkey_location": location}
+    (remote,) = network.add_remote_hosts(1, remote_key, location, environment=environment)
+    assert not remote.path(pacemakerhosts.PACEMAKER_KEY_PATH).exists()
+    assert not remote.path(KEY).exists()  # the only key it has is at the location
+
+    # Pacemaker has its own key: corosync's key readable by haclient is the error again.
+    code, report = corokey_on(cluster[0], "check", "--json", KEY)
+    assert code == 2, report
+    assert references(report["keys"][0]["findings"]) == ["mode-readable", "group"], report
+    # An empty key at PCMK_authkey_location: Pacemaker falls back to corosync's.
+    cluster[0].write_key(b"", location, mode=0o640, group="haclient")
+    code, report = corokey_on(cluster[0], "check", "--json", KEY)
+    assert code == 0, report
+    (note,) = report["keys"][0]["findings"]
+    assert note["reference"] == "pacemaker-remote-key"
+    assert f"{location} is empty" in note["message"], note
