@@ -113,6 +113,21 @@ def test_a_remote_node_on_corosyncs_key_is_never_cut_off(
     assert {h.name: h.read_key() for h in cluster} == before
     shared_and_readable(cluster)
 
+    # corokey install on the node (what check advises for a hard-linked key): the same key
+    # keeps Pacemaker's permission, another one is refused.
+    for data, code in ((before["node1"], 0), (os.urandom(256), 2)):
+        source = cluster[0].path("/run/source.key")
+        source.write_bytes(data)
+        source.chmod(0o600)
+        result = cluster[0].run(
+            [sys.executable, "-m", "corokey", "install", "/run/source.key", KEY], check=False
+        )
+        assert result.returncode == code, result.stdout + result.stderr
+        if code:
+            assert "error[pacemaker-remote-key]" in result.stderr, result.stderr
+    assert {h.name: h.read_key() for h in cluster} == before
+    shared_and_readable(cluster)
+
     # The Ansible modules, as Ansible runs them on a node.
     info = ansible_module(cluster[0], "authkey_info", {})
     assert "pacemaker-remote-key" in json.dumps(info) and "mode-readable" not in json.dumps(info)
