@@ -15,6 +15,7 @@ import json
 import os
 import stat
 import sys
+import time
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -242,3 +243,40 @@ def test_pcmk_authkey_location_is_read_as_pacemaker_reads_it(
     (note,) = report["keys"][0]["findings"]
     assert note["reference"] == "pacemaker-remote-key"
     assert f"{location} is empty" in note["message"], note
+
+
+@pytest.mark.slow
+def test_the_advice_corokey_no_longer_gives_cuts_the_remote_node_off_and_the_way_out_works(
+    pacemaker_available: None, network: Network
+) -> None:
+    """Why the note: corosync's key made 0400 (the advice check gave before) locks the remote
+    node out at its next handshake, once pacemaker-controld's 60 s key cache has expired
+    (lib/lrmd/lrmd_client.c key_cache_expired). The way out the note names works: a
+    Pacemaker key of its own everywhere, then corosync's key 0400 is clean."""
+    cluster = network.add_hosts(2, pacemaker=True, pacemaker_key="corosync")
+    network.wait_for_membership()
+    (remote,) = network.add_remote_hosts(1)
+    for host in cluster:
+        host.write_key(host.read_key(), mode=0o400)  # root:root 0400, the corosync profile
+    time.sleep(62)  # past the cache of the key read at the connection's start
+    remote.stop_pacemaker()
+    remote.start_pacemaker()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        logs = "".join(h.pacemaker_log() for h in cluster)
+        if "Required key not available" in logs:
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError("no 'Required key not available' in the cluster's logs")
+    status = network.cluster_status()
+    assert status is not None and not status.connected(remote.name)
+
+    # The way out: Pacemaker's own key on every cluster and remote node.
+    own = os.urandom(4096)
+    for host in (*cluster, remote):
+        host.write_key(own, pacemakerhosts.PACEMAKER_KEY_PATH, mode=0o640, group="haclient")
+    cluster[0].run(["crm_resource", "--cleanup", "--resource", remote.name])
+    network.wait_for_pacemaker()
+    code, report = corokey_on(cluster[0], "check", "--json", KEY)
+    assert code == 0 and report["keys"][0]["findings"] == [], report
