@@ -118,17 +118,22 @@ def test_the_mode_error_becomes_a_note_naming_the_way_out() -> None:
         Finding("warning", "group", "k has group gid 105, not root (gid 0)", "chown root:root k"),
         Finding(ERROR, "too-short", "k has 12 bytes"),
     ]
-    adjusted = adjust_findings(findings, "Pacemaker 2.1.5 reads it", FALLBACK_KEY_PATH)
+    adjusted = adjust_findings(findings, "Pacemaker 2.1.5 reads it", FALLBACK_KEY_PATH, 0o440)
     assert [(f.severity, f.reference) for f in adjusted] == [
         (NOTE, "pacemaker-remote-key"),
         (ERROR, "too-short"),
     ]
-    assert "chmod 0400" not in (adjusted[0].fix or "").split("then")[0]
     assert "its own key on every cluster and remote node" in (adjusted[0].fix or "")
-    # Readable by others is never what Pacemaker needs.
-    others = [Finding(ERROR, "mode-readable", "k is 0444 (readable by group and others)")]
-    assert adjust_findings(others, "Pacemaker reads it", FALLBACK_KEY_PATH) == others
-    assert adjust_findings(findings, None, FALLBACK_KEY_PATH) == findings
+    assert adjust_findings(findings, None, FALLBACK_KEY_PATH, 0o440) == findings
+
+
+def test_readable_by_others_stays_an_error_whose_fix_keeps_pacemakers_access() -> None:
+    others = [Finding(ERROR, "mode-readable", "k is 0444 (readable by group and others)", "x")]
+    adjusted = adjust_findings(others, "Pacemaker reads it", "k", 0o444)
+    assert [(f.reference, f.fix) for f in adjusted] == [
+        ("pacemaker-remote-key", adjusted[0].fix),
+        ("mode-readable", "chmod 0440 k"),
+    ]
 
 
 def test_rotate_names_every_node_and_the_way_out() -> None:

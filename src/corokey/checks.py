@@ -150,7 +150,7 @@ def check_key(
         # needs to read it. Looked at only here: a 0400 key costs nothing more.
         from corokey.pacemaker import adjust_findings, local_reason
 
-        findings = adjust_findings(findings, local_reason(path), path)
+        findings = adjust_findings(findings, local_reason(path), path, content.facts.mode)
     findings += check_content(content.data, content.facts.size, profile, fips, path, corosync2)
     return CheckReport(
         path,

@@ -149,7 +149,8 @@ def key_findings(
     key = view.keys[path]
     findings = _file_findings(key, profile, label)
     if profile.corosync:
-        findings = adjust_findings(findings, shares_corosync_key(view.pacemaker, path), label)
+        reason = shares_corosync_key(view.pacemaker, path)
+        findings = adjust_findings(findings, reason, label, key.mode)
     if key.kind == "regular":
         findings += size_findings(key.size, profile, fips, label)
     old = view.olds.get(path)
