@@ -152,7 +152,7 @@ def check_key(
         # needs to read it. Looked at only here: a 0400 key costs nothing more.
         from ansible_collections.corokey.corosync.plugins.module_utils.corokey.pacemaker import adjust_findings, local_reason
 
-        findings = adjust_findings(findings, local_reason(path), path)
+        findings = adjust_findings(findings, local_reason(path), path, content.facts.mode)
     findings += check_content(content.data, content.facts.size, profile, fips, path, corosync2)
     return CheckReport(
         path,

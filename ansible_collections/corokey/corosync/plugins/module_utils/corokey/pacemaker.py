@@ -189,25 +189,28 @@ def way_out(corosync_key_path: str) -> str:
 
 
 def adjust_findings(
-    findings: "Iterable[Finding]", reason: "Optional[str]", path: str
+    findings: "Iterable[Finding]", reason: "Optional[str]", path: str, mode: int
 ) -> "List[Finding]":
-    """The findings about corosync's key where Pacemaker shares it (``reason``): the
-    group-readable mode and the haclient group are what Pacemaker needs, so they become
-    one note; every other finding stays."""
+    """The findings about corosync's key (of ``mode``) where Pacemaker shares it
+    (``reason``): read by group haclient is what Pacemaker needs, so the group finding and
+    a group-only read bit become one note naming the reason and the way out; a mode finding
+    that stays (readable by others, writable) is fixed with SHARED_MODE, never 0400."""
+    import shlex
+
     from ansible_collections.corokey.corosync.plugins.module_utils.corokey.checks import NOTE, Finding
 
     findings = list(findings)
     if reason is None:
         return findings
-    needed = [
-        f
-        for f in findings
-        if f.reference == "group"
-        or (f.reference == "mode-readable" and "(readable by group)" in f.message)
-    ]
-    if not needed:
-        return findings
-    kept = [f for f in findings if f not in needed]
+    group_only = mode & 0o044 == 0o040
+    kept: List[Finding] = []
+    for finding in findings:
+        if finding.reference == "group" or (finding.reference == "mode-readable" and group_only):
+            continue
+        if finding.reference.startswith("mode-"):
+            fix = f"chmod {SHARED_MODE:04o} {shlex.quote(path)}"
+            finding = Finding(finding.severity, finding.reference, finding.message, fix)
+        kept.append(finding)
     note = Finding(
         NOTE,
         REFERENCE,
