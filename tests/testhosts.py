@@ -46,6 +46,8 @@ PRIVATE_DIRS = (
 #: A file of each host's own where it exists on the machine (Debian's pacemaker installs it):
 #: the daemons' environment, PCMK_authkey_location among it.
 PRIVATE_FILES = ("/etc/default/pacemaker",)
+#: Hidden (an empty, non-executable file over it) on hosts made without Pacemaker.
+PACEMAKERD = "/usr/sbin/pacemakerd"
 #: With Network(private_home=True) root's home is private too, so ssh sessions do not run
 #: the build machine's ~/.bashrc (benchmarks). Off by default: the checkout and its Python
 #: may live under /root, and tests run them inside hosts.
@@ -158,6 +160,12 @@ class Host:
                 own = self.root / name.strip("/").replace("/", "-")
                 own.touch()
                 binds += f" && mount --bind {own} {name}"
+        if not self.runs_pacemaker and os.path.isfile(PACEMAKERD):
+            # A host made without Pacemaker does not have it installed, whatever the
+            # machine has: corokey asks a node whether pacemakerd is there.
+            absent = self.root / "no-pacemakerd"
+            absent.touch(mode=0o644)
+            binds += f" && mount --bind {absent} {PACEMAKERD}"
         if not self.network.private_home and os.path.isfile(SHELL_RC):
             # A server's root has a plain shell start-up; the build machine's (pyenv
             # init) costs about 100 ms of CPU in every ssh session, and with every host
@@ -619,6 +627,8 @@ class Network:
             Host(self, index, corosync, corosync_version) for index in range(first, first + count)
         ]
         self.hosts.extend(new)
+        for host in new:
+            host.runs_pacemaker = pacemaker
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda h: h.create(), new))
         self._write_ssh_config()

@@ -41,6 +41,9 @@ def test_a_cluster_and_a_remote_node_come_up_on_private_dirs(
     assert "pacemaker-remoted" in remote.pacemaker_log()
     assert cluster[0].path("/var/lib/pacemaker/cib/cib.xml").exists()
     assert not remote.path("/var/lib/pacemaker/cib/cib.xml").exists()
+    # pacemakerd is installed on the cluster nodes only (pacemaker-remote conflicts with it).
+    assert cluster[0].run(["test", "-x", "/usr/sbin/pacemakerd"], check=False).returncode == 0
+    assert remote.run(["test", "-x", "/usr/sbin/pacemakerd"], check=False).returncode == 1
     # A restart of pacemaker-remoted: the cluster connects again.
     network.restart_pacemaker_remote(remote)
 
