@@ -243,6 +243,10 @@ def test_pcmk_authkey_location_is_read_as_pacemaker_reads_it(
     (note,) = report["keys"][0]["findings"]
     assert note["reference"] == "pacemaker-remote-key"
     assert f"{location} is empty" in note["message"], note
+    # The same facts read over ssh (the node script reads the quoted setting too).
+    verify = corokey_admin(network, cluster, "verify", "--json")
+    found = {n["node"]: references(n["findings"]) for n in json.loads(verify.stdout)["nodes"]}
+    assert found == {"node1": ["pacemaker-remote-key"], "node2": ["mode-readable"]}, found
 
 
 @pytest.mark.slow
