@@ -30,6 +30,7 @@ from corokey.nodescripts import (
     run_script,
     stage_request,
 )
+from corokey.pacemaker import PacemakerFacts, from_answers
 from corokey.record import Record
 from corokey.remote import Session, Ssh
 from corokey.runtime import LiveState, cmap_values, live_state
@@ -185,6 +186,8 @@ class NodeView:
         self.live: Optional[LiveState] = None
         self.fips = False
         self.reload_status: Optional[str] = None
+        #: where Pacemaker reads its Remote key on the node (None: not installed there)
+        self.pacemaker: Optional[PacemakerFacts] = None
 
 
 # ---------------------------------------------------------------------------- reading
@@ -230,7 +233,8 @@ def _one_shot(ssh: "Ssh", node: str, script: str) -> "List[Tuple[Answer, List[st
 
 def _conf_from(view: "NodeView", answers: "List[Tuple[Answer, List[str]]]") -> None:
     """The node's generation, startup files and corosync.conf (parsed as that generation
-    of corosync parses it)."""
+    of corosync parses it), and how Pacemaker takes its key."""
+    view.pacemaker = from_answers(a for a, _ in answers)
     startup_texts: Dict[str, Optional[str]] = {}
     conf_text: Optional[List[str]] = None
     for answer, text in answers:

@@ -9,6 +9,7 @@ from corokey.key import KEY_LEN_MAX
 from corokey.keylocation import locate
 from corokey.nodekey import NodeFailure, NodeView, RemoteKey, look
 from corokey.nodescripts import describe
+from corokey.pacemaker import adjust_findings, shares_corosync_key
 from corokey.profiles import Profile
 from corokey.remote import Ssh
 from corokey.secretfile import FileFacts
@@ -161,7 +162,11 @@ def key_findings(
     if key.unreadable:
         message, reference, hint = describe(view.node, key.unreadable_answer(path))
         findings.append(Finding(ERROR, reference, message, hint))
-    findings += _file_findings(key, profile, label)
+    file_findings = _file_findings(key, profile, label)
+    if profile.corosync:
+        reason = shares_corosync_key(view.pacemaker, path)
+        file_findings = adjust_findings(file_findings, reason, label, key.mode)
+    findings += file_findings
     if key.kind == "regular":
         findings += size_findings(key.size, profile, fips, label)
     old = view.olds.get(path)
