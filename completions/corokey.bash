@@ -4,7 +4,7 @@ _corokey() {
     local cur prev words cword
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands="generate fingerprint check compare install doctor push verify rotate"
+    local commands="generate fingerprint check compare install doctor push verify nodes rotate"
 
     if [[ $COMP_CWORD -eq 1 ]]; then
         COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
@@ -31,7 +31,7 @@ _corokey() {
         compare)     options="--corosync2 --json --help" ;;
         install)     options="--profile --force --json --help" ;;
         doctor)      options="--config --json --help" ;;
-        push|verify) options="--nodes --config --profile --ssh-option --ssh-config --json --help" ;;
+        push|verify|nodes) options="--nodes --config --profile --cib-from --cib --ssh-name --ssh-option --ssh-config --json --help" ;;
         rotate)      options="--nodes --config --key --dry-run --yes --json --help" ;;
     esac
     if [[ $cur == -* ]]; then

@@ -321,6 +321,24 @@ def reload_script() -> str:
     return _script(_RELOAD, {"eff": "4096"})
 
 
+# Pacemaker's view of its nodes, asked of a cluster node (corokey.pacemaker_nodes): the
+# CIB as the running cluster holds it, and crm_mon's node states (Pacemaker 2.0.3+).
+_CIB = r"""
+command -v cibadmin >/dev/null 2>&1 || die missing-tool tool=cibadmin
+cib=$(cibadmin -Q 2>&1) || die cib-failed "status=$?" "detail=$(printf %s "$cib" | tail -n 1)"
+say cib-begin; printf '%s\n' "$cib" | sed 's/^/| /'; say cib-end
+if mon=$(crm_mon --output-as=xml 2>/dev/null); then
+  say crm-mon-begin; printf '%s\n' "$mon" | sed 's/^/| /'; say crm-mon-end
+else
+  say crm-mon-failed
+fi
+"""
+
+
+def cib_script() -> str:
+    return _script(_CIB, {"eff": "4096"})
+
+
 # ---------------------------------------------------------------------------- answers
 
 
@@ -448,6 +466,11 @@ FAILURES: "Dict[str, Failure]" = {
         "{node}: the {what} command failed (exit status {status}): {detail}",
         "node-command-failed",
         "run it by hand on {node} to see why; --stop-command and --start-command set them",
+    ),
+    "cib-failed": Failure(
+        "{node}: cibadmin -Q failed (exit status {status}): {detail}",
+        "node-cib-failed",
+        "ask a node where Pacemaker runs (--cib-from NODE), or name the nodes with --nodes",
     ),
     "reload-failed": Failure(
         "{node}: corosync-cfgtool -R failed (exit status {status})",
