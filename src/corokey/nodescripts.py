@@ -278,12 +278,14 @@ def _script(body: str, variables: "Mapping[str, str]", args: "Iterable[str]" = (
     return _PRELUDE + assign + setargs + body
 
 
-def inspect_script(paths: "Iterable[str]", live: bool = False, conf: str = NODE_CONF_PATH) -> str:
+def inspect_script(
+    paths: "Iterable[str]", live: bool = False, conf: str = NODE_CONF_PATH, effective: int = 4096
+) -> str:
     """corosync.conf and the key at ``paths`` (and every keyfile the conf names), with the
-    fingerprints of the bytes the node's corosync uses; with ``live``, how corosync runs
-    too: rotate's preflight in one session."""
+    fingerprints of the first ``effective`` bytes and of the bytes the node's corosync uses;
+    with ``live``, how corosync runs too: rotate's preflight in one session."""
     body = _INSPECT + (_LIVE if live else "")
-    return _script(body, {"eff": "4096", "conf": conf}, paths)
+    return _script(body, {"eff": str(effective), "conf": conf}, paths)
 
 
 def live_script() -> str:

@@ -1,10 +1,11 @@
 """``corokey verify``: does every node hold the same sound key?"""
 
 import sys
+from typing import Dict
 
 from corokey.cli.args import ArgumentParser, Namespace
 from corokey.cli.common import print_json
-from corokey.cli.remote_options import add_remote_options, nodes_from, ssh_from
+from corokey.cli.remote_options import add_remote_options, nodes_from, ssh_from, topology_from
 from corokey.profiles import get_profile
 from corokey.verify import verify
 
@@ -22,13 +23,27 @@ def execute(args: "Namespace") -> int:
     from corokey.cli.common import given_or
 
     key_path = None if args.key_path is None else given_or(args.key_path, "", "key path")
-    report = verify(ssh_from(args), nodes_from(args), get_profile(args.profile), key_path)
+    roles: Dict[str, str] = {}
+    kinds: Dict[str, str] = {}
+    if args.profile == "pacemaker" and not args.nodes:
+        topology = topology_from(args)
+        nodes = topology.targets()
+        for ssh_name, member in topology.by_ssh_name().items():
+            kinds[ssh_name] = member.node.kind
+            roles[ssh_name] = "cluster" if member.node.kind == "cluster" else "remote"
+    else:
+        nodes = nodes_from(args)
+    report = verify(ssh_from(args), nodes, get_profile(args.profile), key_path, roles)
     if args.json:
         print_json(report.to_json())
         return report.exit_code
     out = sys.stdout
     width = max([len(s.node) for s in report.states] + [4])
     out.write(f"key file: {report.path}\n")
+    if kinds:
+        out.write(
+            "nodes: " + ", ".join(f"{node} ({kinds.get(node, '?')})" for node in nodes) + "\n"
+        )
     out.write(
         f"{'NODE':<{width}}  {'SHA256 (first 16)':<17} {'SIZE':>5} MODE OWNER          STATE\n"
     )
@@ -59,7 +74,20 @@ def execute(args: "Namespace") -> int:
     else:
         if report.unreachable:
             out.write(f"unreachable: {', '.join(report.unreachable)}\n")
-        if report.tie:
+        if report.all_different and report.whole:
+            out.write(
+                f"every node holds a different key: no two of the {len(report.groups)} "
+                "nodes agree (the state Debian's pacemaker-common leaves: it writes a random "
+                "key on each node at install), so no remote node can connect; copy one key "
+                "to all of them\n"
+            )
+        elif report.tie and report.whole:
+            out.write(
+                "the nodes split evenly between keys, so no majority says which is right; "
+                "any one key will do for the next connections: the fix below takes the first "
+                "node's\n"
+            )
+        elif report.tie:
             out.write(
                 "the nodes split evenly between keys, so no majority says which is right: run "
                 "corokey doctor on a member; it names the nodes whose key differs from the one "
