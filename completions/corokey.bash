@@ -30,7 +30,7 @@ _corokey() {
         check)       options="--profile --fips --json --help" ;;
         compare)     options="--corosync2 --json --help" ;;
         install)     options="--profile --force --json --help" ;;
-        doctor)      options="--config --json --help" ;;
+        doctor)      options="--config --fips --profile --json --help" ;;
         push|verify|nodes) options="--nodes --config --profile --cib-from --cib --ssh-name --ssh-option --ssh-config --json --help" ;;
         rotate)      options="--nodes --config --key --dry-run --yes --json --help" ;;
     esac

@@ -108,8 +108,17 @@ def local_role(sbin: str = "/usr/sbin") -> "Optional[str]":
     return None
 
 
-def local_access_findings(path: str, mode: int, uid: int, gid: int) -> "List[Finding]":
-    """:func:`access_findings` of a file on this host (names from its user database)."""
+#: The references :func:`access_findings` gives.
+REFERENCES = frozenset(
+    ("mode-readable", "mode-writable", "owner", "pacemaker-unreadable", "mode-accepted")
+)
+
+
+def local_access_findings(
+    path: str, mode: int, uid: int, gid: int, role: "Optional[str]" = None
+) -> "List[Finding]":
+    """:func:`access_findings` of a file on this host (names from its user database);
+    ``role`` None: this host's (:func:`local_role`)."""
     import grp
     import pwd
 
@@ -133,4 +142,4 @@ def local_access_findings(path: str, mode: int, uid: int, gid: int) -> "List[Fin
             f"on a remote node) reads {path} here",
         )
         return [*access_findings(path, path, mode, owner, group, REMOTE), note]
-    return access_findings(path, path, mode, owner, group, local_role())
+    return access_findings(path, path, mode, owner, group, role or local_role())
