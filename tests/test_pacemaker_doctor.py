@@ -99,3 +99,13 @@ def test_pacemaker_3_0_2_reads_once() -> None:
         log_lines=[], environment_files=[], role="cluster", version_text="Pacemaker 3.0.2\n"
     )
     assert "pacemaker-reads-once" in [f.reference for f in diagnosis.findings]
+
+
+def test_pacemaker_3_does_not_fall_through_an_unusable_location(tmp_path: Path) -> None:
+    env = tmp_path / "pacemaker"
+    env.write_text(f"PCMK_authkey_location={tmp_path / 'missing'}\n")
+    diagnosis = diagnose(
+        log_lines=[], environment_files=[str(env)], role="remote", version_text="Pacemaker 3.0.0"
+    )
+    assert diagnosis.key_path is None
+    assert "pacemaker-no-key" in [f.reference for f in diagnosis.findings]

@@ -7,7 +7,7 @@ lrmd_client.c, read_gnutls_key) in two daemons:
   ``hacluster`` (primary group ``haclient``), so the key must be readable by that user
   or that group.  When it cannot read the key, 2.1.5 silently falls back to
   /etc/corosync/authkey (root:root 0400, so usually unreadable too: the connection
-  fails with "Required key not available");
+  fails with "Required key not available"; 3.0.0 and later do not fall back);
 - on a remote or guest node, pacemaker-remoted accepts them as root: any mode root can
   read works there, and user hacluster need not exist.
 

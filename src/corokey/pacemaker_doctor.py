@@ -42,6 +42,9 @@ FALLBACK_LOCATION = "/etc/corosync/authkey"
 ENVIRONMENT_FILES = ("/etc/default/pacemaker", "/etc/sysconfig/pacemaker")
 LOG_FILE = "/var/log/pacemaker/pacemaker.log"
 UNITS = ("pacemaker", "pacemaker_remote")
+#: 3.0.0 stopped falling back: an unusable PCMK_authkey_location, or no default key, is
+#: no key (lrmd__init_remote_key at Pacemaker-3.0.0).
+NO_FALLBACK_FROM = (3, 0, 0)
 #: 3.0.2 reads the key once per process (lib/lrmd/lrmd_client.c: remote_key, no expiry).
 READS_ONCE_FROM = (3, 0, 2)
 
@@ -183,7 +186,7 @@ def diagnose(
     diagnosis.role = role if role is not None else local_role()
     version = pacemaker_version(version_text if version_text is not None else _local_version())
     diagnosis.version = ".".join(map(str, version)) if version else None
-    _locate(diagnosis, environment_files)
+    _locate(diagnosis, environment_files, version is not None and version >= NO_FALLBACK_FROM)
     if diagnosis.key_path is not None and os.path.lexists(diagnosis.key_path):
         report = check_key(diagnosis.key_path, get_profile("pacemaker"), False)
         # The access rule again with this node's role as the caller knows it.
@@ -205,10 +208,15 @@ def diagnose(
     return diagnosis
 
 
-def _locate(diagnosis: "PacemakerDiagnosis", environment_files: "List[str]") -> None:
+def _locate(
+    diagnosis: "PacemakerDiagnosis", environment_files: "List[str]", no_fallback: bool
+) -> None:
     env = environment_location(environment_files)
     diagnosis.env_location = env
-    candidates = ([env] if env else []) + [DEFAULT_LOCATION, FALLBACK_LOCATION]
+    if no_fallback:
+        candidates = [env] if env else [DEFAULT_LOCATION]
+    else:
+        candidates = ([env] if env else []) + [DEFAULT_LOCATION, FALLBACK_LOCATION]
     used = next((path for path in candidates if _usable(path)), None)
     diagnosis.key_path = used
     if env and used != env:
@@ -216,7 +224,7 @@ def _locate(diagnosis: "PacemakerDiagnosis", environment_files: "List[str]") -> 
             ERROR,
             "pacemaker-location-unusable",
             f"PCMK_authkey_location is {env}, which holds no key; Pacemaker 2.x falls back to "
-            f"{used or 'nothing'} (3.0.2 and later refuse instead)",
+            f"{used or 'nothing'} (3.0.0 and later refuse instead)",
             f"put the key there: corokey push --profile pacemaker --key-path {shlex.quote(env)}"
             " --nodes THIS_NODE --from A_GOOD_NODE, or remove the setting",
         )
@@ -241,8 +249,9 @@ def _locate(diagnosis: "PacemakerDiagnosis", environment_files: "List[str]") -> 
             WARNING,
             "pacemaker-fallback",
             f"{DEFAULT_LOCATION} is missing or empty, so Pacemaker 2.x uses corosync's key "
-            f"{FALLBACK_LOCATION} for Pacemaker Remote (3.0.2 and later do not): rotating "
-            "corosync's key changes Pacemaker's too",
+            f"{FALLBACK_LOCATION} for Pacemaker Remote: rotating corosync's key changes "
+            "Pacemaker's too, and after an upgrade to 3.0.0 or later (no fallback) remote "
+            "connections fail",
             "give Pacemaker its own key: corokey generate --profile pacemaker "
             f"{DEFAULT_LOCATION} on one cluster node, then corokey push --profile pacemaker "
             "--from THAT_NODE",
