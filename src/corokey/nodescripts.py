@@ -341,6 +341,41 @@ def cib_script() -> str:
     return _script(_CIB, {"eff": "4096"})
 
 
+# Pacemaker on a node, for rotate --profile pacemaker: its version and part (pacemakerd:
+# a cluster node; only pacemaker-remoted: a remote node), the PCMK_authkey_location its
+# units' EnvironmentFile sets, and on a cluster node the cluster's maintenance-mode.
+_PCMK_FACTS = r"""
+if command -v pacemakerd >/dev/null 2>&1; then r=cluster; v=$(pacemakerd --version 2>/dev/null)
+elif command -v pacemaker-remoted >/dev/null 2>&1; then r=remote
+  v=$(pacemaker-remoted --version 2>/dev/null)
+else r=none; v=; fi
+v=$(printf '%s\n' "$v" | sed -n 's/^Pacemaker \([0-9][0-9.]*\).*/\1/p' | sed -n 1p)
+m=
+if [ "$r" = cluster ]; then
+  m=$(crm_attribute --type crm_config --name maintenance-mode --query --quiet 2>/dev/null)
+fi
+e='[[:space:]]*\(export[[:space:]][[:space:]]*\)\{0,1\}'
+loc=$(sed -n "s/^${e}PCMK_authkey_location[[:space:]]*=[[:space:]]*//p" \
+  /etc/default/pacemaker /etc/sysconfig/pacemaker 2>/dev/null | sed -n '$p' | tr -d "\"'")
+say pacemaker "version=${v:-none}" "role=$r" "maintenance=${m:-false}" "path=$loc"
+"""
+
+# The cluster's maintenance-mode on or off (rotate --profile pacemaker's window).
+_MAINTENANCE = r"""
+crm_attribute --type crm_config --name maintenance-mode --update "$value" >/dev/null 2>&1 \
+  || die maintenance-failed "value=$value"
+say maintenance "value=$value"
+"""
+
+
+def pacemaker_facts_script() -> str:
+    return _script(_PCMK_FACTS, {"eff": "4096"})
+
+
+def maintenance_script(on: bool) -> str:
+    return _script(_MAINTENANCE, {"eff": "4096", "value": "true" if on else "false"})
+
+
 # ---------------------------------------------------------------------------- answers
 
 
@@ -468,6 +503,12 @@ FAILURES: "Dict[str, Failure]" = {
         "{node}: the {what} command failed (exit status {status}): {detail}",
         "node-command-failed",
         "run it by hand on {node} to see why; --stop-command and --start-command set them",
+    ),
+    "maintenance-failed": Failure(
+        "{node}: crm_attribute could not set maintenance-mode={value}",
+        "node-maintenance-failed",
+        "run crm_attribute --type crm_config --name maintenance-mode --update {value} on "
+        "{node} by hand and look at its error",
     ),
     "cib-failed": Failure(
         "{node}: cibadmin -Q failed (exit status {status}): {detail}",

@@ -114,9 +114,10 @@ def _sections(lines: "List[bytes]") -> "Tuple[Dict[str, str], List[Answer]]":
     return {name: "\n".join(text) for name, text in sections.items()}, answers
 
 
-def ask_cib(ssh: "Ssh", node: str) -> "Tuple[str, Optional[str]]":
-    """The CIB and crm_mon's XML (None when crm_mon failed) of ``node``. Raises NodeFailure."""
-    session = Session(ssh, node, cib_script(), MARKER.encode())
+def run_script(ssh: "Ssh", node: str, script: str) -> "Tuple[Dict[str, str], List[Answer]]":
+    """Run a script of :mod:`corokey.nodescripts` that reads no input on ``node``: its
+    framed sections and its answers. Raises NodeFailure (unreachable, or a named failure)."""
+    session = Session(ssh, node, script, MARKER.encode())
     session.end_input()
     lines: List[bytes] = []
     while True:
@@ -131,6 +132,12 @@ def ask_cib(ssh: "Ssh", node: str) -> "Tuple[str, Optional[str]]":
     for answer in answers:
         if answer.name in FAILURES:
             raise NodeFailure.named(node, answer)
+    return sections, answers
+
+
+def ask_cib(ssh: "Ssh", node: str) -> "Tuple[str, Optional[str]]":
+    """The CIB and crm_mon's XML (None when crm_mon failed) of ``node``. Raises NodeFailure."""
+    sections, answers = run_script(ssh, node, cib_script())
     if "cib" not in sections or not any(a.name == "cib-end" for a in answers):
         raise NodeFailure.lost(node, "cibadmin -Q")
     return sections["cib"], sections.get("crm-mon")
