@@ -44,13 +44,13 @@ def test_pacemaker_3_0_2_is_refused_with_the_procedure() -> None:
     topology = _all_online(topology_from_texts("node1", CIB, CRM_MON, {}))
     facts = {
         "node1": NodeFacts("2.1.5", "cluster", False, ""),
-        "10.0.0.21": NodeFacts("3.0.2", "remote", False, ""),
-        "10.0.0.31": NodeFacts("2.1.5", "remote", False, "/etc/pacemaker/moved"),
+        "remote1": NodeFacts("3.0.2", "remote", False, ""),
+        "guest1": NodeFacts("2.1.5", "remote", False, "/etc/pacemaker/moved"),
         "guest2": NodeFacts(None, "none", False, ""),
     }
     problems = facts_problems(facts, "/etc/pacemaker/authkey", topology)
     assert any(
-        "10.0.0.21: Pacemaker 3.0.2" in p and "restart pacemaker_remote" in p for p in problems
+        "remote1: Pacemaker 3.0.2" in p and "restart pacemaker_remote" in p for p in problems
     )
     assert any("PCMK_authkey_location is /etc/pacemaker/moved" in p for p in problems)
     assert any(p.startswith("guest2: Pacemaker not found") for p in problems)

@@ -4,16 +4,15 @@ Pacemaker Remote's key must be the same on every cluster node, remote node and g
 node (:mod:`corokey.cib` reads which those are).  A cluster node answers with its CIB
 (``cibadmin -Q``) and the node states (``crm_mon --output-as=xml``); a saved CIB serves
 too.  Pacemaker names a node by its uname, resource id or ``remote-node``; ssh reaches it
-by the address Pacemaker connects to, unless the admin maps the name
-(``--ssh-name NAME=HOST``).  A bundle's replicas are not reached: their key is the
-host's file, bind-mounted into the container.
+by that name (as ssh_config and corosync's nodelist name nodes), unless the admin maps it
+(``--ssh-name NAME=HOST``, e.g. to the address Pacemaker connects to).  A bundle's
+replicas are not reached: their key is the host's file, bind-mounted into the container.
 """
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from corokey.cib import (
     BUNDLE,
-    CLUSTER,
     CibError,
     PacemakerNode,
     nodes_from_cib,
@@ -170,8 +169,7 @@ def topology_from_texts(
         )
     members = []
     for node in nodes:
-        default = node.name if node.kind == CLUSTER else node.address
-        members.append(Member(node, ssh_names.get(node.name, default)))
+        members.append(Member(node, ssh_names.get(node.name, node.name)))
     for member in members:
         if member.reached:
             validate_node(member.ssh_name)

@@ -54,8 +54,7 @@ def add_pacemaker_node_options(parser: "ArgumentParser") -> None:
         "--ssh-name",
         action="append",
         metavar="NAME=HOST",
-        help="pacemaker profile: ssh reaches Pacemaker's node NAME as HOST (default: a "
-        "cluster node by its name, a remote or guest node by the address Pacemaker uses)",
+        help="pacemaker profile: ssh reaches Pacemaker's node NAME as HOST (default: by its name)",
     )
 
 
