@@ -257,7 +257,7 @@ def rotate_pacemaker(
     try:
         push(ssh, targets, new_key, profile, key_path, progress=note)
     except PushError as error:
-        _roll_back(ssh, targets, profile, key_path, roles, old_sha, report, cluster_node)
+        _roll_back(ssh, targets, profile, key_path, roles, old_sha, report, cluster_node, window)
         raise PacemakerRotateError(
             f"the new key could not be put on every node ({error.message}); " + _where(report),
             "run corokey verify --profile pacemaker; then rotate again",
@@ -337,20 +337,25 @@ def _roll_back(
     old_sha: str,
     report: "PacemakerRotateReport",
     cluster_node: str,
+    window: float,
 ) -> None:
     """``.old`` back on every node whose key is not the old one; every node read back;
-    maintenance-mode off only when all hold the old key again."""
+    maintenance-mode off only when all hold the old key again, a cache window after the
+    last node held the new one."""
     from corokey.nodekey import restore_old
     from corokey.verify import verify
 
     path = key_path or profile.path
     now = verify(ssh, targets, profile, key_path, roles)
-    for state in now.states:
-        if state.key is None or state.key.sha256 == old_sha:
-            continue
+    changed = [s.node for s in now.states if s.key is not None and s.key.sha256 != old_sha]
+    for node in changed:
         with contextlib.suppress(NodeFailure):  # every node is read back below
-            restore_old(ssh, state.node, path, old_sha)
+            restore_old(ssh, node, path, old_sha)
     back = verify(ssh, targets, profile, key_path, roles)
+    if changed and report.maintenance_set:
+        # A process may have cached the new key while it was there: the window again
+        # before the cluster may reconnect anything.
+        time.sleep(window)
     for state in back.states:
         if state.unreachable is not None:
             report.states[state.node] = "unknown (unreachable)"
