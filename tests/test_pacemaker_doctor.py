@@ -14,32 +14,34 @@ from corokey.pacemaker_doctor import (
     scan,
 )
 
+# Lines Pacemaker 2.1.5 wrote on the test hosts (tests/cluster/test_pacemaker_remote.py,
+# a remote node holding another key), and one of lrmd_tls_connect's.
 CLUSTER_LOG = [
-    "Dec 07 10:49:01.120 node1 pacemaker-controld  [1234] (lrmd_tcp_connect_cb) \tinfo: "
-    "Attempting remote connection to 10.0.0.21:3121",
-    "Dec 07 10:49:01.123 node1 pacemaker-controld  [1234] (lrmd_tcp_connect_cb) \twarning: "
-    "Disconnecting after TLS handshake with Pacemaker Remote server 10.0.0.21:3121 failed",
-    "Dec 07 10:49:11.123 node1 pacemaker-controld  [1234] (lrmd_tcp_connect_cb) \twarning: "
-    "Disconnecting after TLS handshake with Pacemaker Remote server 10.0.0.21:3121 failed",
-    "Dec 07 10:49:12.000 node1 pacemaker-controld  [1234] (lrmd_tls_connect) \terror: "
+    "Dec 07 11:08:44.180 vm pacemaker-controld  [32438] (lrmd_tcp_connect_cb) \twarning: "
+    "Disconnecting after TLS handshake with Pacemaker Remote server 10.250.103.3:3121 failed",
+    "Dec 07 11:08:44.180 vm pacemaker-controld  [32438] (lrmd_tls_connection_destroy) \tinfo: "
+    "TLS connection destroyed",
+    "Dec 07 11:08:54.180 vm pacemaker-controld  [32438] (lrmd_tcp_connect_cb) \twarning: "
+    "Disconnecting after TLS handshake with Pacemaker Remote server 10.250.103.3:3121 failed",
+    "Dec 07 11:08:55.000 vm pacemaker-controld  [32438] (lrmd_tls_connect) \terror: "
     "Session creation for remote2:3121 failed",
 ]
 REMOTE_LOG = [
-    "Dec 07 10:49:01.100 remote1 pacemaker-remoted   [77] (pcmk__accept_remote_connection) "
-    "\tinfo: Accepted new remote client connection from 10.0.0.11",
-    "Dec 07 10:49:01.101 remote1 pacemaker-remoted   [77] (pcmk__read_handshake_data) \terror: "
-    "TLS handshake with remote client failed: Decryption has failed. | rc=-24",
+    "Dec 07 11:08:43.664 vm pacemaker-remoted   [2124] (pcmk__accept_remote_connection) "
+    "\tinfo: Accepted new remote client connection from ::ffff:10.250.103.1",
+    "Dec 07 11:08:44.176 vm pacemaker-remoted   [2124] (pcmk__read_handshake_data) \terror: "
+    "TLS handshake with remote client failed: An illegal parameter has been received. | rc=-55",
 ]
 
 
 def test_handshake_failures_name_the_peer_on_both_sides() -> None:
     cluster = scan(CLUSTER_LOG)
     assert [(e.kind, e.peer) for e in cluster] == [
-        ("handshake-failed", "10.0.0.21:3121"),
-        ("handshake-failed", "10.0.0.21:3121"),
+        ("handshake-failed", "10.250.103.3:3121"),
+        ("handshake-failed", "10.250.103.3:3121"),
         ("handshake-failed", "remote2:3121"),
     ]
-    assert [(e.kind, e.peer) for e in scan(REMOTE_LOG)] == [("handshake-failed", "10.0.0.11")]
+    assert [(e.kind, e.peer) for e in scan(REMOTE_LOG)] == [("handshake-failed", "10.250.103.1")]
 
 
 def test_an_unreadable_key_is_its_own_event() -> None:
@@ -62,7 +64,7 @@ def test_doctor_names_the_peers_and_the_command_that_finds_the_odd_key() -> None
         version_text="Pacemaker 2.1.5\n",
     )
     (finding,) = [f for f in diagnosis.findings if f.reference == "pacemaker-handshake-failed"]
-    assert "10.0.0.21:3121 (2x)" in finding.message and "remote2:3121 (1x)" in finding.message
+    assert "10.250.103.3:3121 (2x)" in finding.message and "remote2:3121 (1x)" in finding.message
     assert finding.fix is not None and finding.fix.startswith("corokey verify --profile pacemaker")
     assert diagnosis.exit_code == 2
 

@@ -91,7 +91,11 @@ def scan(lines: "List[str]") -> "List[RemoteEvent]":
             continue
         match = _ACCEPTED.search(line)
         if match:
-            accepted[pid] = match.group(1)
+            address = match.group(1)
+            # pacemaker-remoted listens on IPv6 when it can: IPv4 peers show as ::ffff:A.B.C.D.
+            if address.lower().startswith("::ffff:") and "." in address:
+                address = address[len("::ffff:") :]
+            accepted[pid] = address
             continue
         if _SERVER_FAILED.search(line):
             events.append(RemoteEvent("handshake-failed", line, accepted.get(pid)))

@@ -1,0 +1,231 @@
+"""Pacemaker Remote's key on real Pacemaker 2.1.5 test hosts (tests/pacemakerhosts.py):
+cluster nodes with pacemakerd, remote nodes and a guest node with pacemaker-remoted.
+
+corokey nodes, verify and push with --profile pacemaker on a Debian-stock cluster (a
+different key per node), doctor on both sides of a failed handshake, and rotate
+--profile pacemaker: online, refused while a remote node is down, rolled back when the
+commit fails on the remote node."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any, Dict, List
+
+import pytest
+
+from tests import pacemakerhosts
+from tests.testhosts import Host, Network
+
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.root,
+    pytest.mark.slow,
+    pytest.mark.usefixtures("own_ssh_connections"),
+]
+KEY = pacemakerhosts.PACEMAKER_KEY_PATH
+
+
+def corokey(
+    net: Network, *args: str, env: Dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "corokey", *args, "-F", str(net.ssh_config)]
+    return net.run_admin(argv, env={**os.environ, **(env or {})}, timeout=600)
+
+
+def _src() -> str:
+    import corokey
+
+    return os.path.dirname(os.path.dirname(corokey.__file__))
+
+
+def doctor(host: Host) -> Dict[str, Any]:
+    argv = [sys.executable, "-m", "corokey", "doctor", "--profile", "pacemaker", "--json"]
+    result = host.run(argv, check=False, env={**os.environ, "PYTHONPATH": _src()})
+    assert result.stdout, result.stderr
+    document: Dict[str, Any] = json.loads(result.stdout)
+    document["exit"] = result.returncode
+    return document
+
+
+def add_guest(net: Network, cluster: List[Host], key: bytes) -> Host:
+    """A guest-style node: pacemaker-remoted on a host of its own, run by Pacemaker as the
+    guest of an ocf:pacemaker:Dummy resource (the 'VM') with remote-node and remote-addr."""
+    (guest,) = net.add_hosts(1, corosync=False)
+    guest.runs_remoted = True
+    pacemakerhosts.prepare_dirs(guest)
+    guest.write_key(key, KEY, mode=pacemakerhosts.DEBIAN_KEY_MODE, group="haclient")
+    guest.start_pacemaker()
+    rid = f"vm-{guest.name}"
+    cluster[0].run(
+        [
+            "cibadmin",
+            "--create",
+            "--scope",
+            "resources",
+            "--xml-text",
+            f'<primitive class="ocf" provider="pacemaker" type="Dummy" id="{rid}">'
+            f'<meta_attributes id="{rid}-meta">'
+            f'<nvpair id="{rid}-rn" name="remote-node" value="{guest.name}"/>'
+            f'<nvpair id="{rid}-ra" name="remote-addr" value="{guest.address}"/>'
+            "</meta_attributes></primitive>",
+        ]
+    )
+    return guest
+
+
+def test_debian_stock_cluster_found_verified_and_fixed(
+    pacemaker_available: None, network: Network
+) -> None:
+    cluster = network.add_hosts(2, pacemaker=True, pacemaker_key="per-node")
+    network.wait_for_pacemaker(cluster)
+    (remote,) = network.add_remote_hosts(1, key=os.urandom(4096), wait=False)
+    # Which nodes: from node1's CIB, the remote node offline (it cannot connect).
+    listed = corokey(network, "nodes", "--profile", "pacemaker", "--cib-from", "node1", "--json")
+    assert listed.returncode == 0, listed.stderr
+    nodes = {n["name"]: n for n in json.loads(listed.stdout)["nodes"]}
+    assert [(n, nodes[n]["kind"]) for n in nodes] == [
+        ("node1", "cluster"),
+        ("node2", "cluster"),
+        (remote.name, "remote"),
+    ]
+    assert nodes["node1"]["state"] == "online"
+    assert nodes[remote.name]["address"] == remote.address
+    # The CIB the cluster holds, read by corokey as crm_mon reads it.
+    from corokey.cib import nodes_from_cib
+
+    cib = cluster[0].run(["cibadmin", "-Q"]).stdout
+    assert sorted(n.name for n in nodes_from_cib(cib)) == sorted(nodes)
+    # verify: every node a different key, said plainly, and the push that makes them agree.
+    checked = corokey(network, "verify", "--profile", "pacemaker", "--cib-from", "node1")
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert "every node holds a different key" in checked.stdout
+    fix = f"corokey push --profile pacemaker --from node1 --nodes node2,{remote.name}"
+    assert f"fix: {fix}" in checked.stdout
+    # Debian's root:haclient 0640 is not a finding.
+    report = json.loads(
+        corokey(network, "verify", "--profile", "pacemaker", "--cib-from", "node1", "--json").stdout
+    )
+    assert all(n["findings"] == [] for n in report["nodes"]), report["nodes"]
+    # doctor on the cluster node and on the remote node: the handshake failures, each side
+    # naming its peer.
+    cluster[0].wait_until(
+        lambda: "Disconnecting after TLS handshake" in "".join(h.pacemaker_log() for h in cluster),
+        "a failed handshake in a cluster node's log",
+    )
+    dc = next(h for h in cluster if "Disconnecting after TLS handshake" in h.pacemaker_log())
+    seen = doctor(dc)
+    assert seen["exit"] == 2
+    assert f"{remote.address}:3121" in seen["handshake_failures_by_peer"]
+    on_remote = doctor(remote)
+    assert on_remote["role"] in ("remote", "cluster")  # pacemakerd is on the machine's /usr
+    assert dc.address in on_remote["handshake_failures_by_peer"], on_remote
+    # The fix, then every node agrees and the remote node connects.
+    fixed = corokey(network, *fix.split()[1:])
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    again = corokey(network, "verify", "--profile", "pacemaker", "--cib-from", "node1")
+    assert again.returncode == 0, again.stdout
+    # No crm_resource --cleanup needed: the cluster keeps retrying the connection.
+    network.wait_for_pacemaker()
+
+
+def test_guest_node_is_listed_and_verified(pacemaker_available: None, network: Network) -> None:
+    cluster = network.add_hosts(2, pacemaker=True)
+    network.wait_for_pacemaker(cluster)
+    guest = add_guest(network, cluster, cluster[0].read_key(KEY))
+    network.wait_for_pacemaker([*cluster, guest])
+    listed = corokey(network, "nodes", "--profile", "pacemaker", "--cib-from", "node1", "--json")
+    nodes = {n["name"]: n for n in json.loads(listed.stdout)["nodes"]}
+    assert nodes[guest.name]["kind"] == "guest"
+    assert nodes[guest.name]["resource"] == f"vm-{guest.name}"
+    assert nodes[guest.name]["state"] == "online"
+    checked = corokey(network, "verify", "--profile", "pacemaker", "--cib-from", "node1")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"{guest.name} (guest)" in checked.stdout
+
+
+def _keys(hosts: List[Host]) -> Dict[str, bytes]:
+    return {h.name: h.read_key(KEY) for h in hosts}
+
+
+def test_rotate_online_then_a_new_connection_works(
+    pacemaker_available: None, network: Network
+) -> None:
+    cluster = network.add_hosts(2, pacemaker=True)
+    network.wait_for_pacemaker(cluster)
+    (remote,) = network.add_remote_hosts(1)
+    old = _keys([*cluster, remote])
+    done = corokey(
+        network, "rotate", "--profile", "pacemaker", "--cib-from", "node1", "--yes", "--json"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["outcome"] == "rotated"
+    assert report["window_seconds"] >= 61 and report["maintenance_mode_set"] is True
+    assert report["offline_seconds"] == {remote.name: 0.0}
+    new = _keys([*cluster, remote])
+    assert len(set(new.values())) == 1 and set(new.values()).isdisjoint(old.values())
+    status = network.cluster_status()
+    assert status is not None and remote.name in status.online()
+    maintenance = (
+        cluster[0]
+        .run(
+            [
+                "crm_attribute",
+                "--type",
+                "crm_config",
+                "--name",
+                "maintenance-mode",
+                "--query",
+                "--quiet",
+            ],
+            check=False,
+        )
+        .stdout.strip()
+    )
+    assert maintenance in ("", "false")
+    # A new TLS handshake with the new key: restart the remote node's pacemaker-remoted.
+    network.restart_pacemaker_remote(remote)
+
+
+def test_rotate_refused_while_a_remote_node_is_down_and_rolled_back_when_its_commit_fails(
+    pacemaker_available: None, network: Network
+) -> None:
+    cluster = network.add_hosts(2, pacemaker=True)
+    network.wait_for_pacemaker(cluster)
+    (remote,) = network.add_remote_hosts(1)
+    old = _keys([*cluster, remote])
+    # The commit's answer is lost on the remote node: its key changed, rotate believes not.
+    lost = corokey(
+        network,
+        "rotate",
+        "--profile",
+        "pacemaker",
+        "--cib-from",
+        "node1",
+        "--yes",
+        "--json",
+        env={"COROKEY_TEST_LOSE_ANSWER": f"commit:{remote.name}"},
+    )
+    assert lost.returncode == 2, lost.stdout + lost.stderr
+    report = json.loads(lost.stdout)
+    assert report["outcome"] == "rolled back"
+    assert set(report["nodes"].values()) == {"old key"}
+    assert _keys([*cluster, remote]) == old
+    status = network.cluster_status()
+    assert status is not None and remote.name in status.online()  # connection kept
+    # The remote node down: refused, nothing changed.
+    remote.stop_pacemaker()
+    pacemakerhosts.wait_for(
+        lambda: (s := network.cluster_status()) is not None and not s.nodes[remote.name].online,
+        "the remote node offline",
+        90,
+        lambda: "",
+    )
+    refused = corokey(network, "rotate", "--profile", "pacemaker", "--cib-from", "node1", "--yes")
+    assert refused.returncode == 2
+    assert "error[pacemaker-rotate-refused]" in refused.stderr
+    assert f"{remote.name} (remote) is offline" in refused.stderr
+    assert _keys([*cluster, remote]) == old
