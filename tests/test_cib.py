@@ -53,6 +53,24 @@ def test_every_kind_of_node_from_a_cib_pacemaker_wrote() -> None:
     ]
 
 
+def test_a_cib_a_running_cluster_held() -> None:
+    # tests/capture_pacemaker_cib.py: 2 cluster nodes, a remote node, a guest node (a Dummy
+    # 'VM'), and a remote node stopped on purpose, from a real Pacemaker 2.1.5 cluster.
+    nodes = nodes_from_cib((DATA / "cib-cluster.xml").read_text())
+    states = states_from_crm_mon((DATA / "crm_mon-cluster.xml").read_text())
+    table = [(n.name, n.kind, n.resource, n.state, n.stopped) for n in with_states(nodes, states)]
+    assert table == [
+        ("node1", CLUSTER, None, ONLINE, False),
+        ("node2", CLUSTER, None, ONLINE, False),
+        ("node3", REMOTE, "node3", ONLINE, False),
+        ("parked", REMOTE, "parked", OFFLINE, True),
+        ("node4", GUEST, "vm-node4", ONLINE, False),
+    ]
+    assert [n.address for n in nodes][3] == "192.0.2.7"
+    assert nodes[2].address.startswith("10.250.") and nodes[4].address.startswith("10.250.")
+    assert sorted(states) == sorted(n.name for n in nodes)
+
+
 @pytest.mark.slow
 def test_the_same_nodes_as_crm_mon_on_a_cib_the_installed_pacemaker_writes() -> None:
     missing = pacemaker_cib.tools_missing()

@@ -17,6 +17,7 @@ from typing import Any, Dict, List
 import pytest
 
 from tests import pacemakerhosts
+from tests.pacemaker_guests import add_guest
 from tests.testhosts import Host, Network
 
 pytestmark = [
@@ -48,32 +49,6 @@ def doctor(host: Host) -> Dict[str, Any]:
     document: Dict[str, Any] = json.loads(result.stdout)
     document["exit"] = result.returncode
     return document
-
-
-def add_guest(net: Network, cluster: List[Host], key: bytes) -> Host:
-    """A guest-style node: pacemaker-remoted on a host of its own, run by Pacemaker as the
-    guest of an ocf:pacemaker:Dummy resource (the 'VM') with remote-node and remote-addr."""
-    (guest,) = net.add_hosts(1, corosync=False)
-    guest.runs_remoted = True
-    pacemakerhosts.prepare_dirs(guest)
-    guest.write_key(key, KEY, mode=pacemakerhosts.DEBIAN_KEY_MODE, group="haclient")
-    guest.start_pacemaker()
-    rid = f"vm-{guest.name}"
-    cluster[0].run(
-        [
-            "cibadmin",
-            "--create",
-            "--scope",
-            "resources",
-            "--xml-text",
-            f'<primitive class="ocf" provider="pacemaker" type="Dummy" id="{rid}">'
-            f'<meta_attributes id="{rid}-meta">'
-            f'<nvpair id="{rid}-rn" name="remote-node" value="{guest.name}"/>'
-            f'<nvpair id="{rid}-ra" name="remote-addr" value="{guest.address}"/>'
-            "</meta_attributes></primitive>",
-        ]
-    )
-    return guest
 
 
 def test_debian_stock_cluster_found_verified_and_fixed(
