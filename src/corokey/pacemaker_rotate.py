@@ -384,6 +384,12 @@ def _where(report: "PacemakerRotateReport") -> str:
     return f"rollback incomplete ({by_state}).{kept}"
 
 
+#: crm_mon shows a remote node online while a connection attempt is pending, even one that
+#: fails its handshake (Pacemaker 2.1.5 on the test hosts: "online" for about 2 s in each
+#: ~6.6 s retry cycle); online counts only when it lasts this long.
+STABLE_SECONDS = 15.0
+
+
 def watch(
     ssh: "Ssh",
     topology: "Topology",
@@ -392,10 +398,12 @@ def watch(
     until: float,
     until_online: bool,
     interval: float = 1.0,
+    stable: float = STABLE_SECONDS,
 ) -> "Dict[str, float]":
     """Per remote and guest node, the seconds crm_mon on ``cluster_node`` showed it offline,
-    polling until the monotonic time ``until`` (with ``until_online``: or until every one is
-    online; then -1 for a node still offline at ``until``)."""
+    polling until the monotonic time ``until`` (with ``until_online``: or until every one
+    has been online for ``stable`` seconds in a row; then -1 for a node not so at
+    ``until``)."""
     from corokey.cib import states_from_crm_mon
     from corokey.pacemaker_nodes import ask_cib
 
@@ -408,6 +416,7 @@ def watch(
         and m.ssh_name not in left
     ]
     offline = {name: 0.0 for name in watched}
+    online_since: Dict[str, Optional[float]] = {name: None for name in watched}
     last = time.monotonic()
     while True:
         try:
@@ -416,15 +425,19 @@ def watch(
         except (NodeFailure, ValueError):
             states = {}
         now = time.monotonic()
-        down = [n for n in watched if states.get(n) != ONLINE]
-        for name in down:
-            offline[name] += now - last
+        for name in watched:
+            if states.get(name) == ONLINE:
+                online_since[name] = online_since[name] or now
+            else:
+                online_since[name] = None
+                offline[name] += now - last
         last = now
-        if until_online and not down:
+        settled = [n for n in watched if (online_since[n] or now) <= now - stable]
+        if until_online and len(settled) == len(watched):
             return offline
         if now >= until:
             if until_online:
-                for name in down:
+                for name in set(watched) - set(settled):
                     offline[name] = -1.0
             return offline
         time.sleep(max(0.0, min(interval, until - now)))

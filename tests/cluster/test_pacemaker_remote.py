@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from typing import Any, Dict, List
 
 import pytest
@@ -132,6 +133,7 @@ def test_rotate_online_then_a_new_connection_works(
     network.wait_for_pacemaker(cluster)
     (remote,) = network.add_remote_hosts(1)
     old = _keys([*cluster, remote])
+    marks = {h.name: len(h.pacemaker_log()) for h in cluster}
     done = corokey(
         network, "rotate", "--profile", "pacemaker", "--cib-from", "node1", "--yes", "--json"
     )
@@ -144,6 +146,9 @@ def test_rotate_online_then_a_new_connection_works(
     assert len(set(new.values())) == 1 and set(new.values()).isdisjoint(old.values())
     status = network.cluster_status()
     assert status is not None and remote.name in status.online()
+    # No connection was attempted with a stale key: not one handshake failed.
+    failed = "Disconnecting after TLS handshake"
+    assert not any(failed in h.pacemaker_log()[marks[h.name] :] for h in cluster)
     maintenance = (
         cluster[0]
         .run(
@@ -204,3 +209,80 @@ def test_rotate_refused_while_a_remote_node_is_down_and_rolled_back_when_its_com
     assert "error[pacemaker-rotate-refused]" in refused.stderr
     assert f"{remote.name} (remote) is offline" in refused.stderr
     assert _keys([*cluster, remote]) == old
+
+
+def test_a_handshake_inside_the_cache_window_fails_until_the_cache_expires(
+    pacemaker_available: None, network: Network
+) -> None:
+    """The fact rotate's window rests on (lib/lrmd/lrmd_client.c, key_cache_expired):
+    pacemaker-controld keeps the key it read for 60 s, so new connections inside that time
+    use the old key although every node holds the new one, and fail; Pacemaker retries
+    (about every 6.6 s here) and connects once the 60 s are over. Seen on Pacemaker 2.1.5:
+    failures for about 50 s, then connected."""
+    cluster = network.add_hosts(1, pacemaker=True)  # one controld: nowhere else to connect
+    network.wait_for_pacemaker(cluster)
+    (remote,) = network.add_remote_hosts(1)
+    network.restart_pacemaker_remote(remote)  # controld has read (and cached) the key by now
+    cached_by = time.monotonic()
+    mark = len(cluster[0].pacemaker_log())
+    new = os.urandom(4096)
+    for host in [*cluster, remote]:
+        host.write_key(new, KEY, mode=pacemakerhosts.DEBIAN_KEY_MODE, group="haclient")
+    remote.stop_pacemaker()
+    remote.start_pacemaker()  # a fresh process: it reads the new key
+    failed = f"Disconnecting after TLS handshake with Pacemaker Remote server {remote.address}"
+    succeeded = f"TLS connection to Pacemaker Remote server {remote.address}:3121 succeeded"
+
+    def log() -> str:
+        return cluster[0].pacemaker_log()[mark:]
+
+    pacemakerhosts.wait_for(lambda: failed in log(), "a failed handshake", 60, log)
+    assert time.monotonic() - cached_by < 60
+    pacemakerhosts.wait_for(lambda: succeeded in log(), "a connection with the new key", 120, log)
+    healed = time.monotonic() - cached_by
+    assert 30 <= healed <= 80, healed
+    assert log().split(succeeded)[0].count(failed) >= 3
+    # crm_mon showed the remote node "online" while some of those attempts were pending:
+    # rotate counts a node online only after STABLE_SECONDS in a row.
+
+
+def test_a_reconnection_inside_rotates_window_waits_for_it_and_connects(
+    pacemaker_available: None, network: Network
+) -> None:
+    """pacemaker-remoted restarts while rotate waits out the caches (a recovery or a move
+    would do the same): in maintenance-mode the cluster does not try to reconnect inside
+    the window; after it, the connection comes back with the new key."""
+    cluster = network.add_hosts(2, pacemaker=True)
+    network.wait_for_pacemaker(cluster)
+    (remote,) = network.add_remote_hosts(1)
+    network.restart_pacemaker_remote(remote)  # the caches hold the old key, freshly read
+    old = remote.read_key(KEY)
+    argv = [
+        sys.executable,
+        "-m",
+        "corokey",
+        "rotate",
+        "--profile",
+        "pacemaker",
+        "--yes",
+        "--json",
+        "--cib-from",
+        "node1",
+        "-F",
+        str(network.ssh_config),
+    ]
+    process = network.popen_admin(argv, env=dict(os.environ))
+    pacemakerhosts.wait_for(lambda: remote.read_key(KEY) != old, "the commit", 120, lambda: "")
+    marks = {h.name: len(h.pacemaker_log()) for h in cluster}
+    remote.stop_pacemaker()
+    remote.start_pacemaker()
+    stdout, stderr = process.communicate(timeout=400)
+    assert process.returncode == 0, stdout.decode() + stderr.decode()
+    report = json.loads(stdout)
+    assert report["outcome"] == "rotated"
+    assert report["offline_seconds"][remote.name] > 0  # it restarted: seen offline, then back
+    status = network.cluster_status()
+    assert status is not None and remote.name in status.online()
+    # No connection was attempted with a stale key: not one handshake failed.
+    failed = "Disconnecting after TLS handshake"
+    assert not any(failed in h.pacemaker_log()[marks[h.name] :] for h in cluster)
