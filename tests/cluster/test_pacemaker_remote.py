@@ -286,3 +286,33 @@ def test_a_reconnection_inside_rotates_window_waits_for_it_and_connects(
     # No connection was attempted with a stale key: not one handshake failed.
     failed = "Disconnecting after TLS handshake"
     assert not any(failed in h.pacemaker_log()[marks[h.name] :] for h in cluster)
+
+
+def test_a_remote_node_stopped_on_purpose_is_refused_unless_left_out(
+    pacemaker_available: None, network: Network
+) -> None:
+    cluster = network.add_hosts(2, pacemaker=True)
+    network.wait_for_pacemaker(cluster)
+    up, parked = network.add_remote_hosts(2)
+    cluster[0].run(
+        ["crm_resource", "-r", parked.name, "--meta", "-p", "target-role", "-v", "Stopped"]
+    )
+    pacemakerhosts.wait_for(
+        lambda: (s := network.cluster_status()) is not None and not s.nodes[parked.name].online,
+        "the parked remote node offline",
+        60,
+        lambda: "",
+    )
+    old = parked.read_key(KEY)
+    argv = ["rotate", "--profile", "pacemaker", "--cib-from", "node1", "--yes"]
+    refused = corokey(network, *argv)
+    assert refused.returncode == 2
+    assert f"{parked.name} (remote) is stopped on purpose" in refused.stderr
+    assert f"--leave-out {parked.name}" in refused.stderr
+    done = corokey(network, *argv, "--json", "--leave-out", parked.name)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["outcome"] == "rotated" and report["left_out"] == [parked.name]
+    assert parked.name not in report["nodes"]
+    assert parked.read_key(KEY) == old  # left alone: it gets the key before it starts
+    assert up.read_key(KEY) == cluster[0].read_key(KEY) != old

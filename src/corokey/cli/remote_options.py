@@ -93,8 +93,6 @@ def ssh_options_for(args: "Namespace") -> "List[str]":
         options += ["-o", option]
     if args.profile != "corosync":
         options += ["--profile", args.profile]
-    for name in args.ssh_name or []:
-        options += ["--ssh-name", name]
     if args.key_path:
         options += ["--key-path", args.key_path]
     return options
