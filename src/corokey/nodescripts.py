@@ -376,6 +376,28 @@ def maintenance_script(on: bool) -> str:
     return _script(_MAINTENANCE, {"eff": "4096", "value": "true" if on else "false"})
 
 
+# Owner and mode of a key that holds the expected bytes (a restored .old keeps .old's
+# 0600: Pacemaker's hacluster could not read it).
+_OWN = r"""
+d=${k%/*}; [ -n "$d" ] || d=/; n=${k##*/}
+enter "$d"
+plain "$n"
+kind "$n"
+[ "$kd" = regular ] || die not-regular "kind=$kd" "path=$PWD/$n"
+[ "$(fp "$n")" = "$want" ] || die old-differs "path=$PWD/$n"
+err=$(chown -h -- "$owner" "$n" 2>&1 && chmod "$mode" -- "$n" 2>&1) \
+  || die owner-failed "owner=$owner" "mode=$mode" "path=$PWD/$n"
+facts "$n"; say owned $F
+"""
+
+
+def own_script(path: str, owner: str, mode: int, sha256: str, effective: int) -> str:
+    return _script(
+        _OWN,
+        {"eff": str(effective), "k": path, "owner": owner, "mode": f"{mode:o}", "want": sha256},
+    )
+
+
 # ---------------------------------------------------------------------------- answers
 
 

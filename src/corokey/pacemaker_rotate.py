@@ -27,9 +27,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from corokey.cib import BUNDLE, CLUSTER, ONLINE
 from corokey.errors import CorokeyError
-from corokey.key import fingerprint_hex
+from corokey.key import WHOLE_FILE, fingerprint_hex
 from corokey.nodekey import NodeFailure
-from corokey.nodescripts import maintenance_script, pacemaker_facts_script
+from corokey.nodescripts import maintenance_script, own_script, pacemaker_facts_script
 from corokey.pacemaker_nodes import Topology, run_script
 from corokey.profiles import Profile
 from corokey.remote import Ssh
@@ -351,6 +351,12 @@ def _roll_back(
     for node in changed:
         with contextlib.suppress(NodeFailure):  # every node is read back below
             restore_old(ssh, node, path, old_sha)
+            # .old was kept 0600 (no group bits); pacemaker-controld (hacluster) must read it.
+            run_script(
+                ssh,
+                node,
+                own_script(path, profile.owner_label(), profile.mode, old_sha, WHOLE_FILE),
+            )
     back = verify(ssh, targets, profile, key_path, roles)
     if changed and report.maintenance_set:
         # A process may have cached the new key while it was there: the window again

@@ -194,8 +194,45 @@ def test_rotate_refused_while_a_remote_node_is_down_and_rolled_back_when_its_com
     assert report["outcome"] == "rolled back"
     assert set(report["nodes"].values()) == {"old key"}
     assert _keys([*cluster, remote]) == old
+    # Restored as Pacemaker can read it (.old is kept 0600: controld, as hacluster, could
+    # not read a key restored with that mode and would fall back to corosync's).
+    checked = corokey(network, "verify", "--profile", "pacemaker", "--cib-from", "node1")
+    assert checked.returncode == 0, checked.stdout
     status = network.cluster_status()
     assert status is not None and remote.name in status.online()  # connection kept
+    # The commit really fails on the remote node: its key file is a mount point, so the
+    # rename over it fails (EBUSY); the cluster nodes committed and are rolled back.
+    remote.run(["mount", "--bind", KEY, KEY])
+    try:
+        failed = corokey(
+            network, "rotate", "--profile", "pacemaker", "--cib-from", "node1", "--yes", "--json"
+        )
+    finally:
+        remote.run(["umount", KEY])
+    assert failed.returncode == 2, failed.stdout + failed.stderr
+    report = json.loads(failed.stdout)
+    assert report["outcome"] == "rolled back", failed.stderr
+    assert "error[pacemaker-rotate]" in failed.stderr and remote.name in failed.stderr
+    assert _keys([*cluster, remote]) == old
+    status = network.cluster_status()
+    assert status is not None and remote.name in status.online()
+    maintenance = (
+        cluster[0]
+        .run(
+            [
+                "crm_attribute",
+                "--type",
+                "crm_config",
+                "--name",
+                "maintenance-mode",
+                "--query",
+                "--quiet",
+            ],
+            check=False,
+        )
+        .stdout.strip()
+    )
+    assert maintenance in ("", "false")
     # The remote node down: refused, nothing changed.
     remote.stop_pacemaker()
     pacemakerhosts.wait_for(
