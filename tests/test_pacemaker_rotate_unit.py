@@ -55,3 +55,10 @@ def test_pacemaker_3_0_2_is_refused_with_the_procedure() -> None:
     assert any("PCMK_authkey_location is /etc/pacemaker/moved" in p for p in problems)
     assert any(p.startswith("guest2: Pacemaker not found") for p in problems)
     assert not any(p.startswith("node1") for p in problems)
+
+
+def test_leaving_out_a_name_the_cib_lacks_or_every_cluster_node_is_refused() -> None:
+    topology = _all_online(topology_from_texts("node1", CIB, CRM_MON, {}))
+    assert any("nosuch" in p for p in topology_problems(topology, ["nosuch"]))
+    every = ["node1", "node2", "node3"]
+    assert any("no cluster node" in p for p in topology_problems(topology, every))

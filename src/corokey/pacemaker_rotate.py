@@ -27,6 +27,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from corokey.cib import BUNDLE, CLUSTER, ONLINE
 from corokey.errors import CorokeyError
+from corokey.exitcodes import EXIT_INTERRUPTED
 from corokey.key import WHOLE_FILE, fingerprint_hex
 from corokey.nodekey import NodeFailure
 from corokey.nodescripts import maintenance_script, own_script, pacemaker_facts_script
@@ -140,6 +141,15 @@ def topology_problems(topology: "Topology", leave_out: "Sequence[str]") -> "List
             "each container, so the committed key (a new file renamed into place) would not "
             "reach running containers; corokey does not rotate clusters with bundles"
         )
+    known = {m.node.name for m in topology.members} | {m.ssh_name for m in topology.members}
+    unknown = sorted(left - known)
+    if unknown:
+        problems.append(f"--leave-out names {', '.join(unknown)}, which the CIB does not")
+    if not any(
+        m.node.kind == CLUSTER and m.node.name not in left and m.ssh_name not in left
+        for m in topology.members
+    ):
+        problems.append("no cluster node is left to run the rotation through")
     if not topology.states_known:
         problems.append(f"crm_mon did not answer on {topology.source}: node states unknown")
         return problems
@@ -265,6 +275,64 @@ def rotate_pacemaker(
         ) from None
     for node in targets:
         report.states[node] = "new key"
+    try:
+        return _after_commit(
+            ssh,
+            topology,
+            profile,
+            new_key,
+            key_path,
+            leave_out,
+            window,
+            online_timeout,
+            prove,
+            note,
+            report,
+            targets,
+            roles,
+            cluster_node,
+            started,
+        )
+    except KeyboardInterrupt:
+        left_on = report.maintenance_set
+        stopped = PacemakerRotateError(
+            "interrupted after the new key was committed on every node"
+            + ("; the cluster is still in maintenance-mode" if left_on else ""),
+            "wait 60 s (Pacemaker's key caches), then "
+            + (
+                f"on {cluster_node}: crm_attribute --type crm_config --name maintenance-mode "
+                "--update false, and "
+                if left_on
+                else ""
+            )
+            + "corokey verify --profile pacemaker",
+            report,
+            reference="interrupted",
+        )
+        stopped.exit_code = EXIT_INTERRUPTED
+        raise stopped from None
+
+
+def _after_commit(
+    ssh: "Ssh",
+    topology: "Topology",
+    profile: "Profile",
+    new_key: bytes,
+    key_path: "Optional[str]",
+    leave_out: "Sequence[str]",
+    window: float,
+    online_timeout: float,
+    prove: "Optional[Callable[[], Optional[str]]]",
+    note: "Progress",
+    report: "PacemakerRotateReport",
+    targets: "List[str]",
+    roles: "Dict[str, str]",
+    cluster_node: str,
+    started: float,
+) -> "PacemakerRotateReport":
+    """The window, maintenance-mode off, every remote node back, the proof, the read-back."""
+    from corokey.verify import verify
+
     committed = time.monotonic()
     note(cluster_node, f"waiting {window:g} s for every key cache to expire")
     offline = watch(ssh, topology, cluster_node, leave_out, committed + window, until_online=False)

@@ -122,6 +122,11 @@ def test_guest_node_is_listed_and_verified(pacemaker_available: None, network: N
     assert f"{guest.name} (guest)" in checked.stdout
 
 
+def maintenance_mode(host: Host) -> bool:
+    argv = ["crm_attribute", "--type", "crm_config", "--name", "maintenance-mode", "--query"]
+    return host.run([*argv, "--quiet"], check=False).stdout.strip() == "true"
+
+
 def _keys(hosts: List[Host]) -> Dict[str, bytes]:
     return {h.name: h.read_key(KEY) for h in hosts}
 
@@ -149,23 +154,7 @@ def test_rotate_online_then_a_new_connection_works(
     # No connection was attempted with a stale key: not one handshake failed.
     failed = "Disconnecting after TLS handshake"
     assert not any(failed in h.pacemaker_log()[marks[h.name] :] for h in cluster)
-    maintenance = (
-        cluster[0]
-        .run(
-            [
-                "crm_attribute",
-                "--type",
-                "crm_config",
-                "--name",
-                "maintenance-mode",
-                "--query",
-                "--quiet",
-            ],
-            check=False,
-        )
-        .stdout.strip()
-    )
-    assert maintenance in ("", "false")
+    assert not maintenance_mode(cluster[0])
     # A new TLS handshake with the new key: restart the remote node's pacemaker-remoted.
     network.restart_pacemaker_remote(remote)
 
@@ -216,23 +205,7 @@ def test_rotate_refused_while_a_remote_node_is_down_and_rolled_back_when_its_com
     assert _keys([*cluster, remote]) == old
     status = network.cluster_status()
     assert status is not None and remote.name in status.online()
-    maintenance = (
-        cluster[0]
-        .run(
-            [
-                "crm_attribute",
-                "--type",
-                "crm_config",
-                "--name",
-                "maintenance-mode",
-                "--query",
-                "--quiet",
-            ],
-            check=False,
-        )
-        .stdout.strip()
-    )
-    assert maintenance in ("", "false")
+    assert not maintenance_mode(cluster[0])
     # The remote node down: refused, nothing changed.
     remote.stop_pacemaker()
     pacemakerhosts.wait_for(

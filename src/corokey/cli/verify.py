@@ -79,7 +79,8 @@ def execute(args: "Namespace") -> int:
                 f"every node holds a different key: no two of the {len(report.groups)} "
                 "nodes agree (the state Debian's pacemaker-common leaves: it writes a random "
                 "key on each node at install), so no remote node can connect; copy one key "
-                "to all of them\n"
+                "to all of them (then crm_resource --cleanup where a remote node stays "
+                "offline)\n"
             )
         elif report.tie and report.whole:
             out.write(
