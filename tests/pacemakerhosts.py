@@ -222,7 +222,23 @@ class ClusterStatus:
     nodes: Dict[str, NodeStatus] = field(default_factory=dict)
     #: resource id -> the node names it is active on
     resources: Dict[str, List[str]] = field(default_factory=dict)
+    #: resource id -> its role ("Started", "Starting", "Stopped", ...) and failed flag
+    roles: Dict[str, str] = field(default_factory=dict)
+    failed: Dict[str, bool] = field(default_factory=dict)
     stonith_enabled: bool = True
+
+    def connected(self, remote: str) -> bool:
+        """A remote node is connected when it is online and its connection resource (of
+        the same id, as add_remote_resource makes it) is started and not failed: while
+        the resource is starting crm_mon shows the node online already, even when the TLS
+        handshake then fails (seen with a wrong key)."""
+        node = self.nodes.get(remote)
+        return (
+            node is not None
+            and node.online
+            and self.roles.get(remote) == "Started"
+            and not self.failed.get(remote, False)
+        )
 
     def online(self, node_type: Optional[str] = None) -> List[str]:
         return sorted(
@@ -252,9 +268,10 @@ def parse_crm_mon(xml_text: str) -> ClusterStatus:
             is_dc=node.get("is_dc") == "true",
         )
     for resource in root.iter("resource"):
-        status.resources[resource.get("id", "")] = [
-            n.get("name", "") for n in resource.iterfind("node")
-        ]
+        rid = resource.get("id", "")
+        status.resources[rid] = [n.get("name", "") for n in resource.iterfind("node")]
+        status.roles[rid] = resource.get("role", "")
+        status.failed[rid] = resource.get("failed") == "true"
     return status
 
 

@@ -46,6 +46,8 @@ PRIVATE_DIRS = (
 #: A file of each host's own where it exists on the machine (Debian's pacemaker installs it):
 #: the daemons' environment, PCMK_authkey_location among it.
 PRIVATE_FILES = ("/etc/default/pacemaker",)
+#: Hidden (an empty, non-executable file over it) on hosts made without Pacemaker.
+PACEMAKERD = "/usr/sbin/pacemakerd"
 #: With Network(private_home=True) root's home is private too, so ssh sessions do not run
 #: the build machine's ~/.bashrc (benchmarks). Off by default: the checkout and its Python
 #: may live under /root, and tests run them inside hosts.
@@ -158,6 +160,12 @@ class Host:
                 own = self.root / name.strip("/").replace("/", "-")
                 own.touch()
                 binds += f" && mount --bind {own} {name}"
+        if not self.runs_pacemaker and os.path.isfile(PACEMAKERD):
+            # A host made without Pacemaker does not have it installed, whatever the
+            # machine has: corokey asks a node whether pacemakerd is there.
+            absent = self.root / "no-pacemakerd"
+            absent.touch(mode=0o644)
+            binds += f" && mount --bind {absent} {PACEMAKERD}"
         if not self.network.private_home and os.path.isfile(SHELL_RC):
             # A server's root has a plain shell start-up; the build machine's (pyenv
             # init) costs about 100 ms of CPU in every ssh session, and with every host
@@ -619,6 +627,8 @@ class Network:
             Host(self, index, corosync, corosync_version) for index in range(first, first + count)
         ]
         self.hosts.extend(new)
+        for host in new:
+            host.runs_pacemaker = pacemaker
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda h: h.create(), new))
         self._write_ssh_config()
@@ -687,15 +697,19 @@ class Network:
         self, online: Optional[Sequence[Host]] = None, timeout: float = 90
     ) -> pacemakerhosts.ClusterStatus:
         """Wait until a DC with quorum sees ``online`` (default: every Pacemaker cluster and
-        remote host) online."""
-        wanted = sorted(h.name for h in (online or [*self.pacemaker_hosts(), *self.remote_hosts()]))
+        remote host) online, remote nodes connected (ClusterStatus.connected)."""
+        hosts = online or [*self.pacemaker_hosts(), *self.remote_hosts()]
+        wanted = sorted(h.name for h in hosts)
         found: List[Optional[pacemakerhosts.ClusterStatus]] = [None]
+
+        def up(status: pacemakerhosts.ClusterStatus, host: Host) -> bool:
+            if host.runs_remoted:
+                return status.connected(host.name)
+            return host.name in status.online()
 
         def ready() -> bool:
             status = found[0] = self.cluster_status()
-            return (
-                status is not None and status.quorum and all(n in status.online() for n in wanted)
-            )
+            return status is not None and status.quorum and all(up(status, h) for h in hosts)
 
         def diagnostics() -> str:
             return f"saw {found[0]}\n" + "\n".join(
@@ -733,12 +747,14 @@ class Network:
         key: Optional[bytes] = None,
         key_path: str = pacemakerhosts.PACEMAKER_KEY_PATH,
         wait: bool = True,
+        environment: Optional[Dict[str, str]] = None,
     ) -> List[Host]:
         """Pacemaker Remote nodes: hosts with sshd and pacemaker-remoted (port 3121), each
         added to the running cluster's CIB as an ocf:pacemaker:remote resource named after
         the host, whose server is its address. Their key (root:haclient 0640 at
         ``key_path``) is ``key``, by default the one the first cluster node's Pacemaker
-        reads (its /etc/pacemaker/authkey, else corosync's key)."""
+        reads (its /etc/pacemaker/authkey, else corosync's key). ``environment``: their
+        /etc/default/pacemaker (PCMK_authkey_location=...)."""
         reason = pacemakerhosts.remoted_unavailable_reason()
         if reason:
             raise TestHostError(reason)
@@ -754,6 +770,8 @@ class Network:
             host.runs_remoted = True
             pacemakerhosts.prepare_dirs(host)
             host.write_key(key, key_path, mode=pacemakerhosts.DEBIAN_KEY_MODE, group="haclient")
+            if environment:
+                pacemakerhosts.set_defaults(host, **environment)
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda h: h.start_pacemaker(), new))
         for host in new:

@@ -28,6 +28,7 @@ from corokey.nodescripts import (
     run_script,
     stage_request,
 )
+from corokey.pacemaker import PacemakerFacts, from_answers
 from corokey.record import Record
 from corokey.remote import Session, Ssh
 from corokey.runtime import LiveState, cmap_values, live_state
@@ -149,6 +150,8 @@ class NodeView:
         self.live: Optional[LiveState] = None
         self.fips = False
         self.reload_status: Optional[str] = None
+        #: where Pacemaker reads its Remote key on the node (None: not installed there)
+        self.pacemaker: Optional[PacemakerFacts] = None
 
 
 # ---------------------------------------------------------------------------- reading
@@ -192,6 +195,7 @@ def _one_shot(ssh: "Ssh", node: str, script: str) -> "List[Tuple[Answer, List[st
 
 
 def _conf_from(view: "NodeView", answers: "List[Tuple[Answer, List[str]]]") -> None:
+    view.pacemaker = from_answers(a for a, _ in answers)
     for answer, _ in answers:
         if answer.name == "corosync":
             version = answer.get("version")

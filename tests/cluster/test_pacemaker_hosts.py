@@ -41,5 +41,30 @@ def test_a_cluster_and_a_remote_node_come_up_on_private_dirs(
     assert "pacemaker-remoted" in remote.pacemaker_log()
     assert cluster[0].path("/var/lib/pacemaker/cib/cib.xml").exists()
     assert not remote.path("/var/lib/pacemaker/cib/cib.xml").exists()
+    # pacemakerd is installed on the cluster nodes only (pacemaker-remote conflicts with it).
+    assert cluster[0].run(["test", "-x", "/usr/sbin/pacemakerd"], check=False).returncode == 0
+    assert remote.run(["test", "-x", "/usr/sbin/pacemakerd"], check=False).returncode == 1
     # A restart of pacemaker-remoted: the cluster connects again.
     network.restart_pacemaker_remote(remote)
+
+
+def test_a_remote_node_whose_connection_is_starting_is_not_connected() -> None:
+    """crm_mon 2.1.5 shows a remote node online while its connection resource starts (seen
+    with a wrong key, whose start then fails): connected() waits for Started."""
+    xml = """<pacemaker-result api-version="2.25" request="crm_mon">
+      <summary><current_dc present="true" name="node1" with_quorum="true"/></summary>
+      <nodes>
+        <node name="node1" online="true" type="member" is_dc="true"/>
+        <node name="node3" online="true" type="remote" is_dc="false"/>
+      </nodes>
+      <resources>
+        <resource id="node3" role="{role}" active="true" failed="{failed}">
+          <node name="node1" id="1" cached="true"/>
+        </resource>
+      </resources>
+    </pacemaker-result>"""
+    started = pacemakerhosts.parse_crm_mon(xml.format(role="Started", failed="false"))
+    assert started.connected("node3") and started.dc == "node1" and started.quorum
+    for role, failed in (("Starting", "false"), ("Started", "true"), ("Stopped", "false")):
+        status = pacemakerhosts.parse_crm_mon(xml.format(role=role, failed=failed))
+        assert status.nodes["node3"].online and not status.connected("node3")

@@ -190,6 +190,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.checks import content_errors
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.errors import CorokeyError
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.key import fingerprint
+from ansible_collections.corokey.corosync.plugins.module_utils.corokey import pacemaker
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.profiles import PROFILES
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.secretfile import write_secret
 from ansible_collections.corokey.corosync.plugins.module_utils.keyfile import (
@@ -267,6 +268,14 @@ class Run(object):
         self.mode = profile.mode
         self.owner = wanted_owner(profile)
         self.live = read_if_present(path)
+        # Pacemaker 2.x may read corosync's key as Pacemaker Remote's (corokey.pacemaker):
+        # keep it readable for Pacemaker there, and never change it.
+        self.shared = None
+        if profile.corosync and self.live is not None:
+            self.shared = pacemaker.local_shared_key(path)
+        if self.shared is not None:
+            self.mode = pacemaker.SHARED_MODE
+            self.owner = self.shared[1:] if self.owner is not None else None
         self.before = describe(self.live)
         self.after = self.before
         self.diff_path = path
@@ -291,16 +300,24 @@ class Run(object):
                 keep_old=backup and self.live is not None,
             )
 
+    def keep_remote_key(self, data):
+        if self.shared is not None and self.live is not None and data != self.live.data:
+            raise Refused(
+                pacemaker.changes_remote_key(self.path, self.shared[0]), pacemaker.REFERENCE
+            )
+
     def remove_staged(self):
         self.result["changed"] = True
         if not self.check:
             remove_file(self.staged)
 
     def present(self, data, backup):
+        self.keep_remote_key(data)
         if not is_exactly(self.live, data, self.mode, self.owner):
             self.write_live(data, backup)
 
     def stage(self, data):
+        self.keep_remote_key(data)
         existing = read_if_present(self.staged)
         if is_exactly(self.live, data, self.mode, self.owner):
             # Nothing to stage: a leftover copy of another key would only mislead a commit.
@@ -347,6 +364,7 @@ class Run(object):
         errors = content_errors(staged.data, self.profile, self.staged)
         if errors:
             raise Refused(errors[0].message, errors[0].reference)
+        self.keep_remote_key(staged.data)
         if not is_exactly(self.live, staged.data, self.mode, self.owner):
             self.write_live(staged.data, backup)
         self.remove_staged()
