@@ -74,7 +74,7 @@ def test_environment_file_as_systemd_reads_it(tmp_path: Path) -> None:
     first.write_text(
         "# PCMK_authkey_location=/commented\n"
         'PCMK_authkey_location="/etc/pacemaker/one"\n'
-        "export PCMK_authkey_location=/etc/pacemaker/two\n"
+        "PCMK_authkey_location=/etc/pacemaker/two\n"
     )
     assert environment_location([str(tmp_path / "missing"), str(first)]) == "/etc/pacemaker/two"
     first.write_text("PCMK_logfile=/x\n")

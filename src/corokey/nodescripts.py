@@ -391,9 +391,9 @@ m=
 if [ "$r" = cluster ]; then
   m=$(crm_attribute --type crm_config --name maintenance-mode --query --quiet 2>/dev/null)
 fi
-e='[[:space:]]*\(export[[:space:]][[:space:]]*\)\{0,1\}'
-loc=$(sed -n "s/^${e}PCMK_authkey_location[[:space:]]*=[[:space:]]*//p" \
-  /etc/default/pacemaker /etc/sysconfig/pacemaker 2>/dev/null | sed -n '$p' | tr -d "\"'")
+# As the inspect script (and corokey.pacemaker) read it: systemd's NAME=value lines.
+loc=$(sed -n 's/^[[:space:]]*PCMK_authkey_location=//p' -- /etc/default/pacemaker \
+  /etc/sysconfig/pacemaker 2>/dev/null | sed -n '$p' | tr -d "\"'")
 say pacemaker "version=${v:-none}" "role=$r" "maintenance=${m:-false}" "path=$loc"
 """
 

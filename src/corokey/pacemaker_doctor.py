@@ -25,6 +25,7 @@ from typing import Dict, List, Optional
 
 from corokey.checks import ERROR, NOTE, WARNING, Finding, check_key
 from corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
+from corokey.pacemaker import ENVIRONMENT_FILES, FALLBACK_KEY_PATH, PACEMAKER_KEY_PATH
 from corokey.pacemaker_access import (
     CLUSTER,
     REFERENCES,
@@ -36,10 +37,8 @@ from corokey.profiles import get_profile
 from corokey.record import Record
 from corokey.secretfile import lstat_facts
 
-DEFAULT_LOCATION = "/etc/pacemaker/authkey"
-FALLBACK_LOCATION = "/etc/corosync/authkey"
-#: Where the units' EnvironmentFile= points (Debian, then RPM-based distributions).
-ENVIRONMENT_FILES = ("/etc/default/pacemaker", "/etc/sysconfig/pacemaker")
+DEFAULT_LOCATION = PACEMAKER_KEY_PATH
+FALLBACK_LOCATION = FALLBACK_KEY_PATH
 LOG_FILE = "/var/log/pacemaker/pacemaker.log"
 UNITS = ("pacemaker", "pacemaker_remote")
 #: 3.0.0 stopped falling back: an unusable PCMK_authkey_location, or no default key, is
@@ -106,25 +105,11 @@ def scan(lines: "List[str]") -> "List[RemoteEvent]":
 
 
 def environment_location(files: "List[str]") -> "Optional[str]":
-    """``PCMK_authkey_location`` as the units' EnvironmentFile sets it (the last setting
-    of the first file that exists, quotes removed), or None."""
-    for path in files:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as stream:
-                text = stream.read()
-        except OSError:
-            continue
-        value: Optional[str] = None
-        for raw in text.splitlines():
-            line = raw.strip()
-            if line.startswith("export "):
-                line = line[len("export ") :].lstrip()
-            name, sep, rest = line.partition("=")
-            if sep and name.strip() == "PCMK_authkey_location":
-                value = rest.strip().strip("\"'") or None
-        if value is not None:
-            return value
-    return None
+    """``PCMK_authkey_location`` as the units' EnvironmentFile sets it, or None (one reader
+    for corokey: corokey.pacemaker's)."""
+    from corokey.pacemaker import _environment_location
+
+    return _environment_location(files)
 
 
 def pacemaker_version(text: str) -> "Optional[tuple[int, ...]]":

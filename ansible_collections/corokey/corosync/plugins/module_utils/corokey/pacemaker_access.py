@@ -22,14 +22,12 @@ than haclient, owned by anyone but root or hacluster: refused, the key is expose
 import shlex
 
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.checks import ERROR, NOTE, WARNING, Finding
+from ansible_collections.corokey.corosync.plugins.module_utils.corokey.pacemaker import DAEMON_GROUP, DAEMON_USER
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from typing import List, Optional
 
-#: The user pacemaker-controld runs as, and its group (Pacemaker's CRM_DAEMON_USER/GROUP).
-DAEMON_USER = "hacluster"
-DAEMON_GROUP = "haclient"
 #: owner, group, mode that need no remark: pcs's (and corokey's) and Debian's.
 ACCEPTED = (("hacluster", "haclient", 0o400), ("root", "haclient", 0o640))
 FIX_OWNER = f"{DAEMON_USER}:{DAEMON_GROUP}"
