@@ -18,6 +18,7 @@ def add_guest(net: Network, cluster: List[Host], key: bytes) -> Host:
     (guest,) = net.add_hosts(1, corosync=False)
     guest.runs_remoted = True
     pacemakerhosts.prepare_dirs(guest)
+    pacemakerhosts.install_remoted(guest)
     guest.write_key(key, KEY, mode=pacemakerhosts.DEBIAN_KEY_MODE, group="haclient")
     guest.start_pacemaker()
     rid = f"vm-{guest.name}"

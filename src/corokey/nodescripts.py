@@ -382,9 +382,9 @@ def cib_script() -> str:
 # a cluster node; only pacemaker-remoted: a remote node), the PCMK_authkey_location its
 # units' EnvironmentFile sets, and on a cluster node the cluster's maintenance-mode.
 _PCMK_FACTS = r"""
-if command -v pacemakerd >/dev/null 2>&1; then r=cluster; v=$(pacemakerd --version 2>/dev/null)
-elif command -v pacemaker-remoted >/dev/null 2>&1; then r=remote
-  v=$(pacemaker-remoted --version 2>/dev/null)
+# The part is the daemon that answers (a pacemakerd that does not run is not there).
+if v=$(pacemakerd --version 2>/dev/null) && [ -n "$v" ]; then r=cluster
+elif v=$(pacemaker-remoted --version 2>/dev/null) && [ -n "$v" ]; then r=remote
 else r=none; v=; fi
 v=$(printf '%s\n' "$v" | sed -n 's/^Pacemaker \([0-9][0-9.]*\).*/\1/p' | sed -n 1p)
 m=

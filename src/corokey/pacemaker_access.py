@@ -99,9 +99,12 @@ def local_role(sbin: str = "/usr/sbin") -> "Optional[str]":
     only pacemaker-remoted is, else not known."""
     import os
 
-    if os.path.exists(os.path.join(sbin, "pacemakerd")):
+    if os.access(os.path.join(sbin, "pacemakerd"), os.X_OK):
         return CLUSTER
-    if os.path.exists(os.path.join(sbin, "pacemaker-remoted")):
+    if any(
+        os.access(os.path.join(directory, "pacemaker-remoted"), os.X_OK)
+        for directory in (sbin, "/usr/local/sbin")
+    ):
         return REMOTE
     return None
 
