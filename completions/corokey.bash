@@ -4,7 +4,7 @@ _corokey() {
     local cur prev words cword
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands="generate fingerprint check compare install doctor push verify rotate"
+    local commands="generate fingerprint check compare install doctor push verify nodes rotate"
 
     if [[ $COMP_CWORD -eq 1 ]]; then
         COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
@@ -30,9 +30,9 @@ _corokey() {
         check)       options="--profile --fips --json --help" ;;
         compare)     options="--corosync2 --json --help" ;;
         install)     options="--profile --force --json --help" ;;
-        doctor)      options="--config --json --help" ;;
-        push|verify) options="--nodes --config --profile --ssh-option --ssh-config --json --help" ;;
-        rotate)      options="--nodes --config --key --dry-run --yes --restart --stop-command --start-command --form-timeout --stack-timeout --json --help" ;;
+        doctor)      options="--config --fips --profile --json --help" ;;
+        push|verify|nodes) options="--nodes --config --profile --cib-from --cib --ssh-name --ssh-option --ssh-config --json --help" ;;
+        rotate)      options="--nodes --config --key --dry-run --yes --restart --stop-command --start-command --form-timeout --stack-timeout --cib-from --cib --ssh-name --leave-out --prove-on --prove-command --json --help" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$options" -- "$cur"))

@@ -145,6 +145,15 @@ def remoted_program() -> Path:
 # ---------------------------------------------------------------------- host state
 
 
+def install_remoted(host: Host) -> None:
+    """pacemaker-remoted on the host's PATH, as Debian's pacemaker-remote installs it
+    (/usr/sbin there): the unpacked package's usr/sbin bind-mounted at /usr/local/sbin in
+    the host's mount namespace (empty on the machine and on root's PATH), so that what
+    corokey asks a node (``command -v pacemaker-remoted``, its version) finds it."""
+    sbin = remoted_program().parent
+    host.run(["mount", "--bind", str(sbin), "/usr/local/sbin"])
+
+
 def prepare_dirs(host: Host) -> None:
     """The private Pacemaker directories as Debian's packages leave them."""
     lib = host.path("/var/lib/pacemaker")

@@ -830,6 +830,7 @@ class Network:
         for host in new:
             host.runs_remoted = True
             pacemakerhosts.prepare_dirs(host)
+            pacemakerhosts.install_remoted(host)
             host.write_key(key, key_path, mode=pacemakerhosts.DEBIAN_KEY_MODE, group="haclient")
             if environment:
                 pacemakerhosts.set_defaults(host, **environment)

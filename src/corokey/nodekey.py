@@ -282,10 +282,17 @@ def _wanted(view: "NodeView", keys: bool = True) -> "Tuple[Optional[str], List[s
     return conf, paths
 
 
-def look(ssh: "Ssh", node: str, paths: "Sequence[str]", live: bool = False) -> "NodeView":
+def look(
+    ssh: "Ssh",
+    node: str,
+    paths: "Sequence[str]",
+    live: bool = False,
+    effective: int = EFFECTIVE_BYTES,
+) -> "NodeView":
     """corosync.conf, the key at each of ``paths`` and at every keyfile the conf names,
-    and with ``live`` how corosync runs. Raises NodeFailure."""
-    answers = _one_shot(ssh, node, inspect_script(paths, live=live))
+    and with ``live`` how corosync runs; ``sha256`` of each key's first ``effective`` bytes
+    (key.WHOLE_FILE: all of them). Raises NodeFailure."""
+    answers = _one_shot(ssh, node, inspect_script(paths, live=live, effective=effective))
     view = NodeView(node)
     _conf_from(view, answers)
     _keys_from(view, answers)

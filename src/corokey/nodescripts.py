@@ -382,12 +382,14 @@ def _script(body: str, variables: "Mapping[str, str]", args: "Iterable[str]" = (
     return _PRELUDE + assign + setargs + body
 
 
-def inspect_script(paths: "Iterable[str]", live: bool = False, conf: str = NODE_CONF_PATH) -> str:
+def inspect_script(
+    paths: "Iterable[str]", live: bool = False, conf: str = NODE_CONF_PATH, effective: int = 4096
+) -> str:
     """corosync.conf and the key at ``paths`` (and every keyfile the conf names), with the
-    fingerprints of the bytes the node's corosync uses; with ``live``, how corosync runs
-    too: rotate's preflight in one session."""
+    fingerprints of the first ``effective`` bytes and of the bytes the node's corosync uses;
+    with ``live``, how corosync runs too: rotate's preflight in one session."""
     body = _INSPECT + (_LIVE if live else "")
-    return _script(body, {"eff": "4096", "conf": conf}, paths)
+    return _script(body, {"eff": str(effective), "conf": conf}, paths)
 
 
 def live_script() -> str:
@@ -423,6 +425,81 @@ def run_script(command: str, what: str) -> str:
 
 def reload_script() -> str:
     return _script(_RELOAD, {"eff": "4096"})
+
+
+# Pacemaker's view of its nodes, asked of a cluster node (corokey.pacemaker_nodes): the
+# CIB as the running cluster holds it, and crm_mon's node states (Pacemaker 2.0.3+).
+_CIB = r"""
+command -v cibadmin >/dev/null 2>&1 || die missing-tool tool=cibadmin
+cib=$(cibadmin -Q 2>&1) || die cib-failed "status=$?" "detail=$(printf %s "$cib" | tail -n 1)"
+say cib-begin; printf '%s\n' "$cib" | sed 's/^/| /'; say cib-end
+if mon=$(crm_mon --output-as=xml 2>/dev/null); then
+  say crm-mon-begin; printf '%s\n' "$mon" | sed 's/^/| /'; say crm-mon-end
+else
+  say crm-mon-failed
+fi
+"""
+
+
+def cib_script() -> str:
+    return _script(_CIB, {"eff": "4096"})
+
+
+# Pacemaker on a node, for rotate --profile pacemaker: its version and part (pacemakerd:
+# a cluster node; only pacemaker-remoted: a remote node), the PCMK_authkey_location its
+# units' EnvironmentFile sets, and on a cluster node the cluster's maintenance-mode.
+_PCMK_FACTS = r"""
+# The part is the daemon that answers (a pacemakerd that does not run is not there).
+if v=$(pacemakerd --version 2>/dev/null) && [ -n "$v" ]; then r=cluster
+elif v=$(pacemaker-remoted --version 2>/dev/null) && [ -n "$v" ]; then r=remote
+else r=none; v=; fi
+v=$(printf '%s\n' "$v" | sed -n 's/^Pacemaker \([0-9][0-9.]*\).*/\1/p' | sed -n 1p)
+m=
+if [ "$r" = cluster ]; then
+  m=$(crm_attribute --type crm_config --name maintenance-mode --query --quiet 2>/dev/null)
+fi
+# As the inspect script (and corokey.pacemaker) read it: systemd's NAME=value lines.
+loc=$(sed -n 's/^[[:space:]]*PCMK_authkey_location=//p' -- /etc/default/pacemaker \
+  /etc/sysconfig/pacemaker 2>/dev/null | sed -n '$p' | tr -d "\"'")
+say pacemaker "version=${v:-none}" "role=$r" "maintenance=${m:-false}" "path=$loc"
+"""
+
+# The cluster's maintenance-mode on or off (rotate --profile pacemaker's window).
+_MAINTENANCE = r"""
+crm_attribute --type crm_config --name maintenance-mode --update "$value" >/dev/null 2>&1 \
+  || die maintenance-failed "value=$value"
+say maintenance "value=$value"
+"""
+
+
+def pacemaker_facts_script() -> str:
+    return _script(_PCMK_FACTS, {"eff": "4096"})
+
+
+def maintenance_script(on: bool) -> str:
+    return _script(_MAINTENANCE, {"eff": "4096", "value": "true" if on else "false"})
+
+
+# Owner and mode of a key that holds the expected bytes (a restored .old keeps .old's
+# 0600: Pacemaker's hacluster could not read it).
+_OWN = r"""
+d=${k%/*}; [ -n "$d" ] || d=/; n=${k##*/}
+enter "$d"
+plain "$n"
+kind "$n"
+[ "$kd" = regular ] || die not-regular "kind=$kd" "path=$PWD/$n"
+[ "$(fp "$n")" = "$want" ] || die old-differs "path=$PWD/$n"
+err=$(chown -h -- "$owner" "$n" 2>&1 && chmod "$mode" -- "$n" 2>&1) \
+  || die owner-failed "owner=$owner" "mode=$mode" "path=$PWD/$n"
+facts "$n"; say owned $F
+"""
+
+
+def own_script(path: str, owner: str, mode: int, sha256: str, effective: int) -> str:
+    return _script(
+        _OWN,
+        {"eff": str(effective), "k": path, "owner": owner, "mode": f"{mode:o}", "want": sha256},
+    )
 
 
 # ---------------------------------------------------------------------------- answers
@@ -558,6 +635,17 @@ FAILURES: "Dict[str, Failure]" = {
         "node-unreadable",
         "log in as root on {node} (User root in ssh_config); if root cannot read it either, "
         "look at {node}'s disk (dmesg) and copy the key there again",
+    ),
+    "maintenance-failed": Failure(
+        "{node}: crm_attribute could not set maintenance-mode={value}",
+        "node-maintenance-failed",
+        "run crm_attribute --type crm_config --name maintenance-mode --update {value} on "
+        "{node} by hand and look at its error",
+    ),
+    "cib-failed": Failure(
+        "{node}: cibadmin -Q failed (exit status {status}): {detail}",
+        "node-cib-failed",
+        "ask a node where Pacemaker runs (--cib-from NODE), or name the nodes with --nodes",
     ),
     "reload-failed": Failure(
         "{node}: corosync-cfgtool -R failed (exit status {status})",

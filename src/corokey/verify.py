@@ -5,9 +5,9 @@ from typing import Dict, List, Optional
 
 from corokey.checks import ERROR, Finding, host_fips_enabled, mode_findings, size_findings
 from corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
-from corokey.key import KEY_LEN_MAX
+from corokey.key import KEY_LEN_MAX, WHOLE_FILE
 from corokey.keylocation import locate
-from corokey.nodekey import NodeFailure, NodeView, RemoteKey, look
+from corokey.nodekey import EFFECTIVE_BYTES, NodeFailure, NodeView, RemoteKey, look
 from corokey.nodescripts import describe
 from corokey.pacemaker import adjust_findings, shares_corosync_key
 from corokey.profiles import Profile
@@ -26,13 +26,17 @@ class NodeState:
 
 
 class VerifyReport:
-    def __init__(self, path: str, states: "List[NodeState]") -> None:
+    def __init__(self, path: str, states: "List[NodeState]", profile: str = "corosync") -> None:
         self.path = path
         self.states = states
+        self.profile = profile
+        #: compare whole files (a secret read whole: Pacemaker's key), not what corosync uses
+        self.whole = profile != "corosync"
         groups: Dict[str, List[str]] = {}
         for state in states:
-            if state.key is not None and state.key.used:
-                groups.setdefault(state.key.used, []).append(state.node)
+            digest = self.digest(state)
+            if digest:
+                groups.setdefault(digest, []).append(state.node)
         self.groups = groups
         sizes = sorted((len(members) for members in groups.values()), reverse=True)
         #: the largest groups are equally large: no majority says which key is right
@@ -46,16 +50,27 @@ class VerifyReport:
             for s in states
             if s.key is not None
             and not s.key.unreadable
-            and (s.key.used is None or self.tie or s.key.used != self.reference)
+            and (self.digest(s) is None or self.tie or self.digest(s) != self.reference)
         ]
+        #: every node that holds a key holds a different one (Debian's pacemaker-common
+        #: writes a random key on each node it is installed on)
+        self.all_different = len(groups) > 1 and all(len(m) == 1 for m in groups.values())
         self.unreachable = [s.node for s in states if s.unreachable is not None]
         #: nodes whose key could not be read (no fingerprint: neither same nor odd)
         self.unreadable = [s.node for s in states if s.key is not None and s.key.unreadable]
         self.unsound = [s.node for s in states if any(f.severity == ERROR for f in s.findings)]
         #: nodes whose corosync (2.x) uses only the first 128 bytes: compared on those
         self.corosync2 = [
-            s.node for s in states if s.view is not None and s.view.effective < KEY_LEN_MAX
+            s.node
+            for s in states
+            if not self.whole and s.view is not None and s.view.effective < KEY_LEN_MAX
         ]
+
+    def digest(self, state: "NodeState") -> "Optional[str]":
+        """What is compared of a node's key: the whole file, or what corosync uses."""
+        if state.key is None:
+            return None
+        return state.key.sha256 if self.whole else state.key.used
 
     @property
     def exit_code(self) -> int:
@@ -66,21 +81,31 @@ class VerifyReport:
         return EXIT_OK
 
     def fix(self) -> "Optional[str]":
-        """The push that brings the odd nodes to the majority's key; None on a tie (no
-        majority knows the right key: doctor on a member tells which key corosync runs)."""
+        """The push that brings the odd nodes to the majority's key; None on a corosync
+        tie (no majority knows the right key: doctor on a member tells which key corosync
+        runs). On a tie of another profile, the first sound node's key: no daemon runs one
+        key that the others must match (Pacemaker reads its key at each new connection)."""
+        reference = self.reference
         if self.tie:
-            return None
+            if not self.whole:
+                return None
+            sound = [s for s in self.states if self.digest(s) and s.node not in self.unsound]
+            if not sound:
+                return None
+            reference = self.digest(sound[0])
         good = [
             s.node
             for s in self.states
-            if s.key and s.key.used == self.reference and s.node not in self.unsound
+            if s.key and self.digest(s) == reference and s.node not in self.unsound
         ]
         # Not where the key could not be read: what it holds is unknown.
         wrong = (set(self.odd) | set(self.unsound)) - set(self.unreadable)
-        targets = [s.node for s in self.states if s.node in wrong]
+        targets = [s.node for s in self.states if s.node not in good and s.node in wrong]
         if not targets or not good:
             return None
         argv = ["corokey", "push", "--from", good[0], "--nodes", ",".join(targets)]
+        if self.profile != "corosync":
+            argv[2:2] = ["--profile", self.profile]
         return " ".join(shlex.quote(a) for a in argv)
 
     def to_json(self) -> "Dict[str, object]":
@@ -89,6 +114,7 @@ class VerifyReport:
             "same": self.exit_code == 0,
             "reference_sha256": self.reference,
             "tie": self.tie,
+            "all_different": self.all_different,
             "odd": self.odd,
             "unreachable": self.unreachable,
             "unreadable": self.unreadable,
@@ -121,17 +147,24 @@ def _old_json(old: "Optional[RemoteKey]") -> "Optional[Dict[str, object]]":
 
 
 def verify(
-    ssh: "Ssh", nodes: "List[str]", profile: "Profile", key_path: "Optional[str]" = None
+    ssh: "Ssh",
+    nodes: "List[str]",
+    profile: "Profile",
+    key_path: "Optional[str]" = None,
+    roles: "Optional[Dict[str, str]]" = None,
 ) -> "VerifyReport":
-    """Compare the key corosync reads on every node. Raises KeyLocationError when the
-    nodes' corosync.conf do not name one key file."""
+    """Compare the key corosync reads on every node (another profile's: the whole file).
+    ``roles``: node -> "cluster" or "remote" where known (the pacemaker profile's rule of
+    who must read the key depends on it). Raises KeyLocationError when the nodes'
+    corosync.conf do not name one key file."""
     fips = host_fips_enabled()
     states = {node: NodeState(node) for node in nodes}
     first = key_path or profile.path
+    effective = EFFECTIVE_BYTES if profile.corosync else WHOLE_FILE
 
     def view_of(node: str, paths: "List[str]") -> None:
         try:
-            states[node].view = look(ssh, node, paths)
+            states[node].view = look(ssh, node, paths, effective=effective)
         except NodeFailure as failure:
             states[node].unreachable = failure.message
 
@@ -148,12 +181,19 @@ def verify(
             continue
         state.key = state.view.keys[path]
         state.old = state.view.olds.get(path)
-        state.findings = key_findings(state.view, path, profile, fips, f"{state.node}:{path}")
-    return VerifyReport(path, [states[n] for n in nodes])
+        state.findings = key_findings(
+            state.view, path, profile, fips, f"{state.node}:{path}", (roles or {}).get(state.node)
+        )
+    return VerifyReport(path, [states[n] for n in nodes], profile.name)
 
 
 def key_findings(
-    view: "NodeView", path: str, profile: "Profile", fips: bool, label: str
+    view: "NodeView",
+    path: str,
+    profile: "Profile",
+    fips: bool,
+    label: str,
+    role: "Optional[str]" = None,
 ) -> "List[Finding]":
     """What ``corokey check`` would say of the key at ``path`` on a node, and of the
     ``.old`` copy beside it (as secret as the key) and the directory holding both."""
@@ -162,7 +202,7 @@ def key_findings(
     if key.unreadable:
         message, reference, hint = describe(view.node, key.unreadable_answer(path))
         findings.append(Finding(ERROR, reference, message, hint))
-    file_findings = _file_findings(key, profile, label)
+    file_findings = _file_findings(key, profile, label, role=role)
     if profile.corosync:
         reason = shares_corosync_key(view.pacemaker, path)
         file_findings = adjust_findings(file_findings, reason, label, key.mode)
@@ -190,12 +230,18 @@ def key_findings(
 
 
 def _file_findings(
-    key: "RemoteKey", profile: "Profile", label: str, old: bool = False
+    key: "RemoteKey",
+    profile: "Profile",
+    label: str,
+    old: bool = False,
+    role: "Optional[str]" = None,
 ) -> "List[Finding]":
     if key.kind == "missing":
         return [Finding(ERROR, "missing", f"{label} does not exist")]
     if key.kind != "regular":
         return [Finding(ERROR, "not-regular", f"{label} is a {key.kind}, not a regular file")]
+    if profile.name == "pacemaker":
+        return _pacemaker_findings(key, label, old, role)
     findings = mode_findings(FileFacts(label, "regular", mode=key.mode), profile)
     if old:
         # .old only has to be as secret as the key: any mode without group/other bits.
@@ -204,6 +250,23 @@ def _file_findings(
         findings.append(
             Finding(ERROR, "owner", f"{label} is owned by {key.owner}, not {profile.owner}")
         )
+    if key.nlink > 1:
+        findings.append(Finding(ERROR, "hard-links", f"{label} has {key.nlink} hard links"))
+    return findings
+
+
+def _pacemaker_findings(
+    key: "RemoteKey", label: str, old: bool, role: "Optional[str]"
+) -> "List[Finding]":
+    from corokey.pacemaker_access import access_findings
+
+    path = label[label.index(":/") + 1 :] if ":/" in label else label  # NODE:PATH
+    findings = access_findings(label, path, key.mode, key.owner, key.group, role)
+    if old:
+        # .old only has to be as secret as the key: nobody but Pacemaker's users reads it.
+        findings = [
+            f for f in findings if f.severity == ERROR and f.reference != "pacemaker-unreadable"
+        ]
     if key.nlink > 1:
         findings.append(Finding(ERROR, "hard-links", f"{label} has {key.nlink} hard links"))
     return findings

@@ -20,10 +20,21 @@ def configure(parser: ArgumentParser) -> None:
         "/etc/corosync/corosync.conf unless /etc/default/corosync says otherwise)",
     )
     parser.add_argument("--fips", action="store_true", help="check the key as if FIPS were on")
+    parser.add_argument(
+        "--profile",
+        choices=("corosync", "pacemaker"),
+        default="corosync",
+        help="pacemaker: Pacemaker Remote's key on this cluster or remote node, and why remote "
+        "connections fail (default corosync)",
+    )
     add_json_option(parser)
 
 
 def execute(args: Namespace) -> int:
+    if args.profile == "pacemaker":
+        from corokey.cli.pacemaker_doctor import execute as pacemaker_execute
+
+        return pacemaker_execute(args)
     diagnosis = diagnose(args.config, fips=True if args.fips else None)
     if args.json:
         print_json(diagnosis.to_json())

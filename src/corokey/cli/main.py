@@ -22,6 +22,7 @@ COMMANDS = {
     "doctor": ("doctor", "explain this node's key set-up and why nodes cannot join"),
     "push": ("push", "copy the key to every node over SSH, all or nothing"),
     "verify": ("verify", "check over SSH that every node holds the same sound key"),
+    "nodes": ("nodes", "list the nodes that hold a key (pacemaker: cluster, remote, guest)"),
     "rotate": ("rotate", "replace the key of a running cluster without downtime"),
 }
 

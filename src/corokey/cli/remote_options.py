@@ -1,10 +1,13 @@
 """Options shared by the commands that reach nodes over SSH."""
 
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 from corokey.cli.args import ArgumentParser, Namespace
 from corokey.cli.common import add_json_option, add_profile_option, given_or
-from corokey.remote import Ssh, resolve_nodes, validate_path
+from corokey.remote import Ssh, resolve_nodes, validate_node, validate_path
+
+if TYPE_CHECKING:
+    from corokey.pacemaker_nodes import Topology
 
 
 def add_remote_options(parser: "ArgumentParser") -> None:
@@ -13,6 +16,7 @@ def add_remote_options(parser: "ArgumentParser") -> None:
         "--config", metavar="FILE", help="corosync.conf whose nodelist to use (default local)"
     )
     add_profile_option(parser)
+    add_pacemaker_node_options(parser)
     parser.add_argument(
         "--key-path",
         metavar="PATH",
@@ -35,8 +39,41 @@ def ssh_from(args: "Namespace") -> "Ssh":
     return Ssh(config=args.ssh_config, options=args.ssh_option or (), timeout=args.timeout)
 
 
+def add_pacemaker_node_options(parser: "ArgumentParser") -> None:
+    """Where the pacemaker profile's nodes come from (corokey.pacemaker_nodes)."""
+    parser.add_argument(
+        "--cib-from",
+        metavar="NODE",
+        help="pacemaker profile: the cluster node whose CIB names the nodes (default: the "
+        "first of corosync.conf's nodelist that answers)",
+    )
+    parser.add_argument(
+        "--cib", metavar="FILE", help="pacemaker profile: a saved CIB (cibadmin -Q) instead"
+    )
+    parser.add_argument(
+        "--ssh-name",
+        action="append",
+        metavar="NAME=HOST",
+        help="pacemaker profile: ssh reaches Pacemaker's node NAME as HOST (default: by its name)",
+    )
+
+
 def nodes_from(args: "Namespace") -> "List[str]":
+    if args.profile == "pacemaker" and not args.nodes:
+        return topology_from(args).targets()
     return resolve_nodes(args.nodes, args.config)
+
+
+def topology_from(args: "Namespace") -> "Topology":
+    """The pacemaker profile's nodes: from --cib, else asked of --cib-from or of the
+    corosync nodelist's nodes in turn."""
+    from corokey.pacemaker_nodes import parse_ssh_names, read_topology
+
+    names = parse_ssh_names(args.ssh_name or [])
+    if args.cib is not None:
+        return read_topology(ssh_from(args), [], names, cib_file=args.cib)
+    ask = [validate_node(args.cib_from)] if args.cib_from else resolve_nodes(None, args.config)
+    return read_topology(ssh_from(args), ask, names)
 
 
 def key_path_from(args: "Namespace") -> "Optional[str]":

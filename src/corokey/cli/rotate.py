@@ -74,12 +74,15 @@ def configure(parser: "ArgumentParser") -> None:
         help="with --restart: how long the cluster may take to form (default 60)",
     )
     add_remote_options(parser)
+    from corokey.cli.pacemaker_rotate import add_options
+
+    add_options(parser)
 
 
 def execute(args: "Namespace") -> int:
     profile = get_profile(args.profile)
     ssh = ssh_from(args)
-    nodes = nodes_from(args)
+    nodes = [] if args.profile == "pacemaker" else nodes_from(args)
     key_path = key_path_from(args)
     if args.key:
         key = read_key_argument(args.key).data
@@ -92,6 +95,10 @@ def execute(args: "Namespace") -> int:
             hint="corokey would never commit a key corosync refuses; use a generated key",
             reference="rotate-bad-key",
         )
+    if args.profile == "pacemaker":
+        from corokey.cli.pacemaker_rotate import execute as rotate_pacemaker
+
+        return rotate_pacemaker(args, key, lambda count: _confirm(count, False))
     if not args.dry_run and not args.yes and not _confirm(len(nodes), args.restart):
         raise CorokeyError(
             "rotation not confirmed",

@@ -25,6 +25,7 @@ from ansible_collections.corokey.corosync.plugins.module_utils.corokey.key impor
     KEY_LEN_MIN,
     KEY_LEN_MIN_NEEDS,
     fingerprint,
+    fingerprint_whole,
 )
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.profiles import Profile
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.record import Record
@@ -158,7 +159,9 @@ def check_key(
         path,
         profile.name,
         content.facts.size,
-        fingerprint(content.data, corosync2 and profile.corosync),
+        fingerprint(content.data, corosync2)
+        if profile.corosync
+        else fingerprint_whole(content.data),
         tuple(findings),
     )
 
@@ -196,6 +199,10 @@ def check_facts(facts: "FileFacts", profile: "Profile") -> "List[Finding]":
                 f"corokey install {_q(path)} {_q(path)} (writes a fresh single-link copy)",
             )
         )
+    if profile.name == "pacemaker":
+        from ansible_collections.corokey.corosync.plugins.module_utils.corokey.pacemaker_access import local_access_findings
+
+        return findings + local_access_findings(path, facts.mode, facts.uid, facts.gid)
     findings += mode_findings(facts, profile)
     findings += _owner_findings(facts, profile)
     return findings

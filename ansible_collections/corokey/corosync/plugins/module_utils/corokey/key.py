@@ -171,6 +171,16 @@ def _base64_unpadded(data: bytes) -> str:
     return "".join(_B64[(number >> (6 * (length - 1 - i))) & 63] for i in range(length))
 
 
+def fingerprint_whole(data: bytes) -> str:
+    """The fingerprint of every byte: for secrets read whole (Pacemaker reads its key to
+    the end of the file, lib/lrmd/lrmd_client.c read_gnutls_key)."""
+    return "SHA256:" + _base64_unpadded(_sha256(data))
+
+
+#: The "effective bytes" that ask a node for the fingerprint of the whole file.
+WHOLE_FILE = 1 << 40
+
+
 def fingerprint_hex(data: bytes, corosync2: bool = False) -> str:
     """Hex SHA-256 of the effective bytes; equals ``sha256sum`` for keys <= 4096 bytes."""
     return fingerprint_digest(data, corosync2).hex()
