@@ -38,7 +38,7 @@ from corokey.rollback import (
     finish_commands,
     read_back,
     reload_argv,
-    restore_one,
+    restore_everywhere,
     standing,
 )
 from corokey.rotate import (
@@ -175,10 +175,11 @@ class _Restart:
         outcome = Outcome()
         path, old = plan.path, plan.fingerprint
         if committed:
-            outcome.nodes.update(ssh.each(nodes, lambda n: restore_one(ssh, n, path, old)))
+            restore_everywhere(ssh, nodes, path, old, outcome)
             # Nodes that did start run the new key: every node stops before any starts.
             stack.stop(nodes)
-        outcome.held = fingerprints(ssh, nodes, plan.path)
+        else:
+            outcome.held = fingerprints(ssh, nodes, path)
         answering = [n for n, p in still_running(ssh, nodes).items() if p == STILL_ANSWERS]
         if committed:
             for node in answering:  # it may run the new key: the others cannot join it
