@@ -137,6 +137,8 @@ def test_ctrl_c_reaches_corokey_and_not_a_commit_in_flight(network: Network) -> 
         stderr=subprocess.PIPE,
         env=faulty.env(),
         start_new_session=True,  # its own group, as a shell's foreground job
+        # and SIGINT not ignored, whatever this run inherited (a background job's is)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and hosts[0].read_key() == old:
