@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import tarfile
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Tuple, TypeVar
+from typing import Callable, Dict, Iterator, List, TypeVar
 
 import pytest
 
@@ -220,6 +220,9 @@ class Scenario:
             ["dpkg-query", "--show", "--showformat=${Status}", package], check=False
         ).stdout
 
+    def version(self, package: str) -> str:
+        return self.run("dpkg-query", "--show", "--showformat=${Version}", package).stdout
+
     def assert_not_installed(self, package: str) -> None:
         """Not installed, not half-installed: dpkg has no files of it and nothing to finish."""
         status = self.status(package)
@@ -247,6 +250,9 @@ class Scenario:
     def diversions(self) -> List[str]:
         listing = self.run("dpkg-divert", "--list").stdout
         return sorted(line for line in listing.splitlines() if "corokey" in line)
+
+    def install_corosync(self) -> None:
+        self.run("apt-get", "install", "--yes", "--no-install-recommends", "corosync")
 
     def install_corokey(self, deb_name: str = "") -> None:
         self.run(
@@ -347,22 +353,34 @@ in_both_roots = pytest.mark.parametrize(
 )
 
 
-def newer_version_of(deb: Path, workdir: Path) -> Tuple[Path, str]:
-    """The same package as version VERSION+upgrade, to test a real upgrade."""
-    tree = workdir / "tree"
+def repacked(deb: Path, workdir: Path, name: str, change: Callable[[Path], None]) -> Path:
+    """deb rebuilt into workdir/NAME/ after change(tree) edited its files and DEBIAN/."""
+    tree = workdir / f"{name}-tree"
     subprocess.run(["dpkg-deb", "--raw-extract", str(deb), str(tree)], check=True)
-    control = tree / "DEBIAN/control"
-    version = re.search(r"^Version: (\S+)$", control.read_text(), re.M)
-    assert version
-    newer = version.group(1) + "+upgrade"
-    control.write_text(control.read_text().replace(version.group(0), f"Version: {newer}"))
-    out = workdir / f"corokey_{newer}_all.deb"
+    change(tree)
+    out = workdir / name
+    out.mkdir()
     subprocess.run(
         ["dpkg-deb", "--root-owner-group", "--build", str(tree), str(out)],
         check=True,
         capture_output=True,
     )
-    return out, newer
+    (built,) = out.iterdir()  # named PACKAGE_VERSION_ARCH.deb by dpkg-deb
+    return built
+
+
+def version_of(deb: Path) -> str:
+    return subprocess.run(
+        ["dpkg-deb", "--field", str(deb), "Version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def bump_version(tree: Path, suffix: str) -> None:
+    control = tree / "DEBIAN/control"
+    version = re.search(r"^Version: (\S+)$", control.read_text(), re.M)
+    assert version
+    newer = f"Version: {version.group(1)}{suffix}"
+    control.write_text(control.read_text().replace(version.group(0), newer))
 
 
 @in_debian_root
@@ -370,7 +388,7 @@ def newer_version_of(deb: Path, workdir: Path) -> Tuple[Path, str]:
 def test_corosync_then_corokey(scenario: Scenario) -> None:
     s = scenario
     s.write_authkey()
-    s.run("apt-get", "install", "--yes", "--no-install-recommends", "corosync")
+    s.install_corosync()
     assert s.read(KEYGEN) == s.corosyncs[KEYGEN]
     s.assert_authkey_untouched()
 
@@ -402,12 +420,13 @@ def test_corokey_then_corosync_and_upgrades(scenario: Scenario, deb: Path) -> No
     s.run("apt-get", "install", "--yes", "--reinstall", f"{DEB_IN_ROOT}/{s.deb_name}")
     s.assert_ours_in_place(corosync_installed=False)
 
-    s.run("apt-get", "install", "--yes", "--no-install-recommends", "corosync")
+    s.install_corosync()
     s.assert_ours_in_place(corosync_installed=True)
 
-    newer, version = newer_version_of(deb, s.root.host_path(DEB_IN_ROOT))
-    s.install_corokey(newer.name)
-    assert s.run("dpkg-query", "--show", "--showformat=${Version}", "corokey").stdout == version
+    pkgdir = s.root.host_path(DEB_IN_ROOT)
+    newer = repacked(deb, pkgdir, "newer", lambda tree: bump_version(tree, "+upgrade"))
+    s.install_corokey(str(newer.relative_to(pkgdir)))
+    assert s.version("corokey") == version_of(newer)
     s.assert_ours_in_place(corosync_installed=True)
 
     s.run("apt-get", "purge", "--yes", "corokey")
@@ -469,7 +488,7 @@ def test_a_foreign_diversion_is_refused_and_kept(scenario: Scenario, owner: str)
     """
     s = scenario
     s.write_authkey()
-    s.run("apt-get", "install", "--yes", "--no-install-recommends", "corosync")
+    s.install_corosync()
     s.run(*foreign_diversion(owner))
     theirs = s.run("dpkg-divert", "--list").stdout
 
@@ -494,21 +513,12 @@ def test_a_foreign_diversion_is_refused_and_kept(scenario: Scenario, owner: str)
     s.assert_ours_in_place(corosync_installed=True)
 
 
-def with_failing_preinst(deb: Path, workdir: Path) -> Path:
-    """The package with a preinst that fails after adding the diversions (as a full disk would)."""
-    tree = workdir / "failing"
-    subprocess.run(["dpkg-deb", "--raw-extract", str(deb), str(tree)], check=True)
+def fail_after_the_diversions(tree: Path) -> None:
+    """preinst fails after adding the diversions (as a full disk would)."""
     preinst = tree / "DEBIAN/preinst"
     script = preinst.read_text()
     assert script.endswith("\nexit 0\n")
     preinst.write_text(script.removesuffix("exit 0\n") + "echo injected failure >&2\nexit 1\n")
-    out = workdir / deb.name.replace(".deb", "+failing.deb")
-    subprocess.run(
-        ["dpkg-deb", "--root-owner-group", "--build", str(tree), str(out)],
-        check=True,
-        capture_output=True,
-    )
-    return out
 
 
 @in_debian_root
@@ -516,9 +526,10 @@ def test_an_aborted_install_gives_corosyncs_back(scenario: Scenario, deb: Path) 
     """preinst diverted, then failed: dpkg's postrm abort-install removes our diversions."""
     s = scenario
     s.write_authkey()
-    s.run("apt-get", "install", "--yes", "--no-install-recommends", "corosync")
-    failing = with_failing_preinst(deb, s.root.host_path(DEB_IN_ROOT))
-    aborted = s.fails("dpkg", "--install", f"{DEB_IN_ROOT}/{failing.name}")
+    s.install_corosync()
+    pkgdir = s.root.host_path(DEB_IN_ROOT)
+    failing = repacked(deb, pkgdir, "failing", fail_after_the_diversions)
+    aborted = s.fails("dpkg", "--install", f"{DEB_IN_ROOT}/{failing.relative_to(pkgdir)}")
     assert "injected failure" in aborted.stderr, aborted.stderr
     s.assert_not_installed("corokey")
     assert s.diversions() == []
@@ -554,7 +565,7 @@ def test_postrm_disappear_removes_only_our_diversions(scenario: Scenario) -> Non
 def test_corosync_removed_and_purged_while_corokey_stays(scenario: Scenario) -> None:
     s = scenario
     s.write_authkey()
-    s.run("apt-get", "install", "--yes", "--no-install-recommends", "corosync")
+    s.install_corosync()
     s.install_corokey()
     s.assert_ours_in_place(corosync_installed=True)
     for step in ("remove", "purge"):
@@ -562,43 +573,36 @@ def test_corosync_removed_and_purged_while_corokey_stays(scenario: Scenario) -> 
         assert s.status("corosync") in ("deinstall ok config-files", "", "unknown ok not-installed")
         # dpkg removed corosync's files where they were, under the diverted names; ours stay.
         s.assert_ours_in_place(corosync_installed=False)
-    s.run("apt-get", "install", "--yes", "--no-install-recommends", "corosync")
+    s.install_corosync()
     s.assert_ours_in_place(corosync_installed=True)
     s.run("apt-get", "purge", "--yes", "corokey")
     s.assert_corosyncs_back()
 
 
-def repacked_corosync(scenario: Scenario, workdir: Path) -> Tuple[Path, bytes, str]:
-    """corosync as a newer version whose corosync-keygen differs (a marker appended to the ELF)."""
-    (cached,) = scenario.root.host_path("/var/cache/apt/archives").glob("corosync_*.deb")
-    tree = workdir / "corosync"
-    subprocess.run(["dpkg-deb", "--raw-extract", str(cached), str(tree)], check=True)
-    control = tree / "DEBIAN/control"
-    version = re.search(r"^Version: (\S+)$", control.read_text(), re.M)
-    assert version
-    newer = version.group(1) + "+upgrade1"
-    control.write_text(control.read_text().replace(version.group(0), f"Version: {newer}"))
+def mark_keygen(tree: Path) -> None:
+    """A corosync-keygen that differs from the cached one: a marker appended to the ELF."""
     keygen = tree / KEYGEN.lstrip("/")
-    new_keygen = keygen.read_bytes() + b"\0corokey-test-upgrade\0"
-    keygen.write_bytes(new_keygen)
-    out = workdir / f"corosync_{newer}.deb"
-    subprocess.run(
-        ["dpkg-deb", "--root-owner-group", "--build", str(tree), str(out)],
-        check=True,
-        capture_output=True,
-    )
-    return out, new_keygen, newer
+    keygen.write_bytes(keygen.read_bytes() + b"\0corokey-test-upgrade\0")
+
+
+def newer_corosync(tree: Path) -> None:
+    bump_version(tree, "+upgrade1")
+    mark_keygen(tree)
 
 
 @in_debian_root
 def test_a_corosync_upgrade_lands_under_the_diverted_name(scenario: Scenario) -> None:
     s = scenario
     s.write_authkey()
-    s.run("apt-get", "install", "--yes", "--no-install-recommends", "corosync")
+    s.install_corosync()
     s.install_corokey()
-    newer, new_keygen, version = repacked_corosync(s, s.root.host_path(DEB_IN_ROOT))
-    s.run("apt-get", "install", "--yes", "--no-install-recommends", f"{DEB_IN_ROOT}/{newer.name}")
-    assert s.run("dpkg-query", "--show", "--showformat=${Version}", "corosync").stdout == version
+    pkgdir = s.root.host_path(DEB_IN_ROOT)
+    (cached,) = s.root.host_path("/var/cache/apt/archives").glob("corosync_*.deb")
+    newer = repacked(cached, pkgdir, "corosync", newer_corosync)
+    new_keygen = deb_members(newer)[KEYGEN]
+    assert new_keygen != s.corosyncs[KEYGEN]
+    s.install_corokey(str(newer.relative_to(pkgdir)))  # any local .deb, here corosync's
+    assert s.version("corosync") == version_of(newer)
     assert s.read(KEYGEN_DIVERTED) == new_keygen
     assert s.read(KEYGEN) == s.ours[KEYGEN]
     s.assert_keygen_is_ours()
