@@ -499,7 +499,11 @@ def test_a_foreign_diversion_is_refused_and_kept(scenario: Scenario, owner: str)
     undo[undo.index("--add")] = "--remove"
     undo.remove("--divert")
     undo.remove(KEYGEN + ".other")
-    assert f"first undo that diversion: {' '.join(undo)}\n" in refused.stderr, refused.stderr
+    if owner == "LOCAL":
+        fix = f"first undo that diversion: {' '.join(undo)}"
+    else:
+        fix = f"first remove {owner}, whose diversion it is (apt remove {owner})"
+    assert f"corokey: to install corokey, {fix}\n" in refused.stderr, refused.stderr
     # Nothing changed: no trace of corokey in dpkg's database, their diversion as it was.
     s.assert_not_installed("corokey")
     assert s.run("dpkg-divert", "--list").stdout == theirs
@@ -507,7 +511,7 @@ def test_a_foreign_diversion_is_refused_and_kept(scenario: Scenario, owner: str)
     assert not s.exists(KEYGEN)
     s.assert_authkey_untouched()
 
-    # The command the message names clears the way.
+    # Once the diversion is gone (undone, or with the package that made it), corokey installs.
     s.run(*undo)
     s.install_corokey()
     s.assert_ours_in_place(corosync_installed=True)
