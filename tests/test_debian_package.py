@@ -634,11 +634,13 @@ def test_autopkgtests(scenario: Scenario, deb: Path) -> None:
     # Debian 13's autopkgtest (5.49) claims no isolation for the null server (12's claims
     # isolation-machine), and its --fake-capability trips an assertion there; this testbed is
     # a copy of the root in namespaces of its own, the isolation a container gives, so the
-    # restriction is waived by name.
+    # restriction is waived by name.  Tests without needs-root run as a normal user, as on
+    # Debian's CI.
     result = s.root.run(
         [
             "autopkgtest",
             "--ignore-restrictions=isolation-container",
+            "--user=nobody",
             f"{DEB_IN_ROOT}/{dsc.name}",
             f"{DEB_IN_ROOT}/{s.deb_name}",
             "--",
