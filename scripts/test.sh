@@ -14,10 +14,11 @@ command -v nsenter >/dev/null 2>&1 || missing="$missing util-linux"
 command -v zsh >/dev/null 2>&1 || missing="$missing zsh"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 python3 -c 'import ensurepip' >/dev/null 2>&1 || missing="$missing python3-venv"
-# The Debian package: build it (scripts/build-deb.sh), lintian, and the
-# Debian 12 root it is tested in (tests/debroot.py).
-for pkg in dpkg-dev debhelper dh-python pybuild-plugin-pyproject python3-all \
-    python3-setuptools lintian mmdebstrap; do
+# The Debian package: build it with its build-time tests (scripts/build-deb.sh),
+# lintian, and mmdebstrap for the Debian 12 and 13 roots it is tested in
+# (tests/debroot.py; autopkgtest runs inside them, so it is not needed here).
+for pkg in dpkg-dev debhelper dh-python pybuild-plugin-pyproject python3-all python3-pytest \
+    python3-hypothesis python3-setuptools lintian mmdebstrap; do
     dpkg-query -W -f '${Status}\n' "$pkg" 2>/dev/null | grep -q ' installed$' ||
         missing="$missing $pkg"
 done

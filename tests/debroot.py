@@ -1,19 +1,24 @@
-"""A throwaway Debian 12 root to install the corokey package into.
+"""Throwaway Debian 12 and 13 roots to install the corokey package into.
 
 The package is never installed on the machine that runs the tests: each test
 extracts its own copy of a cached root and runs dpkg and apt in it through
 ``chroot``, in fresh mount, PID, IPC, UTS and network namespaces (so nothing
 started in the root survives it, and nothing in it can reach the network).
 
-The root is built once per machine by mmdebstrap from the Debian mirror of
+Each root is built once per machine by mmdebstrap from the Debian mirror of
 this machine's apt sources, and cached as a tarball in
-``/var/cache/corokey-tests/debian12-root-<hash>/`` where the hash covers
+``/var/cache/corokey-tests/debianNN-root-<hash>/`` where the hash covers
 everything it is built from (suite, packages, mirror, recipe).  It holds:
 
-* python3 and openssh-client installed (corokey's Depends);
-* corosync and its dependencies downloaded into apt's cache, not installed,
-  with apt's package lists kept, so ``apt-get install corosync`` and
-  ``apt-get install --reinstall corosync`` work offline in every test;
+* python3 installed (corokey's Depends), and autopkgtest with dpkg-dev (which
+  it needs to unpack a source package), to run the package's autopkgtests
+  with the null virt-server inside a copy of the root;
+* corosync, openssh-client (corokey's Recommends, with its own Recommends,
+  as apt's default install takes them) and the autopkgtests' python3-pytest
+  and python3-hypothesis, with their dependencies, downloaded
+  into apt's cache, not installed, with apt's package lists kept, so
+  ``apt-get install corosync`` and ``apt-get install --reinstall corosync``
+  work offline in every test, and so do autopkgtest's installs;
 * ``/usr/sbin/policy-rc.d`` exiting 101, so corosync's postinst does not try
   (and fail) to start the daemon.
 """
@@ -30,11 +35,15 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 CACHE_ROOT = Path("/var/cache/corokey-tests")
 SUITE = "bookworm"
-INCLUDE = ("python3", "openssh-client")
-DOWNLOAD_ONLY = ("corosync",)
+# The suites a root can be built of, and the name of each root's cache.
+ROOT_NAMES = {"bookworm": "debian12", "trixie": "debian13"}
+INCLUDE = ("python3", "autopkgtest", "dpkg-dev")
+DOWNLOAD_ONLY = ("corosync", "python3-pytest", "python3-hypothesis")
+# What apt's default install of corokey adds: its Recommends, with theirs.
+DOWNLOAD_WITH_RECOMMENDS = ("openssh-client",)
 # Bump when the way the root is built changes (hooks, options), so the cache
 # key changes with it.
-RECIPE = 1
+RECIPE = 4
 MIRROR_ENV = "COROKEY_TEST_MIRROR"
 ROOT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 BUILD_TIMEOUT = 900
@@ -44,8 +53,12 @@ class RootUnavailable(Exception):
     """The Debian root cannot be built here; the message says why."""
 
 
-def debian_mirror() -> str:
-    """The Debian mirror of this machine's apt sources (or $COROKEY_TEST_MIRROR)."""
+def debian_mirror(suite: str = SUITE) -> str:
+    """The Debian mirror of this machine's apt sources (or $COROKEY_TEST_MIRROR).
+
+    The one that serves ``suite`` if there is one, else the first that serves
+    Debian's main archive (which serves every suite).
+    """
     override = os.environ.get(MIRROR_ENV)
     if override:
         return override
@@ -72,7 +85,7 @@ def debian_mirror() -> str:
         # The main archive (not debian-security, not -updates): its suites
         # have no dash, and Release files say Origin and Label "Debian".
         if origin == "Debian" and label == "Debian" and "-" not in release:
-            if release == SUITE:
+            if release == suite:
                 candidates.insert(0, site)
             else:
                 candidates.append(site)
@@ -84,14 +97,20 @@ def debian_mirror() -> str:
     return candidates[0]
 
 
-def root_inputs(mirror: str) -> Dict[str, object]:
+def root_name(suite: str) -> str:
+    """The name of a suite's root and its cache (debian12-root, ...)."""
+    return f"{ROOT_NAMES[suite]}-root"
+
+
+def root_inputs(mirror: str, suite: str = SUITE) -> Dict[str, object]:
     """Everything the cached root is built from: its cache key."""
     return {
-        "what": "debian12-root",
-        "suite": SUITE,
+        "what": root_name(suite),
+        "suite": suite,
         "mirror": mirror,
         "include": sorted(INCLUDE),
         "download_only": sorted(DOWNLOAD_ONLY),
+        "download_with_recommends": sorted(DOWNLOAD_WITH_RECOMMENDS),
         "recipe": RECIPE,
     }
 
@@ -127,7 +146,7 @@ def cached_build(
     return final
 
 
-def mmdebstrap_argv(mirror: str, tarball: Path) -> List[str]:
+def mmdebstrap_argv(mirror: str, tarball: Path, suite: str = SUITE) -> List[str]:
     policy = 'printf "#!/bin/sh\\nexit 101\\n" >"$1/usr/sbin/policy-rc.d"'
     return [
         "mmdebstrap",
@@ -147,20 +166,24 @@ def mmdebstrap_argv(mirror: str, tarball: Path) -> List[str]:
         '--customize-hook=chroot "$1" apt-get clean',
         '--customize-hook=chroot "$1" env DEBIAN_FRONTEND=noninteractive apt-get install'
         " --download-only --yes --no-install-recommends " + " ".join(DOWNLOAD_ONLY),
-        SUITE,
+        # (mmdebstrap's apt configuration, which the hooks inherit, turns Recommends off.)
+        '--customize-hook=chroot "$1" env DEBIAN_FRONTEND=noninteractive apt-get install'
+        " --download-only --yes -o APT::Install-Recommends=true "
+        + " ".join(DOWNLOAD_WITH_RECOMMENDS),
+        suite,
         str(tarball),
         mirror,
     ]
 
 
-def build_root_tarball(mirror: str, directory: Path) -> None:
+def build_root_tarball(mirror: str, directory: Path, suite: str = SUITE) -> None:
     """Build root.tar in directory with mmdebstrap; RootUnavailable when it fails."""
     if shutil.which("mmdebstrap") is None:
         raise RootUnavailable("mmdebstrap is not installed (scripts/test.sh installs it)")
     log = directory / "mmdebstrap.log"
     with open(log, "w") as out:
         result = subprocess.run(
-            mmdebstrap_argv(mirror, directory / "root.tar"),
+            mmdebstrap_argv(mirror, directory / "root.tar", suite),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -170,19 +193,21 @@ def build_root_tarball(mirror: str, directory: Path) -> None:
     if result.returncode != 0:
         tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
         raise RootUnavailable(
-            f"mmdebstrap could not build a Debian {SUITE} root from {mirror} "
+            f"mmdebstrap could not build a Debian {suite} root from {mirror} "
             f"(exit {result.returncode}): {tail}"
         )
 
 
-def cached_root_tarball(mirror: Optional[str] = None, cache_root: Path = CACHE_ROOT) -> Path:
-    """The cached root tarball, built first if this machine has none yet."""
-    site = mirror if mirror is not None else debian_mirror()
+def cached_root_tarball(
+    mirror: Optional[str] = None, cache_root: Path = CACHE_ROOT, suite: str = SUITE
+) -> Path:
+    """The cached root tarball of suite, built first if this machine has none yet."""
+    site = mirror if mirror is not None else debian_mirror(suite)
     directory = cached_build(
         cache_root,
-        "debian12-root",
-        root_inputs(site),
-        lambda tmp: build_root_tarball(site, tmp),
+        root_name(suite),
+        root_inputs(site, suite),
+        lambda tmp: build_root_tarball(site, tmp, suite),
     )
     return directory / "root.tar"
 
@@ -250,7 +275,12 @@ class DebianRoot:
             "--ipc",
             "--uts",
             f"--mount-proc={self.path}/proc",
-            "chroot",
+            # Pseudo-terminals of the root's own (tests open them; so do apt and
+            # autopkgtest): a new devpts instance, mounted in this mount namespace only.
+            "sh",
+            "-c",
+            'mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$0/dev/pts"'
+            ' && mount --bind "$0/dev/pts/ptmx" "$0/dev/ptmx" && exec chroot "$0" "$@"',
             str(self.path),
             "/usr/bin/env",
             "-i",

@@ -98,6 +98,11 @@ def test_an_unknown_command_is_a_usage_error_with_a_hint() -> None:
 # ----------------------------------------------------------------------------- check
 
 
+@pytest.mark.root
+@pytest.mark.skipif(
+    os.geteuid() != 0,
+    reason="the key must be root's: the corosync profile's owner check fails on any other",
+)
 def test_check_exit_codes_and_json(tmp_path: Path) -> None:
     clean = write_key(tmp_path / "clean", os.urandom(256))
     long = write_key(tmp_path / "long", os.urandom(5000))
@@ -112,6 +117,11 @@ def test_check_exit_codes_and_json(tmp_path: Path) -> None:
     assert document["keys"][0]["findings"][0]["reference"] == "too-short"
 
 
+@pytest.mark.root
+@pytest.mark.skipif(
+    os.geteuid() != 0,
+    reason="the key must be root's: the corosync profile's owner check fails on any other",
+)
 def test_check_fips_flag_and_stdin(tmp_path: Path) -> None:
     key = write_key(tmp_path / "k", os.urandom(512))
     assert corokey("check", str(key)).returncode == 0

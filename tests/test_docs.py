@@ -38,7 +38,7 @@ def test_completion_offers_every_option_of_a_command(command: str) -> None:
     real = {n for a in parser._arguments for n in a.names if n.startswith("--")}
     offered = set(_complete("corokey", command, "--"))
     assert real <= offered
-    man = (REPO / "docs" / "man" / "corokey.1").read_text()
+    man = (REPO / "docs" / "man" / "corokey.8").read_text()
     assert f".BR {command} " in man or f".B {command}" in man
 
 

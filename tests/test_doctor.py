@@ -126,6 +126,11 @@ def test_doctor_names_the_node_with_another_key(tmp_path: Path) -> None:
     assert diagnosis.exit_code == 2
 
 
+@pytest.mark.root
+@pytest.mark.skipif(
+    os.geteuid() != 0,
+    reason="the key must be root's: the corosync profile's owner check fails on any other",
+)
 def test_doctor_healthy_without_trouble_and_finds_key_problems(tmp_path: Path) -> None:
     conf = _setup(tmp_path, ["[TOTEM ] A new membership (1.8) was formed."], os.urandom(256))
     diagnosis = diagnose(str(conf))

@@ -15,10 +15,12 @@ import re
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import corokey
 from corokey.cli.common import format_failure
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCE = REPO / "src" / "corokey"
+# The package under test: src/corokey here, the installed one under autopkgtest.
+SOURCE = Path(corokey.__file__).parent
 TABLE = REPO / "docs" / "errors.md"
 TABLE_ROW = re.compile(r"^\| `([a-z0-9<>_-]+)` \|")
 SECTION = "## Error references"
@@ -86,7 +88,7 @@ def raised_references() -> Dict[str, str]:
             for value in values:
                 pattern = _pattern(value)
                 if pattern is not None:
-                    where = f"{path.relative_to(REPO)}:{value.lineno}"
+                    where = f"{path.relative_to(SOURCE.parent)}:{value.lineno}"
                     found.setdefault(pattern, where)
     return found
 

@@ -11,6 +11,7 @@ overwritten in place.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Dict, List
 
@@ -103,6 +104,9 @@ def test_without_l_we_never_wait_and_say_so(version: str, tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("version", corosync2.VERSIONS)
 def test_existing_longer_file_is_replaced_whole(version: str, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        # Not root, the C tool cannot open its own 0400 key to write it (EACCES).
+        pytest.skip("replacing an existing 0400 key is compared as root")
     build = corosync2.build_or_skip(version)
     vector = ["-l", "-k", "@D@/existing"]  # 280 bytes before
     theirs = observe(str(build.keygen), vector, tmp_path / "c")

@@ -164,6 +164,7 @@ def _snapshot(directory: Path) -> List[str]:
     return sorted(p.name for p in directory.iterdir())
 
 
+@pytest.mark.root
 def test_real_enospc_leaves_old_key_and_no_temp(tiny_tmpfs: Path) -> None:
     key = tiny_tmpfs / "authkey"
     key.write_bytes(OLD_KEY)
@@ -179,6 +180,7 @@ def test_real_enospc_leaves_old_key_and_no_temp(tiny_tmpfs: Path) -> None:
     assert _snapshot(tiny_tmpfs) == before
 
 
+@pytest.mark.root
 def test_real_read_only_file_system_is_exit_2_and_changes_nothing(
     tiny_tmpfs: Path, tmp_path: Path
 ) -> None:

@@ -109,6 +109,9 @@ def _settled_random_key() -> bytes:
 
 @pytest.mark.parametrize("command", ["fingerprint", "check"])
 def test_corokey_fingerprint_and_check(tmp_path: Path, command: str) -> None:
+    if command == "check" and os.geteuid() != 0:
+        # The fast path is that of a sound key, and a key of another owner than root is not.
+        pytest.skip("the key must be root's: check's owner finding takes another path")
     key = tmp_path / "authkey"
     key.write_bytes(_settled_random_key())
     key.chmod(0o400)

@@ -46,18 +46,21 @@ def configure(parser: "ArgumentParser") -> None:
 def execute(args: "Namespace") -> int:
     profile = get_profile(args.profile)
     ssh = ssh_from(args)
-    nodes = nodes_from(args)
     key_path = key_path_from(args)
     if args.from_node and args.keyfile:
         raise UsageError("give KEYFILE or --from NODE, not both", hint="corokey push --help")
     pacemaker_source = False
     if args.from_node:
+        nodes = nodes_from(args)
         key, label, pacemaker_source = read_from(ssh, args.from_node, profile, key_path)
         nodes = [n for n in nodes if n != args.from_node] or nodes
     else:
+        # The command line first: an empty or unreadable KEYFILE is named as such, also on
+        # a machine without corosync.conf, where the nodes cannot be found.
         source = given_or(args.keyfile, key_path or profile.path, "key file")
         key = read_key_argument(source).data
         label = source
+        nodes = nodes_from(args)
     errors = content_errors(key, profile, label)
     if errors and not args.force:
         raise CorokeyError(
