@@ -50,6 +50,7 @@ FAST_PATHS = {
         "corokey.cli.check",
         "corokey.checks",
         "corokey.exitcodes",
+        "corokey.findings",
         "corokey.key",
         "corokey.profiles",
         "corokey.record",

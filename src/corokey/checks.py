@@ -16,6 +16,12 @@ fixes it.  A report's exit code is 0 when clean (notes only), 1 with warnings,
 """
 
 from corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
+
+# Re-exported: findings are part of what checks offers its callers.
+from corokey.findings import ERROR as ERROR
+from corokey.findings import NOTE as NOTE
+from corokey.findings import WARNING as WARNING
+from corokey.findings import Finding as Finding
 from corokey.key import (
     COROSYNC2_KEY_LEN,
     FIPS_KEY_LEN_MAX,
@@ -35,7 +41,6 @@ if TYPE_CHECKING:
 
     from corokey.errors import ProfileOwnerError
 
-ERROR, WARNING, NOTE = "error", "warning", "note"
 _RANK = {NOTE: 0, WARNING: 1, ERROR: 2}
 FIPS_FLAG = "/proc/sys/crypto/fips_enabled"
 #: A key whose zlib-compressed form is smaller than this share of it has structure.
@@ -50,27 +55,6 @@ MAX_PATTERN_PERIOD = 32
 _HEX = frozenset(b"0123456789abcdefABCDEF\r\n")
 _BASE64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_\r\n")
 _TEXT = frozenset(range(0x20, 0x7F)) | frozenset(b"\t\r\n")
-
-
-class Finding(Record):
-    """One problem (or remark) about a key: severity, reference, message, fix command."""
-
-    __slots__ = ("fix", "message", "reference", "severity")
-    severity: str
-    reference: str
-    message: str
-    fix: "Optional[str]"
-
-    def __init__(self, severity: str, reference: str, message: str, fix: "Optional[str]" = None):
-        self._set(severity=severity, reference=reference, message=message, fix=fix)
-
-    def to_json(self) -> "Dict[str, Any]":
-        return {
-            "severity": self.severity,
-            "reference": self.reference,
-            "message": self.message,
-            "fix": self.fix,
-        }
 
 
 class CheckReport(Record):

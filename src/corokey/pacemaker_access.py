@@ -19,7 +19,7 @@ than haclient, owned by anyone but root or hacluster: refused, the key is expose
 
 import shlex
 
-from corokey.checks import ERROR, NOTE, WARNING, Finding
+from corokey.findings import ERROR, NOTE, WARNING, Finding
 from corokey.pacemaker import DAEMON_GROUP, DAEMON_USER
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time

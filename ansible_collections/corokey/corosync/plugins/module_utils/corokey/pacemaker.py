@@ -33,7 +33,7 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-
 if TYPE_CHECKING:
     from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple
 
-    from ansible_collections.corokey.corosync.plugins.module_utils.corokey.checks import Finding
+    from ansible_collections.corokey.corosync.plugins.module_utils.corokey.findings import Finding
 
 #: include/crm/lrmd.h (Pacemaker 2.1.5): DEFAULT_REMOTE_KEY_LOCATION, ALT_REMOTE_KEY_LOCATION.
 PACEMAKER_KEY_PATH = "/etc/pacemaker/authkey"
@@ -197,7 +197,7 @@ def adjust_findings(
     that stays (readable by others, writable) is fixed with SHARED_MODE, never 0400."""
     import shlex
 
-    from ansible_collections.corokey.corosync.plugins.module_utils.corokey.checks import NOTE, Finding
+    from ansible_collections.corokey.corosync.plugins.module_utils.corokey.findings import NOTE, Finding
 
     findings = list(findings)
     if reason is None:

@@ -21,7 +21,7 @@ than haclient, owned by anyone but root or hacluster: refused, the key is expose
 
 import shlex
 
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.checks import ERROR, NOTE, WARNING, Finding
+from ansible_collections.corokey.corosync.plugins.module_utils.corokey.findings import ERROR, NOTE, WARNING, Finding
 from ansible_collections.corokey.corosync.plugins.module_utils.corokey.pacemaker import DAEMON_GROUP, DAEMON_USER
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
