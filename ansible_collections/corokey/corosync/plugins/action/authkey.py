@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: corokey authors
-# MIT License (see the LICENSE of the corokey project)
+# MIT License (see LICENSE at the root of this collection)
 """Action plugin of corokey.corosync.authkey: reads ``src`` on the controller.
 
 The key file is read as bytes with corokey's safe reader (no link followed, a
@@ -14,8 +14,8 @@ import base64
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.errors import CorokeyError
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.secretfile import read_secret
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.errors import CorokeyError
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.secretfile import read_secret
 from ansible_collections.corokey.corosync.plugins.module_utils.keyfile import error_message
 
 READ_LIMIT = 1 << 20

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: corokey authors
-# MIT License (see the LICENSE of the corokey project)
+# MIT License (see LICENSE at the root of this collection)
 
 DOCUMENTATION = r"""
 ---
@@ -80,13 +80,13 @@ import re
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.errors import CorokeyError
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.key import generate_key
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.profiles import (
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.errors import CorokeyError
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.key import generate_key
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.profiles import (
     PROFILES,
     key_size,
 )
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.secretfile import (
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.secretfile import (
     lstat_facts,
     read_secret,
     write_secret,

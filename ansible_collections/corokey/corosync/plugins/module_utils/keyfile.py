@@ -1,5 +1,5 @@
 # Copyright: corokey authors
-# MIT License (see the LICENSE of the corokey project)
+# MIT License (see LICENSE at the root of this collection)
 """What the corokey.corosync modules add to corokey's library on a node.
 
 The staged copy of a key (the ``authkey`` module's ``state=staged``) is a file
@@ -11,11 +11,11 @@ is fixed, so that a later task (``state=committed`` or ``aborted``) finds it.
 
 import os
 
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.key import (
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.key import (
     fingerprint,
     fingerprint_hex,
 )
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.secretfile import (
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.secretfile import (
     lstat_facts,
     read_secret,
 )

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: corokey authors
-# MIT License (see the LICENSE of the corokey project)
+# MIT License (see LICENSE at the root of this collection)
 
 DOCUMENTATION = r"""
 ---
@@ -187,11 +187,11 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.checks import content_errors
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.errors import CorokeyError
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.key import fingerprint
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.profiles import PROFILES
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.secretfile import write_secret
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.checks import content_errors
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.errors import CorokeyError
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.key import fingerprint
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.profiles import PROFILES
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.secretfile import write_secret
 from ansible_collections.corokey.corosync.plugins.module_utils.keyfile import (
     describe,
     description,

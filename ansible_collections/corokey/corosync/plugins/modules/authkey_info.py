@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: corokey authors
-# MIT License (see the LICENSE of the corokey project)
+# MIT License (see LICENSE at the root of this collection)
 
 DOCUMENTATION = r"""
 ---
@@ -195,23 +195,23 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.checks import (
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.checks import (
     ERROR,
     Finding,
     check_key,
 )
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.corosync_conf import load_conf
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.doctor import diagnose
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.errors import CorokeyError
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.key import DEFAULT_KEY_PATH
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.logscan import (
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.corosync_conf import load_conf
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.doctor import diagnose
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.errors import CorokeyError
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.key import DEFAULT_KEY_PATH
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.logscan import (
     journal_lines,
     read_since_last_start,
     read_tail,
     scan,
 )
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.profiles import PROFILES
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.runtime import (
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.profiles import PROFILES
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.runtime import (
     cmap_values,
     live_state,
     local_runner,

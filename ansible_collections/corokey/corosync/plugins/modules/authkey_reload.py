@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: corokey authors
-# MIT License (see the LICENSE of the corokey project)
+# MIT License (see LICENSE at the root of this collection)
 
 DOCUMENTATION = r"""
 ---
@@ -89,7 +89,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.runtime import (
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.runtime import (
     cmap_values,
     live_state,
 )

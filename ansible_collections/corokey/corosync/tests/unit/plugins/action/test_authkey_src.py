@@ -1,5 +1,5 @@
 # Copyright: corokey authors
-# MIT License (see the LICENSE of the corokey project)
+# MIT License (see LICENSE at the root of this collection)
 """The authkey action plugin: src read on the controller as bytes, links refused."""
 
 import os

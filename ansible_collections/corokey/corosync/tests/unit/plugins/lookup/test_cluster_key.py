@@ -1,5 +1,5 @@
 # Copyright: corokey authors
-# MIT License (see the LICENSE of the corokey project)
+# MIT License (see LICENSE at the root of this collection)
 """The cluster_key lookup, through ansible-playbook on this machine."""
 
 import base64
@@ -127,7 +127,7 @@ def test_parallel_first_use_gives_every_host_the_same_key(playbook_runner, tmp_p
 def _first_use(args):
     directory, cluster, barrier = args
     from ansible_collections.corokey.corosync.plugins.lookup.cluster_key import key_for
-    from ansible_collections.corokey.corosync.plugins.module_utils.corokey.profiles import PROFILES
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.profiles import PROFILES
 
     barrier.wait()
     return key_for(cluster, directory, PROFILES["corosync"], None, False, False)

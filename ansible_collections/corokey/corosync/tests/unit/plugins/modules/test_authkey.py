@@ -1,5 +1,5 @@
 # Copyright: corokey authors
-# MIT License (see the LICENSE of the corokey project)
+# MIT License (see LICENSE at the root of this collection)
 """corokey.corosync.authkey on real files in a temp directory."""
 
 import base64

@@ -1,5 +1,5 @@
 # Copyright: corokey authors
-# MIT License (see the LICENSE of the corokey project)
+# MIT License (see LICENSE at the root of this collection)
 """corokey.corosync.authkey_info on a real corosync.conf, key and log in a temp directory.
 
 Its answers from a running corosync are checked by the integration tests
