@@ -26,8 +26,9 @@ options:
     default: /etc/corosync/corosync.conf
   path:
     description:
-      - The key file to check. Defaults to where corosync reads its key (C(totem.keyfile),
-        else C(/etc/corosync/authkey)).
+      - The key file to check. For the C(corosync) profile it defaults to where corosync
+        reads its key (C(totem.keyfile), else C(/etc/corosync/authkey)); for the others, to
+        the profile's file (C(/etc/pacemaker/authkey), C(/etc/cluster/fence_xvm.key)).
     type: path
   profile:
     description: Which kind of secret the key is (sizes, owner and mode the checks expect).
@@ -195,35 +196,38 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.corokey.corosync.plugins.module_utils._corokey.checks import (
-    ERROR,
-    Finding,
-    check_key,
-)
-from ansible_collections.corokey.corosync.plugins.module_utils._corokey.corosync_conf import load_conf
-from ansible_collections.corokey.corosync.plugins.module_utils._corokey.doctor import diagnose
-from ansible_collections.corokey.corosync.plugins.module_utils._corokey.errors import CorokeyError
-from ansible_collections.corokey.corosync.plugins.module_utils._corokey.key import DEFAULT_KEY_PATH
-from ansible_collections.corokey.corosync.plugins.module_utils._corokey.logscan import (
-    journal_lines,
-    read_since_last_start,
-    read_tail,
-    scan,
-)
-from ansible_collections.corokey.corosync.plugins.module_utils._corokey.profiles import PROFILES
-from ansible_collections.corokey.corosync.plugins.module_utils._corokey.runtime import (
-    cmap_values,
-    live_state,
-    local_runner,
-)
-from ansible_collections.corokey.corosync.plugins.module_utils.keyfile import (
-    ONLINE_RELOAD_SINCE,
-    describe,
-    error_message,
-    read_if_present,
-    staged_path,
-    version_tuple,
-)
+from ansible_collections.corokey.corosync.plugins.module_utils.python_floor import python_too_old
+
+if python_too_old() is None:  # the library does not parse on older Pythons
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.checks import (
+        ERROR,
+        Finding,
+        check_key,
+    )
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.corosync_conf import load_conf
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.doctor import diagnose
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.errors import CorokeyError
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.key import DEFAULT_KEY_PATH
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.logscan import (
+        journal_lines,
+        read_since_last_start,
+        read_tail,
+        scan,
+    )
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.profiles import PROFILES
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.runtime import (
+        cmap_values,
+        live_state,
+        local_runner,
+    )
+    from ansible_collections.corokey.corosync.plugins.module_utils.keyfile import (
+        ONLINE_RELOAD_SINCE,
+        describe,
+        error_message,
+        read_if_present,
+        staged_path,
+        version_tuple,
+    )
 
 
 def corosync_version():
@@ -300,7 +304,10 @@ def gather(params):
     except CorokeyError as exc:  # ConfParseError too
         conf, conf_error = None, exc
     source, conf_key_path = ("file", None) if conf is None else conf.key_source()
-    path = params["path"] or conf_key_path or (DEFAULT_KEY_PATH if profile.corosync else profile.path)
+    if profile.corosync:
+        path = params["path"] or conf_key_path or DEFAULT_KEY_PATH
+    else:  # corosync.conf names corosync's key, not this profile's
+        source, path = "file", params["path"] or profile.path
     if conf is not None:
         cipher, hash_ = conf.crypto()
         result["crypto"] = {"cipher": cipher, "hash": hash_, "enabled": conf.crypto_enabled()}
@@ -344,10 +351,13 @@ def main():
         argument_spec=dict(
             conf_path=dict(type="path", default="/etc/corosync/corosync.conf"),
             path=dict(type="path"),
-            profile=dict(type="str", default="corosync", choices=sorted(PROFILES)),
+            profile=dict(type="str", default="corosync", choices=["corosync", "fence-xvm", "pacemaker"]),
         ),
         supports_check_mode=True,
     )
+    too_old = python_too_old()
+    if too_old is not None:
+        module.fail_json(msg=too_old, reference="python-too-old")
     try:
         result = gather(module.params)
     except CorokeyError as exc:
