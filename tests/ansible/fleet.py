@@ -50,12 +50,19 @@ class Fleet:
             f"control_path_dir = {workdir / 'cp'}\n"
         )
 
-    def _inventory(self) -> str:
+    def _inventory(
+        self, groups: "Optional[Dict[str, List[str]]]" = None, cluster_vars: bool = True
+    ) -> str:
+        """Groups of host lines (each ``name [var=value ...]``), by default one per cluster."""
+        if groups is None:
+            groups = {name: [f"node{i}" for i in ids] for name, ids in CLUSTERS.items()}
         lines = []
-        for name, ids in CLUSTERS.items():
+        for name, hosts in groups.items():
             lines.append(f"[{name}]")
-            lines += [f"node{i}" for i in ids]
-            lines += [f"[{name}:vars]", f"corokey_cluster={name}", ""]
+            lines += hosts
+            if cluster_vars:
+                lines += [f"[{name}:vars]", f"corokey_cluster={name}"]
+            lines.append("")
         lines += [
             "[all:vars]",
             "ansible_python_interpreter=/usr/bin/python3",
@@ -72,7 +79,20 @@ class Fleet:
         self.net.wait_for_membership(expected, timeout=timeout)
         self.net.wait_for_stable_ring()
 
-    def playbook(self, name: str, *options: str, keys: Optional[Path] = None) -> "tuple[int, str]":
+    def write_inventory(
+        self, name: str, groups: "Dict[str, List[str]]", cluster_vars: bool = True
+    ) -> Path:
+        path = self.workdir / name
+        path.write_text(self._inventory(groups, cluster_vars))
+        return path
+
+    def playbook(
+        self,
+        name: str,
+        *options: str,
+        keys: Optional[Path] = None,
+        inventory: Optional[Path] = None,
+    ) -> "tuple[int, str]":
         env = dict(os.environ)
         env.update(
             ANSIBLE_CONFIG=str(self.config),
@@ -86,7 +106,7 @@ class Fleet:
             [
                 str(VENV_BIN / "ansible-playbook"),
                 "-i",
-                str(self.inventory),
+                str(inventory or self.inventory),
                 str(PLAYBOOKS / name),
                 *options,
             ],

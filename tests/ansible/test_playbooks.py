@@ -5,14 +5,16 @@ tests run in file order on one fleet, each leaving it whole.
 """
 
 import base64
+import os
 import re
-import stat
+import subprocess
 from pathlib import Path
-from typing import Iterator
+from typing import Dict, Iterator
 
 import pytest
 
 from tests.ansible.fleet import Fleet
+from tests.ansible.helpers import VENV_BIN
 from tests.testhosts import Network, unavailable_reason
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
@@ -50,6 +52,48 @@ def assert_no_key_material(output: str, key: bytes) -> None:
     assert key[:16].decode("latin-1") not in output, "raw key bytes in the output"
 
 
+def assert_nowhere_on_the_controller(fleet: Fleet, keys: "list[bytes]") -> None:
+    """Nor in what Ansible left on the controller (its local temp directory)."""
+    local = [p for p in (fleet.workdir / "ansible-local").rglob("*") if p.is_file()]
+    for path in local:
+        data = path.read_bytes()
+        for key in keys:
+            assert key not in data and base64.b64encode(key) not in data, path
+
+
+def store_keys(directory: Path, keys: "Dict[str, bytes]") -> None:
+    """A key store as the cluster_key lookup keeps it, holding ``keys``."""
+    directory.mkdir(mode=0o700)
+    for cluster, key in keys.items():
+        (directory / cluster).mkdir(mode=0o700)
+        path = directory / cluster / "corosync.key"
+        path.write_bytes(key)
+        path.chmod(0o600)
+
+
+def vault_encrypt(fleet: Fleet, data: bytes, name: str) -> "tuple[Path, Path]":
+    password = fleet.workdir / "vault-pass"
+    password.write_text("corokey fleet test\n")
+    plain = fleet.workdir / (name + ".plain")
+    plain.write_bytes(data)
+    vaulted = fleet.workdir / (name + ".vault")
+    subprocess.run(
+        [
+            str(VENV_BIN / "ansible-vault"),
+            "encrypt",
+            "--vault-password-file",
+            str(password),
+            "--output",
+            str(vaulted),
+            str(plain),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    plain.unlink()
+    return vaulted, password
+
+
 def leftovers(fleet: Fleet) -> "dict[str, list[str]]":
     return {
         h.name: [e for e in fleet.key_dir_entries(h) if e not in ("authkey", "authkey.old")]
@@ -57,57 +101,128 @@ def leftovers(fleet: Fleet) -> "dict[str, list[str]]":
     }
 
 
-def test_distribute_then_nothing_changes(fleet: Fleet) -> None:
-    status, output = fleet.playbook("distribute.yml")
+def test_an_empty_key_store_adopts_the_running_keys(fleet: Fleet) -> None:
+    """Issue 17, 2: from a controller that never saw the clusters, the role made new
+    keys and committed them under the running corosync.  Now every node's key becomes
+    the cluster's key in the store, nothing on the nodes changes, and the key bytes
+    travel no_log (searched for in --diff -vvv output and the controller's temp files)."""
+    before = fleet.node_keys()
+    rings = fleet.net.ring_ids()
+    status, output = fleet.playbook("distribute.yml", "--diff", "-vvv")
     assert status == 0, output
-    keys = fleet.node_keys()
+    assert fleet.node_keys() == before
     for cluster in ("alpha", "beta"):
-        for host in fleet.cluster(cluster):
-            assert keys[host.name] == fleet.controller_key(cluster)
-            assert stat.S_IMODE(host.path("/etc/corosync/authkey").stat().st_mode) == 0o400
-    assert fleet.controller_key("alpha") != fleet.controller_key("beta")
+        node_key = before[fleet.cluster(cluster)[0].name]
+        assert fleet.controller_key(cluster) == node_key
+        assert_no_key_material(output, node_key)
+    assert_nowhere_on_the_controller(fleet, [fleet.controller_key(c) for c in ("alpha", "beta")])
     assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
-    assert all(c["changed"] >= 1 and c["failed"] == 0 for c in recap(output).values()), output
+    assert fleet.net.ring_ids() == rings
 
     status, output = fleet.playbook("distribute.yml")
     assert status == 0, output
     assert all(c["changed"] == 0 for c in recap(output).values()), output
-    assert fleet.node_keys() == keys
-    # corosync still runs on the keys it started with: make it take the new ones.
-    fleet.reload("alpha")
-    fleet.reload("beta")
-    fleet.wait_whole()
+    assert fleet.node_keys() == before
 
 
 def test_check_mode_changes_nothing(fleet: Fleet, tmp_path: Path) -> None:
     before = fleet.node_keys()
     status, output = fleet.playbook("distribute.yml", "--check", "--diff", keys=tmp_path / "keys")
     assert status == 0, output
-    assert all(c["changed"] >= 1 for c in recap(output).values()), output
+    assert fleet.node_keys() == before
+    assert not (tmp_path / "keys").exists()  # adopting in check mode keeps nothing either
+    assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
+
+
+def test_a_running_cluster_is_not_moved_ahead_of_corosync(fleet: Fleet, tmp_path: Path) -> None:
+    """Issue 17, 2: a store whose key differs from the one corosync runs: the role
+    committed it and exited 0.  Now it fails for that cluster, changing nothing."""
+    keys = tmp_path / "keys"
+    store_keys(keys, {"alpha": os.urandom(256), "beta": os.urandom(256)})
+    before = fleet.node_keys()
+    status, output = fleet.playbook("distribute.yml", keys=keys)
+    assert status != 0
+    assert "corokey_apply=reload" in output and "cluster alpha: corosync runs on" in output, output
     assert fleet.node_keys() == before
     assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
 
 
-def test_diff_and_vvv_never_show_the_key(fleet: Fleet, tmp_path: Path) -> None:
-    before = fleet.node_keys()
-    other_keys = tmp_path / "keys"
-    status, output = fleet.playbook("distribute.yml", "--diff", "-vvv", keys=other_keys)
+def test_a_vault_src_applied_online_is_installed_decrypted_and_never_shown(fleet: Fleet) -> None:
+    """Issue 17, 1: a vault-encrypted corokey_key_src was installed as its ciphertext.
+    With corokey_apply=reload the running clusters change to the decrypted keys online
+    (the rotate role's procedure); --diff -vvv shows no key byte.  Then the store's keys
+    go back the same way."""
+    new = {c: os.urandom(256) for c in ("alpha", "beta")}
+    for cluster, key in new.items():
+        vault_encrypt(fleet, key, cluster)
+    _vaulted, password = vault_encrypt(fleet, os.urandom(256), "unused")
+    rings = fleet.net.ring_ids()
+    status, output = fleet.playbook(
+        "distribute.yml",
+        "-e",
+        f"corokey_key_src={fleet.workdir}/{{{{ corokey_cluster }}}}.vault",
+        "-e",
+        "corokey_apply=reload corokey_settle_seconds=3",
+        "--vault-password-file",
+        str(password),
+        "--diff",
+        "-vvv",
+    )
     assert status == 0, output
-    assert "fingerprint: SHA256:" in output  # the diff is there, and shows the fingerprint
+    after = fleet.node_keys()
+    for cluster, key in new.items():
+        for host in fleet.cluster(cluster):
+            assert after[host.name] == key
+        assert_no_key_material(output, key)
+    assert_nowhere_on_the_controller(fleet, list(new.values()))
+    assert fleet.net.ring_ids() == rings
+    assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
+
+    status, output = fleet.playbook(
+        "distribute.yml", "-e", "corokey_apply=reload corokey_settle_seconds=3"
+    )
+    assert status == 0, output
+    after = fleet.node_keys()
     for cluster in ("alpha", "beta"):
-        assert_no_key_material(output, fleet.controller_key(cluster, other_keys))
-        assert_no_key_material(output, fleet.controller_key(cluster))
-    # Nor in what Ansible left on the controller (its local temp directory).
-    local = [p for p in (fleet.workdir / "ansible-local").rglob("*") if p.is_file()]
-    for path in local:
-        data = path.read_bytes()
-        for cluster in ("alpha", "beta"):
-            key = fleet.controller_key(cluster, other_keys)
-            assert key not in data and base64.b64encode(key) not in data, path
-    # Put the fleet's keys back (corosync still runs on them: nothing was reloaded).
-    status, output = fleet.playbook("distribute.yml")
-    assert status == 0, output
+        for host in fleet.cluster(cluster):
+            assert after[host.name] == fleet.controller_key(cluster)
+    fleet.wait_whole()
+
+
+def test_the_play_must_name_each_node_of_the_nodelist_once(fleet: Fleet) -> None:
+    """Issue 17, 2: two inventory names of one node, and a nodelist node left out."""
+    inventory = fleet.write_inventory(
+        "twice.ini",
+        {
+            "alpha": ["node1", "node2", "node3", "node1b ansible_host=node1"],
+            "beta": ["node4", "node5"],
+        },
+    )
+    before = fleet.node_keys()
+    status, output = fleet.playbook("distribute.yml", inventory=inventory)
+    assert status != 0
+    assert "node1 and node1b are one node (nodeid 1)" in output, output
+    assert "nodeid 6 of the nodelist is not in the play" in output, output
     assert fleet.node_keys() == before
+    assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
+
+
+def test_serial_is_refused_before_anything_is_staged(fleet: Fleet) -> None:
+    status, output = fleet.playbook("serial.yml")
+    assert status != 0
+    assert "(serial): remove serial from the play" in output, output
+    assert "Stage the cluster's key" not in output
+    assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
+
+
+def test_corokey_cluster_as_a_play_variable(fleet: Fleet) -> None:
+    """Issue 17: given in the play's vars, the role failed ("no node could not stage")."""
+    inventory = fleet.write_inventory(
+        "plain.ini", {"alpha": ["node1", "node2", "node3"]}, cluster_vars=False
+    )
+    status, output = fleet.playbook("play_var.yml", inventory=inventory)
+    assert status == 0, output
+    assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(output).values()), output
 
 
 def test_audit_reports_every_node(fleet: Fleet) -> None:
@@ -120,6 +235,38 @@ def test_audit_reports_every_node(fleet: Fleet) -> None:
         assert status_text == "ok"
         assert members == ("1,2,3" if name in ("node1", "node2", "node3") else "4,5,6")
     assert "online_reload=True" in output
+
+
+def test_rotate_in_check_mode_plans_and_changes_nothing(fleet: Fleet) -> None:
+    """Issue 17: in --check every cluster failed and the rescue ran."""
+    before = fleet.node_keys()
+    status, output = fleet.playbook("rotate.yml", "--check")
+    assert status == 0, output
+    assert "cluster alpha: would change the key of the running cluster" in output, output
+    assert fleet.node_keys() == before
+    assert not list(fleet.keys.glob("*/*.next"))
+    assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
+
+
+def test_rotate_refuses_an_inline_key(fleet: Fleet) -> None:
+    """Issue 17: the preflight did not look at where corosync takes its key."""
+    confs = {h: h.path("/etc/corosync/corosync.conf") for h in fleet.cluster("beta")}
+    saved = {h: c.read_text() for h, c in confs.items()}
+    for host, conf in confs.items():  # corosync is not told: only what corokey reads changes
+        conf.write_text(
+            saved[host].replace(
+                "    keyfile: /etc/corosync/authkey\n", "    key: abcdefghabcdefghabcdefgh\n"
+            )
+        )
+    try:
+        before = fleet.node_keys()
+        status, output = fleet.playbook("rotate.yml", "-l", "beta")
+        assert status != 0
+        assert "hold the key inline in corosync.conf (totem.key)" in output, output
+        assert fleet.node_keys() == before
+    finally:
+        for host, conf in confs.items():
+            conf.write_text(saved[host])
 
 
 def test_rotate_both_clusters_online(fleet: Fleet) -> None:
@@ -216,8 +363,10 @@ def test_a_failed_commit_puts_the_old_key_back_everywhere(fleet: Fleet) -> None:
         status, output = fleet.playbook("rotate.yml")
         assert status != 0
         assert "the commit failed on node2" in output, output
-        assert "the old key put back and reloaded" in output, output
-        assert "Put .old back where the new key was committed" in output
+        assert "is back in every node's key file" in output, output
+        # corosync-cfgtool -R had not run: the rollback must not run one (issue 16's rule).
+        assert "no reload had run, so none was needed" in output, output
+        assert "Put the old key back on every node" in output
         after = fleet.node_keys()
         assert after == {**before, **{h.name: after[h.name] for h in fleet.cluster("beta")}}
         assert fleet.controller_key("alpha") == alpha_key
@@ -232,3 +381,41 @@ def test_a_failed_commit_puts_the_old_key_back_everywhere(fleet: Fleet) -> None:
         blocker.rmdir()
         blocker.write_bytes(saved)
         blocker.chmod(0o400)
+
+
+def test_a_stopped_cluster_gets_the_file_its_corosync_reads(fleet: Fleet) -> None:
+    """Issue 17, 3: with totem.keyfile naming /etc/corosync/cluster.key and corosync
+    stopped, the role wrote /etc/corosync/authkey and left cluster.key alone.  Proven
+    with corosync itself: the cluster starts whole on the file written."""
+    beta = fleet.cluster("beta")
+    confs = {h: h.path("/etc/corosync/corosync.conf") for h in beta}
+    saved = {h: c.read_text() for h, c in confs.items()}
+    before = fleet.node_keys()
+    for host in beta:
+        host.stop_corosync()
+    try:
+        for host, conf in confs.items():
+            conf.write_text(
+                saved[host].replace(
+                    "keyfile: /etc/corosync/authkey", "keyfile: /etc/corosync/cluster.key"
+                )
+            )
+        status, output = fleet.playbook("distribute.yml", "-l", "beta")
+        assert status == 0, output
+        for host in beta:
+            assert host.read_key("/etc/corosync/cluster.key") == fleet.controller_key("beta")
+            assert fleet.node_keys()[host.name] == before[host.name]  # authkey untouched
+        for host in beta:
+            host.start_corosync(wait=False)
+        fleet.wait_whole()
+    finally:
+        for host in beta:
+            host.stop_corosync()
+        for host, conf in confs.items():
+            conf.write_text(saved[host])
+            cluster_key = host.path("/etc/corosync/cluster.key")
+            if cluster_key.exists():
+                cluster_key.unlink()
+        for host in beta:
+            host.start_corosync(wait=False)
+    fleet.wait_whole()

@@ -93,7 +93,8 @@ options:
       - With O(state=committed) (required there), the fingerprint the staged copy must
         have (C(SHA256:...) or 64 hex digits); another staged copy is refused and left alone.
       - With O(state=restored), the fingerprint C(PATH.old) must have (the key the
-        commit replaced); another C(.old) is refused and left alone.
+        commit replaced); another C(.old) is refused and left alone. A key that already
+        has this fingerprint is left as it is (a node that never committed).
       - In check mode, where the staging before did not write either, a commit without a
         staged copy predicts the commit of this fingerprint.
     type: str
@@ -431,6 +432,8 @@ class Run(object):
         self.remove_staged()
 
     def restore(self, expected):
+        if expected is not None and self.live is not None and same_fingerprint(self.live.data, expected):
+            return  # the key is the one a restore would put back (a node that never committed)
         backup = read_if_present(self.path + ".old")
         if backup is None:
             raise Refused(

@@ -130,7 +130,13 @@ corosync:
       description: Whether corosync answers.
       type: bool
     this_node:
-      description: This node's nodeid.
+      description: This node's nodeid, from the running corosync.
+      type: int
+    conf_node:
+      description:
+        - The nodeid of the nodelist entry that is this node, found as corosync finds it
+          (an entry's ring addresses, names resolved, among this host's addresses); null
+          when none or several match. For a corosync that is not running.
       type: int
     members:
       description: Node ids of the joined members.
@@ -230,6 +236,41 @@ if python_too_old() is None:  # the library does not parse on older Pythons
     )
 
 
+def local_addresses():
+    """This host's addresses (``ip -o addr``), as corosync compares nodelist entries with them."""
+    status, text = local_runner(["ip", "-o", "addr", "show"])
+    if status != 0:
+        return set()
+    found = set()
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[2] in ("inet", "inet6"):
+            found.add(fields[3].split("/", 1)[0])
+    return found
+
+
+def resolved(address):
+    import socket
+
+    try:
+        return {info[4][0] for info in socket.getaddrinfo(address, None)}
+    except (socket.gaierror, UnicodeError):
+        return set()
+
+
+def conf_node(conf):
+    """corosync's own entry in the nodelist: the one with a local ring address."""
+    if conf is None:
+        return None
+    mine = local_addresses()
+    matches = [
+        node.nodeid
+        for node in conf.nodes()
+        if any(resolved(address) & mine for address in node.addresses)
+    ]
+    return matches[0] if len(matches) == 1 else None
+
+
 def corosync_version():
     status, text = local_runner(["corosync", "-v"])
     if status != 0 or "version '" not in text:
@@ -324,6 +365,7 @@ def gather(params):
         "version": version,
         "running": live.running,
         "this_node": live.this_node,
+        "conf_node": conf_node(conf),
         "members": sorted(live.members),
         "quorate": live.quorate,
         "ring_id": live.ring_id,

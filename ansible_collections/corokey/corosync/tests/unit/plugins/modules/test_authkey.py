@@ -298,9 +298,13 @@ def test_restore_checks_that_old_is_the_key_expected(module_runner, keydir):
     path.write_bytes(KEY)
     os.chmod(str(path), 0o400)
     (keydir / "authkey.old").write_bytes(OTHER)
-    wrong, _output = module_runner("authkey", {"path": str(path), "state": "restored", "expected_fingerprint": fp(KEY)})
+    third = fp(bytes(range(1, 256)) + b"x")
+    wrong, _output = module_runner("authkey", {"path": str(path), "state": "restored", "expected_fingerprint": third})
     assert wrong.get("failed") and wrong["reference"] == "old-differs", wrong
     assert path.read_bytes() == KEY
+    # A node that never committed already holds the old key: nothing to restore there.
+    same, _output = module_runner("authkey", {"path": str(path), "state": "restored", "expected_fingerprint": fp(KEY)})
+    assert same.get("changed") is False and not same.get("failed"), same
     right, _output = module_runner("authkey", {"path": str(path), "state": "restored", "expected_fingerprint": fp(OTHER)})
     assert right.get("changed") is True and path.read_bytes() == OTHER, right
 
