@@ -5,6 +5,7 @@ tests run in file order on one fleet, each leaving it whole.
 """
 
 import base64
+import json
 import os
 import re
 import subprocess
@@ -418,4 +419,50 @@ def test_a_stopped_cluster_gets_the_file_its_corosync_reads(fleet: Fleet) -> Non
                 cluster_key.unlink()
         for host in beta:
             host.start_corosync(wait=False)
+    fleet.wait_whole()
+
+
+def test_apply_restart_restarts_the_cluster_onto_the_key_and_back_on_failure(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """corokey_apply=restart: the whole cluster stopped (confirmed), committed and started
+    whole on the new key; with a commit that fails on one node (a directory where .old
+    goes), it is started again whole on the old key and the message says so.  Last in the
+    file: its corosyncs then run as daemons started over ssh."""
+    from tests.cluster.test_rotate_restart import START, STOP
+
+    beta = fleet.cluster("beta")
+    new = os.urandom(256)
+    keys = tmp_path / "keys"
+    store_keys(keys, {"beta": new})
+    settings = {
+        "corokey_apply": "restart",
+        "corokey_restart_timeout": 60,
+        "corokey_stop_command": STOP,
+        "corokey_start_command": START,
+    }
+    commands = ["-e", json.dumps(settings)]
+    blocker = beta[1].path("/etc/corosync/authkey.old")
+    saved = blocker.read_bytes() if blocker.exists() else None
+    if saved is not None:
+        blocker.unlink()
+    blocker.mkdir()
+    try:
+        before = fleet.node_keys()
+        status, output = fleet.playbook("distribute.yml", "-l", "beta", *commands, keys=keys)
+        assert status != 0
+        assert "the commit failed on node5" in output, output
+        assert "the cluster runs again, whole, on the old key" in output, output
+        assert fleet.node_keys() == before
+    finally:
+        blocker.rmdir()
+        if saved is not None:
+            blocker.write_bytes(saved)
+            blocker.chmod(0o400)
+    fleet.wait_whole()
+
+    status, output = fleet.playbook("distribute.yml", "-l", "beta", *commands, keys=keys)
+    assert status == 0, output
+    after = fleet.node_keys()
+    assert all(after[h.name] == new for h in beta)
     fleet.wait_whole()

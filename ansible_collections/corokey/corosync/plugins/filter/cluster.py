@@ -11,6 +11,7 @@ cluster reload its key online.  Fingerprints, node ids and names only: no key
 bytes pass through here.
 """
 
+
 def _answered(info):
     return isinstance(info, dict) and not info.get("failed") and not info.get("unreachable") and "key" in info
 

@@ -199,4 +199,3 @@ def corosync_key_location(conf, conf_path, explicit):
             "move it to a file: set totem.keyfile, remove totem.key, restart corosync",
         )
     return KeyLocation(explicit or path, conf_path)
-

@@ -61,7 +61,7 @@ options:
       - A key file on the controller, read as bytes by this module's action plugin
         and sent instead of O(content_b64). Relative paths are searched as the
         C(copy) module searches them (the role's or playbook's C(files/)).
-      - A file encrypted with C(ansible-vault) is decrypted in memory (see O(decrypt)):
+      - A file encrypted with C(ansible-vault) is decrypted in memory (see O(decrypt)),
         never through a decrypted temp file on the controller.
     type: path
   decrypt:
@@ -118,11 +118,11 @@ attributes:
 notes:
   - The key's directory and each one above it must be owned by root (or the user the
     module runs as) and writable by nobody else, as corokey's CLI requires.
-  - When the key of a running corosync changes, the result carries a warning: corosync
+  - When the key of a running corosync changes, the result carries a warning; corosync
     keeps the key it started with until C(corosync-cfgtool -R) (3.1 and later) or a
     restart, and a node restarted alone comes up on the new key and cannot rejoin.
   - A key that is text (base64, hex, a vault file not decrypted) gets a warning, as
-    C(corokey check) gives: corosync uses the characters as they are.
+    C(corokey check) gives (corosync uses the characters as they are).
   - Core dumps are off (RLIMIT_CORE 0) while the module holds key bytes.
   - Enable pipelining (C(ANSIBLE_PIPELINING=true)) so that the module and its arguments,
     the key among them, reach the node through ssh's standard input instead of a file

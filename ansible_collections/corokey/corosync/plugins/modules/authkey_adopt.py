@@ -63,7 +63,7 @@ attributes:
 requirements:
   - Python 3.9 or later on the node.
 seealso:
-  - role: corokey.corosync.authkey
+  - module: corokey.corosync.authkey_info
   - plugin: corokey.corosync.cluster_key
     plugin_type: lookup
 """
