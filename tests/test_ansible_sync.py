@@ -65,14 +65,29 @@ def test_the_copy_records_the_corokey_version_and_the_license_follows(tmp_path: 
     """The copy says which corokey it was made from, and the collection ships the
     repository's LICENSE: a new version or licence text is drift until re-synced."""
     root = _tree(tmp_path)
-    assert 'COROKEY_VERSION = "0.1.0"' in (root / COPY / "__init__.py").read_text()
+    assert 'COROKEY_VERSION = "0.1.0"' in (root / COPY / "version.py").read_text()
+    assert (root / COPY / "__init__.py").read_text() == ""  # ansible-test 2.14's empty-init
     init = root / "src/corokey/__init__.py"
     init.write_text(init.read_text().replace('__version__ = "0.1.0"', '__version__ = "9.9.9"'))
     (root / "LICENSE").write_text((root / "LICENSE").read_text() + "changed\n")
     result = check(root)
     assert result.returncode == 1
-    assert "__init__.py" in result.stderr and "LICENSE" in result.stderr
+    assert "version.py" in result.stderr and "LICENSE" in result.stderr
     subprocess.run([sys.executable, str(root / SCRIPT)], cwd=root, check=True)
     assert check(root).returncode == 0
-    assert 'COROKEY_VERSION = "9.9.9"' in (root / COPY / "__init__.py").read_text()
+    assert 'COROKEY_VERSION = "9.9.9"' in (root / COPY / "version.py").read_text()
     assert (root / COLLECTION / "LICENSE").read_text().endswith("changed\n")
+
+
+def test_slices_lose_the_space_before_their_colon_and_nothing_else_changes() -> None:
+    """ruff formats ``data[start : end]``; ansible-test 2.14's pycodestyle calls it E203."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sync", ROOT / SCRIPT)
+    assert spec is not None and spec.loader is not None
+    sync = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sync)
+    source = 'x = data[start : start + n]\ny = {"a": b[1 :]}\nz = f(a, key=lambda v: v)\n'
+    assert sync.tight_slices(source) == (
+        'x = data[start: start + n]\ny = {"a": b[1:]}\nz = f(a, key=lambda v: v)\n'
+    )

@@ -64,8 +64,7 @@ requirements:
   - Python 3.9 or later on the node.
 seealso:
   - module: corokey.corosync.authkey_info
-  - plugin: corokey.corosync.cluster_key
-    plugin_type: lookup
+  - module: corokey.corosync.authkey
 """
 
 EXAMPLES = r"""

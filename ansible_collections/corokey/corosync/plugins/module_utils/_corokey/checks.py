@@ -424,7 +424,7 @@ def _deflate_cannot_shrink(data: bytes, ratio: float) -> bool:
     size = len(data)
     if size >= _ZLIB_SYMBOLS_PER_BLOCK or size < 3:
         return False
-    if len({data[i : i + 3] for i in range(size - 2)}) != size - 2:
+    if len({data[i: i + 3] for i in range(size - 2)}) != size - 2:
         return False
     eighths = 0
     for value in set(data):

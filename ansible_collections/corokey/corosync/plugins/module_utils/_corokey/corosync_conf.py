@@ -182,7 +182,7 @@ def parse_conf(text: str, path: str = DEFAULT_CONF_PATH) -> "CorosyncConf":
         if "{" in stripped:
             brace = stripped.index("{")
             name = stripped[:brace].strip(" \t")
-            after = stripped[brace + 1 :].strip(" \t")
+            after = stripped[brace + 1:].strip(" \t")
             if not name:
                 raise ConfParseError(path, number, brace + 1, "missing section name before '{'")
             if after:
@@ -196,7 +196,7 @@ def parse_conf(text: str, path: str = DEFAULT_CONF_PATH) -> "CorosyncConf":
             key = stripped[:colon].strip(" \t")
             if not key:
                 raise ConfParseError(path, number, colon + 1, "missing key name before ':'")
-            stack[-1].items.append((key, stripped[colon + 1 :].strip(" \t"), number))
+            stack[-1].items.append((key, stripped[colon + 1:].strip(" \t"), number))
         elif "}" in stripped:
             if content != "}":
                 column = indent if not content.startswith("}") else indent + 1

@@ -85,7 +85,7 @@ def members(run: "Runner" = local_runner) -> "Optional[Set[int]]":
         answered = answered or values is not None
         # Only this prefix's keys: a runner may replay one output for both questions.
         mine = {
-            k[len(prefix) + 1 :]: v for k, v in (values or {}).items() if k.startswith(prefix + ".")
+            k[len(prefix) + 1:]: v for k, v in (values or {}).items() if k.startswith(prefix + ".")
         }
         if not mine:  # not running, or the other generation's keys
             continue

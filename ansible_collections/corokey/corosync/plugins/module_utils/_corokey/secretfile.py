@@ -545,7 +545,7 @@ def is_temp_of(entry: str, name: str) -> bool:
 
 
 def _temp_pid(entry: str, name: str) -> "Optional[int]":
-    middle = entry[len(f".{name}{TEMP_INFIX}") : -len(TEMP_SUFFIX)]
+    middle = entry[len(f".{name}{TEMP_INFIX}"): -len(TEMP_SUFFIX)]
     pid_text = middle.split("-", 1)[0]
     return int(pid_text) if pid_text.isdigit() else None
 
@@ -610,7 +610,7 @@ def write_secret_stream(data: bytes, fd: int = 1) -> "Optional[str]":
     view = memoryview(data)
     try:
         while view:
-            view = view[os.write(fd, view) :]
+            view = view[os.write(fd, view):]
     except OSError as exc:
         raise _error("write", "-", "Could not write the key to standard output", exc) from None
     return warning
