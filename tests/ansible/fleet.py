@@ -20,9 +20,10 @@ CLUSTERS = {"alpha": (1, 2, 3), "beta": (4, 5, 6)}
 
 
 class Fleet:
-    def __init__(self, net: Network, workdir: Path) -> None:
+    def __init__(self, net: Network, workdir: Path, bin_dir: Path = VENV_BIN) -> None:
         self.net = net
         self.workdir = workdir
+        self.bin_dir = bin_dir  # the ansible-core release that runs the playbooks
         self.hosts = net.add_hosts(6)
         net.wait_for_membership()  # one cluster of six first, as add_hosts makes it
         for host in self.hosts:
@@ -100,11 +101,11 @@ class Fleet:
             ANSIBLE_NOCOLOR="1",
             ANSIBLE_FORCE_COLOR="0",
             COROKEY_KEY_DIR=str(keys or self.keys),
-            PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+            PATH=f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}",
         )
         result = self.net.run_admin(
             [
-                str(VENV_BIN / "ansible-playbook"),
+                str(self.bin_dir / "ansible-playbook"),
                 "-i",
                 str(inventory or self.inventory),
                 str(PLAYBOOKS / name),

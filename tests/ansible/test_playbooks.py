@@ -128,10 +128,15 @@ def test_an_empty_key_store_adopts_the_running_keys(fleet: Fleet) -> None:
 
 def test_check_mode_changes_nothing(fleet: Fleet, tmp_path: Path) -> None:
     before = fleet.node_keys()
-    status, output = fleet.playbook("distribute.yml", "--check", "--diff", keys=tmp_path / "keys")
+    status, output = fleet.playbook(
+        "distribute.yml", "--check", "--diff", "-vvv", keys=tmp_path / "keys"
+    )
     assert status == 0, output
     assert fleet.node_keys() == before
     assert not (tmp_path / "keys").exists()  # adopting in check mode keeps nothing either
+    for key in set(before.values()):  # the adopt path in check mode reads the key too
+        assert_no_key_material(output, key)
+    assert_nowhere_on_the_controller(fleet, list(set(before.values())))
     assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
 
 
@@ -177,6 +182,8 @@ def test_a_vault_src_applied_online_is_installed_decrypted_and_never_shown(fleet
         assert_no_key_material(output, key)
     assert_nowhere_on_the_controller(fleet, list(new.values()))
     assert fleet.net.ring_ids() == rings
+    # The module says so when the key of a running corosync changes (here, until -R).
+    assert "corosync runs on this node and still uses the key it started with" in output
     assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
 
     status, output = fleet.playbook(
