@@ -157,7 +157,7 @@ def test_a_vault_src_applied_online_is_installed_decrypted_and_never_shown(fleet
     """Issue 17, 1: a vault-encrypted corokey_key_src was installed as its ciphertext.
     With corokey_apply=reload the running clusters change to the decrypted keys online
     (the rotate role's procedure); --diff -vvv shows no key byte.  Then the store's keys
-    go back the same way."""
+    go back the same way, given as corokey_key_b64."""
     new = {c: os.urandom(256) for c in ("alpha", "beta")}
     for cluster, key in new.items():
         vault_encrypt(fleet, key, cluster)
@@ -186,14 +186,28 @@ def test_a_vault_src_applied_online_is_installed_decrypted_and_never_shown(fleet
     assert "corosync runs on this node and still uses the key it started with" in output
     assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
 
-    status, output = fleet.playbook(
-        "distribute.yml", "-e", "corokey_apply=reload corokey_settle_seconds=3"
+    # Back to the store's keys, given as corokey_key_b64 (as a !vault string or a secret
+    # store's value would be), online again.
+    stored = {c: fleet.controller_key(c) for c in ("alpha", "beta")}
+    secrets = fleet.workdir / "secrets.json"
+    secrets.write_text(
+        json.dumps(
+            {
+                "corokey_keys": {c: base64.b64encode(k).decode() for c, k in stored.items()},
+                "corokey_key_b64": "{{ corokey_keys[corokey_cluster] }}",
+                "corokey_apply": "reload",
+                "corokey_settle_seconds": 3,
+            }
+        )
     )
+    status, output = fleet.playbook("distribute.yml", "-e", f"@{secrets}", "-vvv")
+    secrets.unlink()
     assert status == 0, output
     after = fleet.node_keys()
-    for cluster in ("alpha", "beta"):
+    for cluster, key in stored.items():
         for host in fleet.cluster(cluster):
-            assert after[host.name] == fleet.controller_key(cluster)
+            assert after[host.name] == key
+        assert_no_key_material(output, key)
     fleet.wait_whole()
 
 
