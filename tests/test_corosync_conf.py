@@ -104,8 +104,9 @@ def test_crmsh_shape_with_tabs_subsections_and_nameless_node() -> None:
     conf = parse_conf(CRMSH_SHAPE, "crm.conf")
     assert conf.crypto() == ("aes256", "sha1")
     assert [(n.nodeid, n.label) for n in conf.nodes()] == [(7, "node-a"), (8, "198.51.100.8")]
-    assert conf.value("logging.logger_subsys.subsys") == "QUORUM"
-    assert conf.value("totem.interface.mcastport") == "5405"
+    # corosync files a logger_subsys under its subsys and an interface under its ring
+    assert conf.value("logging.logger_subsys.QUORUM.debug") == "off"
+    assert conf.cmap["totem.interface.0.mcastport"] == ("u16", 5405)
 
 
 def test_corosync_example_and_debian_default_parse() -> None:
@@ -135,6 +136,7 @@ def test_corosync_example_and_debian_default_parse() -> None:
 def test_crypto_rules_of_corosync_3() -> None:
     assert parse_conf("totem {\n}\n").crypto() == ("none", "none")
     assert parse_conf("totem {\nsecauth: on\n}\n").crypto() == ("aes256", "sha256")
+    assert parse_conf("totem {\nsecauth: off\n}\n").crypto_enabled() is False
     assert (
         parse_conf(
             "totem {\nsecauth: on\ncrypto_cipher: none\ncrypto_hash: none\n}\n"
@@ -155,43 +157,53 @@ def test_key_sources_and_value_quirks() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "line", "column", "words"),
+    ("text", "line", "words"),
     [
-        ("totem {\n version: 2\n", 1, 1, "never closed"),
-        ("totem {\n}\n}\n", 3, 1, "unexpected closing brace"),
-        ("totem {\n  version 2\n}\n", 2, 3, "not a section"),
-        ("totem {\n  : 2\n}\n", 2, 3, "missing key name"),
-        ("  { \n", 1, 3, "missing section name"),
-        ("totem { version: 2\n}\n", 1, 9, "extra characters after"),
-        ("totem {\n  } x\n}\n", 2, 4, "extra characters around"),
-        ("x: " + "y" * 600 + "\n", 1, 512, "line too long"),
+        ("totem {\n version: 2\n", 2, "Missing closing brace"),
+        ("totem {\n}\n}\n", 3, "Unexpected closing brace"),
+        ("totem {\n  version 2\n}\n", 2, "Line is not opening or closing section"),
+        ("  { \n", 1, "Missing section name"),
+        ("totem { version: 2\n}\n", 1, "Extra characters after opening bracket"),
+        ("totem {\n  } x\n}\n", 2, "Extra characters before or after closing bracket"),
+        ("x: " + "y" * 600 + "\n", 1, "Line too long"),
     ],
 )
-def test_malformed_files_name_line_and_column(
-    text: str, line: int, column: int, words: str
-) -> None:
+def test_malformed_files_name_the_line_as_corosync_3_does(text: str, line: int, words: str) -> None:
     with pytest.raises(ConfParseError) as caught:
         parse_conf(text, "/etc/corosync/corosync.conf")
     error = caught.value
-    assert (error.line, error.column) == (line, column)
+    assert error.line == line
     assert words in error.message
-    assert error.message.startswith(f"/etc/corosync/corosync.conf:{line}:{column}: ")
+    assert error.message.startswith(f"/etc/corosync/corosync.conf:{line}: ")
 
 
 def test_corosync_agrees_that_they_are_malformed(tmp_path: Path) -> None:
-    """corosync itself refuses the same files (its -t option only tests the config)."""
+    """corosync 3 itself refuses the same files, naming the same line (its -t option
+    only tests the config)."""
     import shutil
 
     if shutil.which("corosync") is None:
         pytest.skip("corosync not installed")
-    for text in ("totem {\n version: 2\n", "totem {\n}\n}\n", "totem {\n  version 2\n}\n"):
+    texts = [
+        "totem {\n version: 2\n",
+        "totem {\n}\n}\n",
+        "totem {\n  version 2\n}\n",
+        "totem {\n version 2\n}\n" + "a: " + "b" * 600 + "\n",
+        "totem {\n}\n" + "a: " + "b" * 508 + "\n",
+        "#" * 600 + "\n",
+        "totem {\n crypto_cipher: bogus\n}\n",
+    ]
+    for text in texts:
         conf = tmp_path / "bad.conf"
         conf.write_text(text)
         result = subprocess.run(
             ["corosync", "-t", "-c", str(conf)], capture_output=True, text=True, check=False
         )
+        with pytest.raises(ConfParseError) as caught:
+            parse_conf(text, str(conf))
+        said = result.stdout + result.stderr
         assert result.returncode != 0
-        assert "parser error" in result.stdout + result.stderr
+        assert f"parser error: {conf}:{caught.value.line}: {caught.value.problem}" in said
 
 
 def test_unreadable_config_is_a_clear_error(tmp_path: Path) -> None:
@@ -200,3 +212,134 @@ def test_unreadable_config_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CorokeyError) as caught:
         load_conf(str(tmp_path / "missing.conf"))
     assert "cannot read" in caught.value.message and "--config" in (caught.value.hint or "")
+
+
+# ---------------------------------------------------------------- coroparse's own forms
+# Each of these was read wrongly before corosync.conf was read as cmap keys (issue 16).
+
+
+def test_a_top_level_dotted_keyfile_is_totem_s_keyfile() -> None:
+    conf = parse_conf(
+        "totem {\n crypto_hash: sha256\n}\ntotem.keyfile: /etc/corosync/cluster.key\n"
+    )
+    assert conf.key_source() == ("file", "/etc/corosync/cluster.key")
+    conf = parse_conf("totem.crypto_cipher: aes256\ntotem.crypto_hash: sha1\n")
+    assert conf.crypto() == ("aes256", "sha1")
+
+
+def test_a_section_name_loses_its_trailing_colon() -> None:
+    conf = parse_conf("totem: {\n keyfile: /k\n secauth: on\n}\n")
+    assert conf.key_source() == ("file", "/k") and conf.crypto_enabled()
+    assert parse_conf("a.b:{\n c: d\n}\n").value("a.b.c") == "d"
+
+
+def test_dotted_node_keys_and_a_repeated_nodelist_overwrite_from_index_0() -> None:
+    conf = parse_conf(
+        "nodelist {\n node {\n  ring0_addr: a\n  nodeid: 1\n }\n node {\n  ring0_addr: b\n"
+        "  nodeid: 2\n }\n}\nnodelist {\n node {\n  ring0_addr: c\n  nodeid: 3\n }\n}\n"
+        "nodelist.node.5.ring0_addr: e\nnodelist.node.5.nodeid: 5\n"
+    )
+    assert [(n.index, n.label, n.nodeid) for n in conf.nodes()] == [
+        (0, "c", 3),
+        (1, "b", 2),
+        (5, "e", None),
+    ]
+    # a dotted nodeid is stored as text (which corosync does not take as a nodeid),
+    # a node {} one as u32
+    assert conf.cmap["nodelist.node.5.nodeid"] == ("str", "5")
+    assert conf.cmap["nodelist.node.0.nodeid"] == ("u32", 3)
+
+
+def test_quotes_and_hashes_are_part_of_the_value() -> None:
+    conf = parse_conf('totem {\n keyfile: "/etc/corosync/authkey"\n}\n')
+    assert conf.key_source() == ("file", '"/etc/corosync/authkey"')
+    conf = parse_conf("totem {\n keyfile: /k # old key\n}\n")
+    assert conf.key_source() == ("file", "/k # old key")
+
+
+def test_values_are_checked_only_inside_their_section() -> None:
+    with pytest.raises(ConfParseError, match="Invalid cipher type"):
+        parse_conf("totem {\n crypto_cipher: bogus\n}\n")
+    conf = parse_conf("totem.crypto_cipher: bogus\ntotem.crypto_hash: sha1\n")
+    assert conf.cmap["totem.crypto_cipher"] == ("str", "bogus")
+    assert conf.crypto() == ("none", "sha1")  # an unknown value leaves the default
+    assert parse_conf("totem.version: 2\n").cmap["totem.version"] == ("str", "2")
+    assert parse_conf("totem {\n version: 2\n}\n").cmap["totem.version"] == ("u32", 2)
+    with pytest.raises(ConfParseError, match=r'"nodelist\.node\.0\.nodeid" is expected'):
+        parse_conf("nodelist {\n node {\n  nodeid: x\n }\n}\n")
+
+
+def test_the_line_limit_is_in_bytes() -> None:
+    name = "totem.cluster_name: "
+    fits = name + "é" * ((510 - len(name)) // 2)  # 510 bytes, fewer characters
+    assert len(fits.encode()) <= 510
+    assert parse_conf(fits + "\n").value("totem.cluster_name")
+    over = name + "é" * 250  # 520 bytes but only 270 characters
+    with pytest.raises(ConfParseError, match="Line too long") as caught:
+        parse_conf("totem {\n}\n" + over + "\n")
+    assert caught.value.line == 3
+    with pytest.raises(ConfParseError, match="Line too long"):
+        parse_conf("a" * 511 + "\n")
+    parse_conf("#" * 509 + "\n")
+
+
+def test_corosync_2_is_lenient_and_names_no_line() -> None:
+    text = "totem {\n version 2\n keyfile: /k\n}\nthis is no line\n"
+    with pytest.raises(ConfParseError):
+        parse_conf(text)
+    conf = parse_conf(text, corosync_version="2.4.6")
+    assert conf.key_source() == ("file", "/k")
+    # an over-long line is cut at 511 bytes and its tail read as a line of its own
+    long_line = "totem.cluster_name: " + "x" * 491 + "totem.keyfile: /tail\n"
+    assert parse_conf(long_line, corosync_version="2.3.5").key_source() == ("file", "/tail")
+    with pytest.raises(ConfParseError) as caught:
+        parse_conf("totem {\n", "f.conf", corosync_version="2.4.6")
+    assert caught.value.line is None and caught.value.message == "f.conf: Missing closing brace"
+
+
+def test_corosync_2_encrypts_by_default() -> None:
+    """totemconfig.c totem_get_crypto in 2.3.5 and 2.4.6: aes256 + sha1 unless secauth off."""
+    for version in ("2.3.5", "2.4.6", "2"):
+        assert parse_conf("totem {\n version: 2\n}\n", corosync_version=version).crypto() == (
+            "aes256",
+            "sha1",
+        )
+        cases = {
+            "secauth: on": ("aes256", "sha1"),
+            "secauth: off": ("none", "none"),
+            "crypto_cipher: none": ("none", "sha1"),
+            "secauth: off\n crypto_hash: sha256": ("none", "sha256"),
+        }
+        for line, crypto in cases.items():
+            conf = parse_conf(f"totem {{\n {line}\n}}\n", corosync_version=version)
+            assert conf.crypto() == crypto, (version, line)
+        assert parse_conf(
+            "totem {\n crypto_cipher: none\n}\n", corosync_version=version
+        ).crypto_enabled()
+    assert not parse_conf("totem {\n version: 2\n}\n").crypto_enabled()  # 3.x
+
+
+def test_the_default_key_of_2x_comes_from_the_startup_files() -> None:
+    conf = parse_conf("totem {\n}\n", corosync_version="2.4.6", default_key="/etc/k2")
+    assert conf.key_source() == ("file", "/etc/k2")
+    conf = parse_conf("totem {\n keyfile: /etc/k1\n}\n", "c", "2.4.6", default_key="/etc/k2")
+    assert conf.key_source() == ("file", "/etc/k1")
+
+
+def test_local_commands_default_to_the_key_the_conf_names(tmp_path: Path) -> None:
+    from corokey.corosync_conf import local_key_path
+
+    conf = tmp_path / "corosync.conf"
+    conf.write_text("totem {\n crypto_hash: sha256\n}\ntotem.keyfile: /etc/corosync/cluster.key\n")
+    assert local_key_path("/etc/corosync/authkey", str(conf)) == "/etc/corosync/cluster.key"
+    assert local_key_path("/d", str(tmp_path / "missing.conf")) == "/d"
+    conf.write_text("totem {\n")
+    with pytest.raises(ConfParseError):
+        local_key_path("/d", str(conf))
+
+
+def test_corosync_3_reports_the_first_problem_in_file_order() -> None:
+    """It parses as it reads: a bad line before an over-long one is the one named."""
+    with pytest.raises(ConfParseError) as caught:
+        parse_conf("totem {\n version 2\n}\n" + "a: " + "b" * 600 + "\n")
+    assert caught.value.line == 2 and "Line is not" in caught.value.problem

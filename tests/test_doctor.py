@@ -155,7 +155,8 @@ def test_doctor_warns_of_crypto_off_and_reports_parse_errors(tmp_path: Path) -> 
     assert diagnosis.findings[0].severity == "warning" and diagnosis.exit_code == 1
     conf.write_text("totem {\n")
     broken = diagnose(str(conf))
-    assert broken.exit_code == 2 and f"{conf}:1:1:" in broken.findings[0].message
+    assert broken.exit_code == 2
+    assert f"{conf}:1: Missing closing brace" in broken.findings[0].message
 
 
 DEBIAN_CONF = Path("/etc/corosync/corosync.conf")
@@ -232,3 +233,24 @@ def test_doctor_cli_json(tmp_path: Path) -> None:
     assert result.returncode == 2
     document = json.loads(result.stdout)
     assert document["odd_nodes"] == ["n3"] and document["status"] == "error"
+
+
+def test_doctor_judges_crypto_by_the_generation_and_advises_for_2x(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2.x encrypts without crypto lines (aes256 + sha1); its crypto-off advice names no
+    knet and no online reload, which 2.x does not have."""
+    monkeypatch.setenv("COROKEY_COROSYNC", "2.4.6")
+    conf = _setup(tmp_path, [], os.urandom(128), crypto=False)
+    diagnosis = diagnose(str(conf), run=_not_running)
+    assert diagnosis.crypto == "aes256/sha1"
+    assert "crypto-off" not in [f.reference for f in diagnosis.findings]
+    conf.write_text(conf.read_text().replace(" version: 2\n", " version: 2\n secauth: off\n"))
+    off = [f for f in diagnose(str(conf), run=_not_running).findings if f.reference == "crypto-off"]
+    assert len(off) == 1
+    fix = off[0].fix or ""
+    assert "secauth: off" in fix and "restart corosync on all nodes together" in fix
+    assert "knet" not in fix and "-R" not in fix
+    monkeypatch.setenv("COROKEY_COROSYNC", "3")
+    three = diagnose(str(conf), run=_not_running)
+    assert three.crypto == "none/none"

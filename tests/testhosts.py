@@ -316,6 +316,20 @@ class Host:
             )
         return process
 
+    def start_or_refused(self, timeout: float = 20) -> Optional[subprocess.Popen[bytes]]:
+        """Start ``corosync -f`` and wait until it answers (its process) or exits (None:
+        it refused the set-up; corosync_stderr() and log_text() say why)."""
+        process = self.start_corosync(wait=False)
+        self.wait_until(
+            lambda: (
+                process.poll() is not None
+                or self.run(["corosync-cfgtool", "-s"], check=False).returncode == 0
+            ),
+            f"corosync on {self.name} to answer or exit",
+            timeout=timeout,
+        )
+        return process if process.poll() is None else None
+
     def corosync_running(self) -> bool:
         return self.corosync_process is not None and self.corosync_process.poll() is None
 

@@ -83,9 +83,10 @@ def _node_path(
             else "to place a key before turning crypto on, name it: --key-path "
             "/etc/corosync/authkey"
         )
+        generation = "2.x" if conf.corosync2 else "3.x"
         raise KeyLocationError(
-            f"crypto is off in {node}'s corosync.conf (crypto_cipher {cipher}, crypto_hash "
-            f"{hash_}): corosync uses no key there",
+            f"crypto is off in {node}'s corosync.conf for its corosync {generation} "
+            f"(crypto_cipher {cipher}, crypto_hash {hash_}): corosync uses no key there",
             hint=hint,
             reference="crypto-off",
         )

@@ -10,6 +10,8 @@ leave the admin's memory only on a session's stdin, and come back only for
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from corokey.corosync_conf import ConfParseError, CorosyncConf, parse_conf
+from corokey.corosync_startup import Startup, StartupUnknown, startup
+from corokey.errors import CorokeyError
 from corokey.key import KEY_LEN_MAX, fingerprint_hex
 from corokey.nodescripts import (
     FAILURES,
@@ -137,7 +139,13 @@ class NodeView:
     def __init__(self, node: str) -> None:
         self.node = node
         self.conf: Optional[CorosyncConf] = None
-        self.conf_error: Optional[ConfParseError] = None
+        #: why the conf corosync reads could not be read as it does (ConfParseError, or
+        #: StartupUnknown when the startup files leave its path unclear)
+        self.conf_error: Optional[CorokeyError] = None
+        #: the startup files' verdict (corosync_startup); None when they were unclear
+        self.startup: Optional[Startup] = None
+        #: the path of the conf in ``conf`` (the startup files may name another)
+        self.conf_path = NODE_CONF_PATH
         self.keys: Dict[str, RemoteKey] = {}
         self.olds: Dict[str, RemoteKey] = {}
         #: directory -> "uid U mode M at PATH" when others can write there
@@ -192,18 +200,53 @@ def _one_shot(ssh: "Ssh", node: str, script: str) -> "List[Tuple[Answer, List[st
 
 
 def _conf_from(view: "NodeView", answers: "List[Tuple[Answer, List[str]]]") -> None:
-    for answer, _ in answers:
+    """The node's generation, startup files and corosync.conf (parsed as that generation
+    of corosync parses it)."""
+    startup_texts: Dict[str, Optional[str]] = {}
+    conf_text: Optional[List[str]] = None
+    for answer, text in answers:
         if answer.name == "corosync":
             version = answer.get("version")
             view.corosync_version = None if version in ("", "none") else version
             view.effective = int(answer.get("effective", str(EFFECTIVE_BYTES)))
-    for answer, text in answers:
-        if answer.name == "text-begin":
-            try:
-                view.conf = parse_conf("\n".join(text) + "\n", f"{view.node}:{NODE_CONF_PATH}")
-            except ConfParseError as exc:
-                view.conf_error = exc
-            return
+        elif answer.name == "startup-file":
+            readable = answer.get("readable") == "yes"
+            text_of = "".join(t + "\n" for t in text) if readable else None
+            startup_texts[answer.get("path")] = text_of
+        elif answer.name == "text-begin" and conf_text is None:
+            conf_text = text
+    corosync2 = view.effective < EFFECTIVE_BYTES
+    view.conf, view.conf_error, view.startup = None, None, None
+    try:
+        view.startup = startup(startup_texts, corosync2)
+    except StartupUnknown as exc:
+        view.conf_error = StartupUnknown(f"{view.node}: {exc.message}", hint=exc.hint)
+        return
+    if conf_text is None or view.startup.conf_path != view.conf_path:
+        return
+    try:
+        view.conf = parse_conf(
+            "\n".join(conf_text) + "\n",
+            f"{view.node}:{view.conf_path}",
+            view.corosync_version or ("2" if corosync2 else None),
+            view.startup.default_key,
+        )
+    except ConfParseError as exc:
+        view.conf_error = exc
+
+
+def _wanted(view: "NodeView", keys: bool = True) -> "Tuple[Optional[str], List[str]]":
+    """What a first look missed: the conf the startup files name (None: it was read) and
+    (with ``keys``) the key paths corosync may read that were not looked at."""
+    if view.startup is None:
+        return None, []
+    conf = view.startup.conf_path if view.startup.conf_path != view.conf_path else None
+    paths = [p for p in (view.startup.default_key,) if p and p not in view.keys]
+    if view.conf is not None and keys:
+        source, keyfile = view.conf.key_source()
+        if source == "file" and keyfile and keyfile.startswith("/") and keyfile not in view.keys:
+            paths.append(keyfile)
+    return conf, paths
 
 
 def look(ssh: "Ssh", node: str, paths: "Sequence[str]", live: bool = False) -> "NodeView":
@@ -212,6 +255,24 @@ def look(ssh: "Ssh", node: str, paths: "Sequence[str]", live: bool = False) -> "
     answers = _one_shot(ssh, node, inspect_script(paths, live=live))
     view = NodeView(node)
     _conf_from(view, answers)
+    _keys_from(view, answers)
+    for _ in range(2):
+        # The startup files name another conf or key, or the conf a keyfile the first
+        # look did not stat: look at those too (more sessions only where a node is set
+        # up so; the second conf may name one more keyfile).
+        conf, more = _wanted(view)
+        if conf is None and not more:
+            break
+        view.conf_path = conf or view.conf_path
+        again = _one_shot(ssh, node, inspect_script(list(paths) + more, conf=view.conf_path))
+        _conf_from(view, again)
+        _keys_from(view, again)
+    if live:
+        _live_from(view, _sections(answers))
+    return view
+
+
+def _keys_from(view: "NodeView", answers: "List[Tuple[Answer, List[str]]]") -> None:
     for answer, _ in answers:
         path = answer.get("path")
         if answer.name == "key":
@@ -222,9 +283,6 @@ def look(ssh: "Ssh", node: str, paths: "Sequence[str]", live: bool = False) -> "
             view.unsafe_dirs[path] = (
                 f"owner uid {answer.get('uid')}, mode {answer.get('mode')} at {path}"
             )
-    if live:
-        _live_from(view, _sections(answers))
-    return view
 
 
 def _sections(answers: "List[Tuple[Answer, List[str]]]") -> "Dict[str, Tuple[int, str]]":
@@ -272,6 +330,7 @@ class PushSession:
 
     def __init__(self, ssh: "Ssh", node: str) -> None:
         self.node = node
+        self.ssh = ssh
         self.session = Session(ssh, node, push_script(EFFECTIVE_BYTES), _MARKER)
         self.view = NodeView(node)
         self.staged: Optional[RemoteKey] = None
@@ -302,6 +361,11 @@ class PushSession:
             if answer is not None and answer.name == "corosync":
                 break
         _conf_from(self.view, _answers(lines))
+        conf, _ = _wanted(self.view, keys=False)
+        if conf is not None:  # the startup files name another conf: read that one
+            self.view.conf_path = conf
+            again = _one_shot(self.ssh, self.node, inspect_script([], conf=conf))
+            _conf_from(self.view, again)
         return self.view
 
     def stage(self, path: str, key: bytes, owner: str, mode: int) -> "Optional[RemoteKey]":

@@ -74,6 +74,14 @@ show_text() {
     say text-missing
   fi
 }
+show_startup() {
+  # The files corosync's unit or init script reads its options from (corokey.corosync_startup).
+  for f in /etc/default/corosync /etc/sysconfig/corosync; do
+    if [ -f "$f" ] && [ -r "$f" ]; then
+      say startup-file readable=yes "path=$f"; sed 's/^/| /' -- "$f"; echo
+    elif [ -e "$f" ]; then say startup-file readable=no "path=$f"; fi
+  done
+}
 dir_unsafe() {
   # The key's directory and every one above it: root's (or this user's), and writable
   # by nobody else (sticky excepted), as sshd's StrictModes asks of a home directory.
@@ -127,6 +135,7 @@ written() {
 # corosync's rules and picks), its .old, and whether its directory is safe.
 _INSPECT = r"""
 show_text "$conf"
+show_startup
 generation
 inspect_one() {
   facts "$1"; say key $F "path=$1"
@@ -136,7 +145,9 @@ inspect_one() {
   if [ -n "$bad" ]; then say dir unsafe=yes "$bad"; else say dir unsafe=no "path=$d"; fi
 }
 for k in "$@"; do inspect_one "$k"; done
-sed -n 's/^[[:space:]]*keyfile[[:space:]]*:[[:space:]]*//p' -- "$conf" 2>/dev/null \
+# keyfile as corosync names it: totem { keyfile: } or a dotted totem.keyfile: anywhere
+kf='^[[:space:]]*\([^{}:]*\.\)\{0,1\}keyfile[[:space:]]*:[[:space:]]*'
+sed -n "s/$kf//p" -- "$conf" 2>/dev/null \
   | sed 's/[[:space:]]*$//' | while IFS= read -r k; do
       case $k in /*) inspect_one "$k" ;; esac
     done
@@ -164,6 +175,7 @@ say live-end
 # End of input at any point before "commit" removes the staged copy.
 _PUSH = r"""
 show_text "$conf"
+show_startup
 # Only whether corosync is 2.x (for the report), without running it: 2.x links its totem
 # library, 3.x compiles totem in (corokey.key reads the same mark).
 if grep -qa libtotem_pg.so /usr/sbin/corosync 2>/dev/null; then

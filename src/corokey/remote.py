@@ -335,9 +335,9 @@ def resolve_nodes(nodes: "Optional[str]", config: "Optional[str]") -> "List[str]
         names = [validate_node(n.strip()) for n in nodes.split(",") if n.strip()]
         if names:
             return list(dict.fromkeys(names))
-    from corokey.corosync_conf import DEFAULT_CONF_PATH, load_conf
+    from corokey.corosync_conf import load_local_conf
 
-    conf = load_conf(config or DEFAULT_CONF_PATH)
+    conf = load_local_conf(config)
     names = [n.name or (n.addresses[0] if n.addresses else "") for n in conf.nodes()]
     names = [validate_node(n) for n in names if n]
     if not names:

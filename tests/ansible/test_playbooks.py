@@ -406,9 +406,9 @@ def test_a_failed_commit_puts_the_old_key_back_everywhere(fleet: Fleet) -> None:
 
 
 def test_a_stopped_cluster_gets_the_file_its_corosync_reads(fleet: Fleet) -> None:
-    """Issue 17, 3: with totem.keyfile naming /etc/corosync/cluster.key and corosync
-    stopped, the role wrote /etc/corosync/authkey and left cluster.key alone.  Proven
-    with corosync itself: the cluster starts whole on the file written."""
+    """Issue 17, 3: with a top-level ``totem.keyfile: /etc/corosync/cluster.key`` and
+    corosync stopped, the role wrote /etc/corosync/authkey and left cluster.key alone.
+    Proven with corosync itself: the cluster starts whole on the file written."""
     beta = fleet.cluster("beta")
     confs = {h: h.path("/etc/corosync/corosync.conf") for h in beta}
     saved = {h: c.read_text() for h, c in confs.items()}
@@ -416,12 +416,9 @@ def test_a_stopped_cluster_gets_the_file_its_corosync_reads(fleet: Fleet) -> Non
     for host in beta:
         host.stop_corosync()
     try:
-        for host, conf in confs.items():
-            conf.write_text(
-                saved[host].replace(
-                    "keyfile: /etc/corosync/authkey", "keyfile: /etc/corosync/cluster.key"
-                )
-            )
+        for host, conf in confs.items():  # the dotted form at the top level (coroparse)
+            text = saved[host].replace("    keyfile: /etc/corosync/authkey\n", "")
+            conf.write_text(text + "totem.keyfile: /etc/corosync/cluster.key\n")
         status, output = fleet.playbook("distribute.yml", "-l", "beta")
         assert status == 0, output
         for host in beta:

@@ -24,7 +24,8 @@ def configure(parser: "ArgumentParser") -> None:
         "files",
         nargs="*",
         metavar="FILE",
-        help="key files (default: the profile's path); - for stdin",
+        help="key files (default: the key corosync.conf names, else the profile's path); "
+        "- for stdin",
     )
     add_profile_option(parser)
     parser.add_argument(
@@ -39,7 +40,12 @@ def execute(args: "Namespace") -> int:
     corosync2 = profile.corosync and local_is_corosync2()
     reports: List[CheckReport] = []
     reject_stdin_twice(args.files)
-    for path in args.files or [profile.path]:
+    defaults = [profile.path]
+    if profile.corosync and not args.files:
+        from corokey.corosync_conf import local_key_path
+
+        defaults = [local_key_path(profile.path)]  # the key corosync.conf names
+    for path in args.files or defaults:
         if path == "-":
             from corokey.cli.fingerprint import read_key_argument
             from corokey.key import fingerprint

@@ -4,7 +4,6 @@ import sys
 
 from corokey.cli.args import ArgumentParser, Namespace
 from corokey.cli.common import add_json_option, print_json, printable
-from corokey.corosync_conf import DEFAULT_CONF_PATH
 from corokey.doctor import diagnose
 
 
@@ -15,7 +14,10 @@ def configure(parser: ArgumentParser) -> None:
         "start and asks the running daemon. Exit 0 healthy, 1 warnings, 2 problems."
     )
     parser.add_argument(
-        "--config", default=DEFAULT_CONF_PATH, metavar="FILE", help="corosync.conf to read"
+        "--config",
+        metavar="FILE",
+        help="corosync.conf to read (default: the one corosync is started with, "
+        "/etc/corosync/corosync.conf unless /etc/default/corosync says otherwise)",
     )
     parser.add_argument("--fips", action="store_true", help="check the key as if FIPS were on")
     add_json_option(parser)
@@ -26,7 +28,8 @@ def execute(args: Namespace) -> int:
     if args.json:
         print_json(diagnosis.to_json())
         return diagnosis.exit_code
-    lines = [f"config:  {diagnosis.conf_path} (crypto {diagnosis.crypto or 'unknown'})"]
+    conf_path = diagnosis.conf_path or "unknown"
+    lines = [f"config:  {conf_path} (crypto {diagnosis.crypto or 'unknown'})"]
     if diagnosis.key_path:
         lines.append(f"key:     {diagnosis.key_path}")
     live = diagnosis.live

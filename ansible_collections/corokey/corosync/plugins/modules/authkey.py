@@ -38,9 +38,12 @@ options:
   conf_path:
     description:
       - The corosync configuration that says where corosync reads its key (the
-        C(corosync) profile without O(path)).
+        C(corosync) profile without O(path)). By default the file this node's corosync
+        reads (C(-c) in C(COROSYNC_OPTIONS) for 3.x, C(COROSYNC_MAIN_CONFIG_FILE) for 2.x,
+        from C(/etc/default/corosync) or C(/etc/sysconfig/corosync)), else
+        C(/etc/corosync/corosync.conf), read as that corosync generation reads it (dotted
+        names such as a top-level C(totem.keyfile), 2.x's crypto defaults).
     type: path
-    default: /etc/corosync/corosync.conf
   profile:
     description:
       - Which kind of secret this is. It gives the default path, the owner, the mode and
@@ -235,14 +238,15 @@ if python_too_old() is None:  # the library does not parse on older Pythons
         content_errors,
         host_fips_enabled,
     )
-    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.corosync_conf import load_conf
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.corosync_conf import (
+        load_local_conf,
+    )
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey.errors import CorokeyError
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey.key import fingerprint
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey.profiles import PROFILES
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey.runtime import live_state
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey.secretfile import (
         forbid_core_dumps,
-        lstat_facts,
         write_secret,
     )
     from ansible_collections.corokey.corosync.plugins.module_utils.keyfile import (
@@ -481,10 +485,15 @@ class Run(object):
 
 
 def conf_or_none(conf_path):
-    """The node's corosync.conf as corosync reads it; None when there is none yet."""
-    if lstat_facts(conf_path).kind == "missing":
-        return None
-    return load_conf(conf_path)
+    """The node's corosync.conf as its corosync reads it (``conf_path`` None: the file its
+    startup files name, with its generation's rules); None when there is none to read, as
+    the CLI's commands take it (corosync_conf.local_key_path)."""
+    try:
+        return load_local_conf(conf_path)
+    except CorokeyError as exc:
+        if exc.reference == "conf-unreadable":
+            return None
+        raise
 
 
 def run_module(module):
@@ -499,12 +508,13 @@ def run_module(module):
     key_location = None
     if profile.corosync:
         conf = conf_or_none(params["conf_path"])
-        location = corosync_key_location(conf, params["conf_path"], params["path"])
+        conf_path = conf.path if conf is not None else params["conf_path"]
+        location = corosync_key_location(conf, conf_path, params["path"])
         if location.problem is not None:
             raise Refused("%s; %s" % (location.problem, location.hint), location.reference)
         path = location.path
         # Only the file corosync reads is worth a warning about a running corosync.
-        key_location = corosync_key_location(conf, params["conf_path"], None).path
+        key_location = corosync_key_location(conf, conf_path, None).path
     else:
         path = params["path"] or profile.path
     if not os.path.isabs(path):
@@ -539,7 +549,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path"),
-            conf_path=dict(type="path", default="/etc/corosync/corosync.conf"),
+            conf_path=dict(type="path"),
             profile=dict(type="str", default="corosync", choices=PROFILE_NAMES),
             content_b64=dict(type="str", no_log=True),
             src=dict(type="path"),

@@ -21,9 +21,12 @@ author:
   - corokey maintainers (@corokey)
 options:
   conf_path:
-    description: The corosync configuration to read.
+    description:
+      - The corosync configuration to read. By default the file this node's corosync reads
+        (C(-c) in C(COROSYNC_OPTIONS) for 3.x, C(COROSYNC_MAIN_CONFIG_FILE) for 2.x, from
+        C(/etc/default/corosync) or C(/etc/sysconfig/corosync)), else
+        C(/etc/corosync/corosync.conf); read as that corosync generation reads it.
     type: path
-    default: /etc/corosync/corosync.conf
   path:
     description:
       - The key file to check. For the C(corosync) profile it defaults to where corosync
@@ -210,7 +213,9 @@ if python_too_old() is None:  # the library does not parse on older Pythons
         Finding,
         check_key,
     )
-    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.corosync_conf import load_conf
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.corosync_conf import (
+        load_local_conf,
+    )
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey.doctor import diagnose
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey.errors import CorokeyError
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey.key import DEFAULT_KEY_PATH
@@ -341,7 +346,7 @@ def gather(params):
     result = {"changed": False}
     conf_error = None
     try:
-        conf = load_conf(conf_path)
+        conf = load_local_conf(conf_path)
     except CorokeyError as exc:  # ConfParseError too
         conf, conf_error = None, exc
     source, conf_key_path = ("file", None) if conf is None else conf.key_source()
@@ -391,7 +396,7 @@ def gather(params):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            conf_path=dict(type="path", default="/etc/corosync/corosync.conf"),
+            conf_path=dict(type="path"),
             path=dict(type="path"),
             profile=dict(type="str", default="corosync", choices=["corosync", "fence-xvm", "pacemaker"]),
         ),

@@ -14,7 +14,8 @@ from shlex import quote
 from typing import Any, Dict, List, Optional
 
 from ansible_collections.corokey.corosync.plugins.module_utils._corokey.checks import ERROR, NOTE, WARNING, Finding, check_key
-from ansible_collections.corokey.corosync.plugins.module_utils._corokey.corosync_conf import ConfParseError, CorosyncConf, load_conf
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.corosync_conf import CorosyncConf, load_local_conf
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.errors import CorokeyError
 from ansible_collections.corokey.corosync.plugins.module_utils._corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from ansible_collections.corokey.corosync.plugins.module_utils._corokey.key import DEFAULT_KEY_PATH
 from ansible_collections.corokey.corosync.plugins.module_utils._corokey.logscan import (
@@ -35,7 +36,7 @@ _RANK = {NOTE: 0, WARNING: 1, ERROR: 2}
 class Diagnosis:
     """Everything doctor found out, and what it concludes."""
 
-    def __init__(self, conf_path: str) -> None:
+    def __init__(self, conf_path: "Optional[str]") -> None:
         self.conf_path = conf_path
         self.key_path: Optional[str] = None
         self.crypto: Optional[str] = None
@@ -73,18 +74,20 @@ class Diagnosis:
 
 
 def diagnose(
-    conf_path: str,
+    conf_path: "Optional[str]" = None,
     run: "Runner" = local_runner,
     log_lines: "Optional[List[str]]" = None,
     fips: "Optional[bool]" = None,
 ) -> "Diagnosis":
-    """Diagnose this node; ``run`` and ``log_lines`` may be given to look elsewhere."""
+    """Diagnose this node (``conf_path`` None: the corosync.conf its corosync is started
+    with); ``run`` and ``log_lines`` may be given to look elsewhere."""
     diagnosis = Diagnosis(conf_path)
     try:
-        conf = load_conf(conf_path)
-    except ConfParseError as exc:
-        diagnosis.add(ERROR, "conf-parse", exc.message, exc.hint)
+        conf = load_local_conf(conf_path)
+    except CorokeyError as exc:  # ConfParseError, StartupUnknown, unreadable
+        diagnosis.add(ERROR, exc.reference, exc.message, exc.hint)
         return diagnosis
+    diagnosis.conf_path = conf.path
     cipher, hash_ = conf.crypto()
     diagnosis.crypto = f"{cipher}/{hash_}"
     diagnosis.live = live_state(run)
@@ -107,7 +110,17 @@ def _crypto_off(conf: "CorosyncConf", cipher: str, hash_: str, diagnosis: "Diagn
         "its messages"
     )
     transport = conf.value("totem.transport") or "knet"
-    if transport != "knet":
+    if conf.corosync2:
+        # 2.x (totemconfig.c totem_get_crypto) authenticates unless secauth is off or
+        # cipher and hash are both none; it has no knet and reads crypto only at start.
+        fix = (
+            "corosync 2.x encrypts by default (aes256 + sha1): remove 'secauth: off' and "
+            "'crypto_cipher: none'/'crypto_hash: none' from totem on every node (or set "
+            "crypto_cipher: aes256 and crypto_hash: sha256), give every node the same key "
+            "(corokey generate, then corokey push), then restart corosync on all nodes "
+            "together (2.x reads its key and crypto settings only at start)"
+        )
+    elif transport != "knet":
         fix = (
             f"corosync encrypts only over knet, and this cluster uses {transport}: set "
             "transport: knet, crypto_cipher: aes256 and crypto_hash: sha256 in totem on every "

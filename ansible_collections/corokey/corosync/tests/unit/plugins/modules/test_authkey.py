@@ -332,3 +332,14 @@ def test_an_old_python_fails_clearly_before_the_library_is_imported():
         sys.version_info = real
     assert message and "needs Python 3.9 or later on the node" in message and "3.8" in message
     assert python_floor.python_too_old() is None
+
+
+def test_a_top_level_dotted_keyfile_is_where_the_key_goes(module_runner, keydir):
+    """Issue 17, 3 with issue 16's reader: ``totem.keyfile:`` at the top level is totem's
+    keyfile to corosync (coroparse joins names with dots)."""
+    key = keydir / "cluster.key"
+    conf = write_conf(keydir, "    crypto_cipher: aes256\n    crypto_hash: sha256")
+    conf.write_text(conf.read_text() + "totem.keyfile: %s\n" % key)
+    result, _output = module_runner("authkey", {"conf_path": str(conf), "content_b64": b64(KEY)})
+    assert result.get("changed") is True and result["path"] == str(key), result
+    assert key.read_bytes() == KEY and not (keydir / "authkey").exists()
