@@ -24,13 +24,20 @@ for pkg in libqb-dev libnss3-dev autoconf automake libtool pkg-config make gcc; 
     dpkg-query -W -f '${Status}\n' "$pkg" 2>/dev/null | grep -q ' installed$' ||
         missing="$missing $pkg"
 done
+# Pacemaker on the cluster test hosts (tests/pacemakerhosts.py); pacemaker-remoted comes from
+# pacemaker-remote, which conflicts with pacemaker: the tests fetch it with apt-get download.
+for pkg in pacemaker pacemaker-cli-utils; do
+    dpkg-query -W -f '${Status}\n' "$pkg" 2>/dev/null | grep -q ' installed$' ||
+        missing="$missing $pkg"
+done
 if [ -n "$missing" ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "test.sh: missing packages:$missing; install them as root (apt-get install$missing)" >&2
         exit 2
     fi
     apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y \
+        --no-install-recommends $missing
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv

@@ -4,9 +4,11 @@ A :class:`Network` is a bridge in its own network namespace, an admin
 namespace (where the admin's tools run), and up to 32 hosts.  Each host has
 its own network namespace (a veth into the bridge, an address in a private
 /24 that exists only inside these namespaces) and its own mount namespace in
-which /etc/corosync, /etc/pacemaker, /etc/cluster, /run, /var/lib/corosync
-and /var/log/corosync are private bind mounts.  In it run, as separate real
-processes, ``corosync -f`` (optional) and ``sshd``.
+which /etc/corosync, /etc/pacemaker, /etc/cluster, /run, /var/lib/corosync,
+/var/log/corosync, /var/lib/pacemaker and /var/log/pacemaker are private bind mounts
+and /dev/shm a private tmpfs.  In it run, as separate real processes, ``corosync -f``
+(optional), ``sshd``, and Pacemaker's ``pacemakerd`` or ``pacemaker-remoted`` (optional,
+tests/pacemakerhosts.py).
 
 Everything started is recorded (PIDs with their command lines, namespace
 names) in a state directory, so teardown ends exactly what this run started,
@@ -26,7 +28,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Set
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Union
+
+from tests import pacemakerhosts
 
 STATE_ROOT = Path("/run/corokey-testhosts")
 PRIVATE_DIRS = (
@@ -36,7 +40,14 @@ PRIVATE_DIRS = (
     "/run",
     "/var/lib/corosync",
     "/var/log/corosync",
+    "/var/lib/pacemaker",
+    "/var/log/pacemaker",
 )
+#: A file of each host's own where it exists on the machine (Debian's pacemaker installs it):
+#: the daemons' environment, PCMK_authkey_location among it.
+PRIVATE_FILES = ("/etc/default/pacemaker",)
+#: Hidden (an empty, non-executable file over it) on hosts made without Pacemaker.
+PACEMAKERD = "/usr/sbin/pacemakerd"
 #: With Network(private_home=True) root's home is private too, so ssh sessions do not run
 #: the build machine's ~/.bashrc (benchmarks). Off by default: the checkout and its Python
 #: may live under /root, and tests run them inside hosts.
@@ -117,6 +128,10 @@ class Host:
         self.holder_pid = 0
         self.corosync_process: Optional[subprocess.Popen[bytes]] = None
         self.sshd_process: Optional[subprocess.Popen[bytes]] = None
+        #: A cluster node with pacemakerd, or a remote node with pacemaker-remoted.
+        self.runs_pacemaker = False
+        self.runs_remoted = False
+        self.pacemaker_process: Optional[subprocess.Popen[bytes]] = None
 
     def __repr__(self) -> str:
         return f"Host({self.name}, {self.address})"
@@ -137,6 +152,20 @@ class Host:
             f"mount --bind {self.root / d.strip('/').replace('/', '-')} {d}"
             for d in self.private_dirs()
         )
+        # libqb's shared-memory IPC (corosync 3.x and Pacemaker's daemons) lives here: a
+        # host's own tmpfs keeps it apart and leaves nothing behind when the host goes.
+        binds += " && mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm"
+        for name in PRIVATE_FILES:
+            if os.path.isfile(name):
+                own = self.root / name.strip("/").replace("/", "-")
+                own.touch()
+                binds += f" && mount --bind {own} {name}"
+        if not self.runs_pacemaker and os.path.isfile(PACEMAKERD):
+            # A host made without Pacemaker does not have it installed, whatever the
+            # machine has: corokey asks a node whether pacemakerd is there.
+            absent = self.root / "no-pacemakerd"
+            absent.touch(mode=0o644)
+            binds += f" && mount --bind {absent} {PACEMAKERD}"
         if not self.network.private_home and os.path.isfile(SHELL_RC):
             # A server's root has a plain shell start-up; the build machine's (pyenv
             # init) costs about 100 ms of CPU in every ssh session, and with every host
@@ -249,12 +278,14 @@ class Host:
     def read_key(self, path: str = KEY_PATH) -> bytes:
         return self.path(path).read_bytes()
 
-    def write_key(self, data: bytes, path: str = KEY_PATH, mode: int = 0o400) -> None:
+    def write_key(
+        self, data: bytes, path: str = KEY_PATH, mode: int = 0o400, group: str = "root"
+    ) -> None:
         target = self.path(path)
         temp = target.with_name(target.name + ".testhost-tmp")
         temp.write_bytes(data)
         temp.chmod(mode)
-        os.chown(temp, 0, 0)
+        shutil.chown(temp, "root", group)
         temp.rename(target)
 
     def log_text(self) -> str:
@@ -391,6 +422,69 @@ class Host:
                     os.kill(pid, signal.SIGKILL)
             self.sshd_process.wait(timeout=10)
 
+    # ------------------------------------------------------------------ pacemaker
+
+    def start_pacemaker(self) -> subprocess.Popen[bytes]:
+        """Start ``pacemakerd`` (cluster node) or ``pacemaker-remoted`` (remote node) with
+        the environment of the host's /etc/default/pacemaker; not waited for (see
+        Network.wait_for_pacemaker)."""
+        if not (self.runs_pacemaker or self.runs_remoted):
+            raise TestHostError(f"{self.name} was not made a Pacemaker node")
+        if self.pacemaker_running():
+            raise TestHostError(f"{self.name}: Pacemaker is already running")
+        program = (
+            str(pacemakerhosts.remoted_program()) if self.runs_remoted else "/usr/sbin/pacemakerd"
+        )
+        stderr = open(self.root / "pacemaker.stderr", "ab")  # noqa: SIM115 - for the child
+        process = subprocess.Popen(
+            self.command([program]),
+            stdin=subprocess.DEVNULL,
+            stdout=stderr,
+            stderr=stderr,
+            start_new_session=True,
+            env=pacemakerhosts.environment(self),
+        )
+        stderr.close()
+        self.network.record(process.pid)
+        self.pacemaker_process = process
+        if self.runs_remoted:
+            self.wait_until(
+                self._remoted_listening, f"pacemaker-remoted on {self.name}", process=process
+            )
+        return process
+
+    def _remoted_listening(self) -> bool:
+        result = self.run(["ss", "-Htln", f"sport = :{pacemakerhosts.REMOTE_PORT}"], check=False)
+        return f":{pacemakerhosts.REMOTE_PORT}" in result.stdout
+
+    def pacemaker_running(self) -> bool:
+        return self.pacemaker_process is not None and self.pacemaker_process.poll() is None
+
+    def stop_pacemaker(self, kill: bool = False, timeout: float = 120) -> None:
+        """Stop pacemakerd (it stops its daemons first) or pacemaker-remoted; ``kill``:
+        SIGKILL them all, as a crash would."""
+        process = self.pacemaker_process
+        if process is None or process.poll() is not None:
+            return
+        if kill:
+            for pid in [*_descendants(process.pid), process.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        else:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def crm_mon(self) -> Optional[pacemakerhosts.ClusterStatus]:
+        """``crm_mon --output-as=xml`` on this cluster node, parsed; None while it cannot say."""
+        return pacemakerhosts.crm_mon(self)
+
+    def pacemaker_log(self) -> str:
+        return pacemakerhosts.log_text(self)
+
     # ------------------------------------------------------------------ state
 
     def members(self) -> Set[int]:
@@ -426,7 +520,10 @@ class Host:
         raise TestHostError(f"timed out waiting for {what}; log tail:\n{self.diagnostics()}")
 
     def diagnostics(self) -> str:
-        return "\n".join((self.log_text()[-2000:], self.corosync_stderr()[-1000:]))
+        parts = [self.log_text()[-2000:], self.corosync_stderr()[-1000:]]
+        if self.runs_pacemaker or self.runs_remoted:
+            parts.append(self.pacemaker_log()[-3000:])
+        return "\n".join(parts)
 
 
 class Network:
@@ -520,11 +617,23 @@ class Network:
         corosync: bool = True,
         key: Optional[bytes] = None,
         corosync_version: Optional[str] = None,
+        pacemaker: bool = False,
+        pacemaker_key: Union[bytes, str] = "shared",
     ) -> List[Host]:
         """Create ``count`` hosts (in parallel), start sshd (and corosync, not waited for).
 
         ``corosync_version`` "2.3.5" or "2.4.6" runs that build instead of Debian's 3.x.
+        ``pacemaker``: start pacemakerd too (wait with wait_for_pacemaker); its key is
+        ``pacemaker_key``: "shared" (one random 4096-byte key on every node, root:haclient
+        0640 as Debian makes it), "per-node" (a different one on each: Debian's stock
+        state), "corosync" (no /etc/pacemaker/authkey: Pacemaker 2.x falls back to
+        corosync's key, written root:haclient 0440 so pacemaker-controld can read it), or
+        the key's bytes (shared).
         """
+        if pacemaker:
+            reason = pacemakerhosts.unavailable_reason()
+            if reason:
+                raise TestHostError(reason)
         first = len(self.hosts) + 1
         if first + count - 1 > 32:
             raise TestHostError("at most 32 test hosts")
@@ -532,6 +641,8 @@ class Network:
             Host(self, index, corosync, corosync_version) for index in range(first, first + count)
         ]
         self.hosts.extend(new)
+        for host in new:
+            host.runs_pacemaker = pacemaker
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda h: h.create(), new))
         self._write_ssh_config()
@@ -545,9 +656,142 @@ class Network:
             for host in cluster:
                 host.write_corosync_conf(cluster)
             for host in new:
-                host.write_key(shared)
+                if pacemaker and pacemaker_key == "corosync":
+                    host.write_key(shared, mode=0o440, group="haclient")
+                else:
+                    host.write_key(shared)
             with ThreadPoolExecutor(8) as pool:
                 list(pool.map(lambda h: h.start_corosync(), new))
+        if pacemaker:
+            self._set_up_pacemaker(new, pacemaker_key)
+            for host in new:
+                host.start_pacemaker()
+        return new
+
+    def _set_up_pacemaker(self, new: Sequence[Host], pacemaker_key: Union[bytes, str]) -> None:
+        shared = (
+            pacemaker_key
+            if isinstance(pacemaker_key, bytes)
+            else os.urandom(pacemakerhosts.DEBIAN_KEY_SIZE)
+        )
+        if pacemaker_key not in ("shared", "per-node", "corosync") and not isinstance(
+            pacemaker_key, bytes
+        ):
+            raise TestHostError(f"unknown pacemaker_key {pacemaker_key!r}")
+        for host in new:
+            host.runs_pacemaker = True
+            pacemakerhosts.prepare_dirs(host)
+            pacemakerhosts.seed_cib(host, pacemakerhosts.TEST_CLUSTER_OPTIONS)
+            if pacemaker_key == "corosync":
+                continue
+            data = os.urandom(len(shared)) if pacemaker_key == "per-node" else shared
+            host.write_key(
+                data,
+                pacemakerhosts.PACEMAKER_KEY_PATH,
+                mode=pacemakerhosts.DEBIAN_KEY_MODE,
+                group="haclient",
+            )
+
+    def pacemaker_hosts(self) -> List[Host]:
+        return [h for h in self.hosts if h.runs_pacemaker]
+
+    def remote_hosts(self) -> List[Host]:
+        return [h for h in self.hosts if h.runs_remoted]
+
+    def cluster_status(self) -> Optional[pacemakerhosts.ClusterStatus]:
+        """crm_mon from the first cluster node that answers."""
+        for host in self.pacemaker_hosts():
+            if host.pacemaker_running():
+                status = host.crm_mon()
+                if status is not None:
+                    return status
+        return None
+
+    def wait_for_pacemaker(
+        self, online: Optional[Sequence[Host]] = None, timeout: float = 90
+    ) -> pacemakerhosts.ClusterStatus:
+        """Wait until a DC with quorum sees ``online`` (default: every Pacemaker cluster and
+        remote host) online, remote nodes connected (ClusterStatus.connected)."""
+        hosts = online or [*self.pacemaker_hosts(), *self.remote_hosts()]
+        wanted = sorted(h.name for h in hosts)
+        found: List[Optional[pacemakerhosts.ClusterStatus]] = [None]
+
+        def up(status: pacemakerhosts.ClusterStatus, host: Host) -> bool:
+            if host.runs_remoted:
+                return status.connected(host.name)
+            return host.name in status.online()
+
+        def ready() -> bool:
+            status = found[0] = self.cluster_status()
+            return status is not None and status.quorum and all(up(status, h) for h in hosts)
+
+        def diagnostics() -> str:
+            return f"saw {found[0]}\n" + "\n".join(
+                f"--- {h.name}\n{h.pacemaker_log()[-3000:]}" for h in self.hosts
+            )
+
+        pacemakerhosts.wait_for(ready, f"Pacemaker with {wanted} online", timeout, diagnostics)
+        assert found[0] is not None
+        return found[0]
+
+    def restart_pacemaker_remote(self, remote: Host, timeout: float = 90) -> None:
+        """Stop pacemaker-remoted, wait until the cluster sees the remote node offline, start
+        it, and wait until the cluster has connected again (a new TLS handshake)."""
+        remote.stop_pacemaker()
+
+        def offline() -> bool:
+            status = self.cluster_status()
+            node = status.nodes.get(remote.name) if status else None
+            return node is not None and not node.online
+
+        pacemakerhosts.wait_for(
+            offline, f"{remote.name} to be seen offline", timeout, self._pacemaker_diagnostics
+        )
+        remote.start_pacemaker()
+        self.wait_for_pacemaker(timeout=timeout)
+
+    def _pacemaker_diagnostics(self) -> str:
+        return f"saw {self.cluster_status()}\n" + "\n".join(
+            f"--- {h.name}\n{h.pacemaker_log()[-3000:]}" for h in self.hosts
+        )
+
+    def add_remote_hosts(
+        self,
+        count: int,
+        key: Optional[bytes] = None,
+        key_path: str = pacemakerhosts.PACEMAKER_KEY_PATH,
+        wait: bool = True,
+        environment: Optional[Dict[str, str]] = None,
+    ) -> List[Host]:
+        """Pacemaker Remote nodes: hosts with sshd and pacemaker-remoted (port 3121), each
+        added to the running cluster's CIB as an ocf:pacemaker:remote resource named after
+        the host, whose server is its address. Their key (root:haclient 0640 at
+        ``key_path``) is ``key``, by default the one the first cluster node's Pacemaker
+        reads (its /etc/pacemaker/authkey, else corosync's key). ``environment``: their
+        /etc/default/pacemaker (PCMK_authkey_location=...)."""
+        reason = pacemakerhosts.remoted_unavailable_reason()
+        if reason:
+            raise TestHostError(reason)
+        cluster = self.pacemaker_hosts()
+        if not cluster:
+            raise TestHostError("add the cluster first: add_hosts(n, pacemaker=True)")
+        self.wait_for_pacemaker(cluster)
+        if key is None:
+            own = cluster[0].path(pacemakerhosts.PACEMAKER_KEY_PATH)
+            key = own.read_bytes() if own.exists() else cluster[0].read_key()
+        new = self.add_hosts(count, corosync=False)
+        for host in new:
+            host.runs_remoted = True
+            pacemakerhosts.prepare_dirs(host)
+            host.write_key(key, key_path, mode=pacemakerhosts.DEBIAN_KEY_MODE, group="haclient")
+            if environment:
+                pacemakerhosts.set_defaults(host, **environment)
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda h: h.start_pacemaker(), new))
+        for host in new:
+            pacemakerhosts.add_remote_resource(cluster[0], host)
+        if wait:
+            self.wait_for_pacemaker()
         return new
 
     def _write_ssh_config(self) -> None:

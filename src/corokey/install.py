@@ -50,18 +50,44 @@ def install_key(
         )
     # Only root can give a file away; others keep their own key files.
     owner = profile.owner_ids() if os.geteuid() == 0 else None
+    mode, owner_label = profile.mode, profile.owner_label()
+    if profile.corosync and lstat_facts(dest).kind == "regular":
+        shared = _pacemaker_shared(dest, data)
+        if shared is not None:  # Pacemaker 2.x reads it too: keep it readable for Pacemaker
+            mode, owner_label = shared[2], shared[3]
+            owner = shared[:2] if owner is not None else None
     common = {
         "dest": dest,
         "fingerprint": fingerprint(data),
-        "owner": profile.owner_label() if owner else None,
+        "owner": owner_label if owner else None,
     }
-    if already_installed(dest, data, profile.mode, owner):
+    if already_installed(dest, data, mode, owner):
         return InstallResult(result="unchanged", old_path=None, **common)
-    written = write_secret(
-        dest, data, mode=profile.mode, owner=owner, keep_old=True, make_parents=True
-    )
+    written = write_secret(dest, data, mode=mode, owner=owner, keep_old=True, make_parents=True)
     verify_readback(dest, data)
     return InstallResult(result="installed", old_path=written.old_path, **common)
+
+
+def _pacemaker_shared(dest: str, data: bytes) -> "Optional[Tuple[int, int, int, str]]":
+    """Where this host's Pacemaker reads the corosync key at ``dest`` as Pacemaker Remote's
+    key (corokey.pacemaker): the uid, gid, mode and owner label that keep it readable for
+    Pacemaker. Raises CorokeyError when ``data`` is another key: it would cut every
+    Pacemaker Remote node off."""
+    from corokey import pacemaker
+
+    shared = pacemaker.local_shared_key(dest)
+    if shared is None:
+        return None
+    reason, uid, gid = shared
+    current = read_secret(dest, limit=len(data) + 1)
+    if not hmac.compare_digest(current.data, data):
+        raise CorokeyError(
+            pacemaker.changes_remote_key(dest, reason),
+            hint="install the key Pacemaker Remote's nodes hold, or give Pacemaker its own key "
+            "first (corokey check explains)",
+            reference=pacemaker.REFERENCE,
+        )
+    return uid, gid, pacemaker.SHARED_MODE, pacemaker.SHARED_OWNER
 
 
 def already_installed(

@@ -30,6 +30,7 @@ from corokey.nodescripts import (
     run_script,
     stage_request,
 )
+from corokey.pacemaker import PacemakerFacts, from_answers
 from corokey.record import Record
 from corokey.remote import Session, Ssh
 from corokey.runtime import LiveState, cmap_values, live_state
@@ -157,6 +158,8 @@ class NodeView:
         self.live: Optional[LiveState] = None
         self.fips = False
         self.reload_status: Optional[str] = None
+        #: where Pacemaker reads its Remote key on the node (None: not installed there)
+        self.pacemaker: Optional[PacemakerFacts] = None
 
 
 # ---------------------------------------------------------------------------- reading
@@ -200,8 +203,9 @@ def _one_shot(ssh: "Ssh", node: str, script: str) -> "List[Tuple[Answer, List[st
 
 
 def _conf_from(view: "NodeView", answers: "List[Tuple[Answer, List[str]]]") -> None:
-    """The node's generation, startup files and corosync.conf (parsed as that generation
-    of corosync parses it)."""
+    """The node's generation, startup files, Pacemaker facts and corosync.conf (parsed as
+    that generation of corosync parses it)."""
+    view.pacemaker = from_answers(a for a, _ in answers)
     startup_texts: Dict[str, Optional[str]] = {}
     conf_text: Optional[List[str]] = None
     for answer, text in answers:

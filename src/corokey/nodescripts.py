@@ -130,13 +130,44 @@ written() {
 }
 """
 
+# Where Pacemaker reads Pacemaker Remote's key (corokey.pacemaker decides): only where
+# pacemakerd is installed, so other nodes pay nothing. Key files are followed (fopen
+# follows links); the reader is hacluster, as pacemaker-controld runs.
+_PACEMAKER = r"""
+pm=/usr/sbin/pacemakerd
+if [ -x "$pm" ]; then
+  v=$("$pm" --version 2>/dev/null) || v=
+  v=${v#Pacemaker }; v=${v%%[!0-9.]*}
+  u=$(id -u hacluster 2>/dev/null) || u=
+  g=$(id -G hacluster 2>/dev/null) || g=
+  say pacemaker "version=${v:-unknown}" "uid=$u" "gids=$(echo $g | sed 's/ /,/g')"
+  loc=$(sed -n 's/^[[:space:]]*PCMK_authkey_location=//p' -- /etc/default/pacemaker \
+    /etc/sysconfig/pacemaker 2>/dev/null | sed -n '$p')
+  say pcmk-env "path=$loc"
+  case $loc in \"*\") loc=${loc#\"}; loc=${loc%\"} ;; \'*\') loc=${loc#\'}; loc=${loc%\'} ;; esac
+  for f in ${loc:+"$loc"} /etc/pacemaker/authkey /etc/corosync/authkey; do
+    if [ -f "$f" ]; then
+      F=$(stat -L -c 'mode=%a uid=%u gid=%g dev=%d ino=%i size=%s' -- "$f")
+      if [ "$f" = /etc/corosync/authkey ]; then F="$F sha256=$(fp "$f" "${F##*size=}")"; fi
+      say pcmk-key kind=regular $F "path=$f"
+    elif [ -d "$f" ]; then say pcmk-key kind=directory "path=$f"
+    elif [ -e "$f" ]; then say pcmk-key kind=other "path=$f"
+    else say pcmk-key kind=missing "path=$f"; fi
+  done
+fi
+"""
+
 # Inspect what corosync reads: the node's corosync.conf, the key at each candidate
 # path (the admin's, and every keyfile the conf names: the admin parses the conf with
 # corosync's rules and picks), its .old, and whether its directory is safe.
-_INSPECT = r"""
+_INSPECT = (
+    r"""
 show_text "$conf"
 show_startup
 generation
+"""
+    + _PACEMAKER
+    + r"""
 inspect_one() {
   facts "$1"; say key $F "path=$1"
   facts "$1.old"; say old $F "path=$1.old"
@@ -152,6 +183,7 @@ sed -n "s/$kf//p" -- "$conf" 2>/dev/null \
       case $k in /*) inspect_one "$k" ;; esac
     done
 """
+)
 
 # How corosync runs, for rotate: each tool's output framed by a section line.
 _LIVE = r"""
@@ -173,9 +205,13 @@ say live-end
 # push, phase 1 and 2 in one session: show the conf; then, told where and what, stage
 # a copy of the key (read from stdin) next to it and wait; commit only when told.
 # End of input at any point before "commit" removes the staged copy.
-_PUSH = r"""
+_PUSH = (
+    r"""
 show_text "$conf"
 show_startup
+"""
+    + _PACEMAKER
+    + r"""
 # Only whether corosync is 2.x (for the report), without running it: 2.x links its totem
 # library, 3.x compiles totem in (corokey.key reads the same mark).
 if grep -qa libtotem_pg.so /usr/sbin/corosync 2>/dev/null; then
@@ -222,6 +258,7 @@ trap - EXIT
 err=$(sync -- . 2>&1) || die "$(written "$err")" step=sync-directory "path=$PWD"
 facts "$n"; say committed $F
 """
+)
 
 # Rollback: put .old back (a copy: the key must end with one name), only if .old holds
 # the key the cluster ran before.

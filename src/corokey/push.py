@@ -25,6 +25,8 @@ from corokey.errors import CorokeyError
 from corokey.key import fingerprint_hex
 from corokey.keylocation import locate
 from corokey.nodekey import NodeFailure, PushSession
+from corokey.pacemaker import REFERENCE as PACEMAKER_REFERENCE
+from corokey.pacemaker import SHARED_MODE, SHARED_OWNER, push_plan, shares_corosync_key
 from corokey.profiles import Profile
 from corokey.remote import Ssh
 
@@ -46,6 +48,8 @@ class PushReport:
         self.finish_from: Optional[str] = None
         #: nodes whose corosync (2.x) uses only the first 128 bytes of the key
         self.corosync2: List[str] = []
+        #: nodes where Pacemaker reads corosync's key: written root:haclient 0440 there
+        self.pacemaker: List[str] = []
         self.seconds = 0.0
 
     def set(self, node: str, state: str, failure: "Optional[NodeFailure]" = None) -> None:
@@ -63,6 +67,7 @@ class PushReport:
             "size": self.size,
             "path": self.path,
             "corosync2_nodes": self.corosync2,
+            "pacemaker_nodes": self.pacemaker,
             "seconds": round(self.seconds, 3),
             "nodes": {
                 node: {
@@ -100,12 +105,15 @@ def push(
     progress: "Optional[Progress]" = None,
     allow_crypto_off: bool = True,
     between: "Optional[Callable[[], Optional[str]]]" = None,
+    pacemaker_source: bool = False,
 ) -> "PushReport":
     """Put ``key`` on every node, all or nothing. Raises PushError with the report, or
     KeyLocationError when the nodes do not agree on where corosync reads its key.
 
     ``between`` runs once every node has staged, before any commit (rotate --restart stops
-    the cluster there); a problem it returns aborts the push with nothing committed."""
+    the cluster there); a problem it returns aborts the push with nothing committed.
+    ``pacemaker_source``: the key comes from a node whose Pacemaker reads it as Pacemaker
+    Remote's key (push --from), so nodes where Pacemaker reads corosync's key may get it."""
     started = time.monotonic()
     report = PushReport(_fingerprint(key), len(key))
     note = progress or (lambda node, state: None)
@@ -141,11 +149,16 @@ def push(
         raise _phase_one_error(report, list(failures), failures)
     for node in failures:
         report.set(node, "skipped", failures[node])
+    if profile.corosync:
+        _pacemaker_plan(report, sessions, reachable, path, key, pacemaker_source)
 
     def stage_one(node: str) -> "Optional[NodeFailure]":
         note(node, "staging")
+        owner, mode = profile.owner_label(), profile.mode
+        if node in report.pacemaker:
+            owner, mode = SHARED_OWNER, SHARED_MODE
         try:
-            staged = sessions[node].stage(path, key, profile.owner_label(), profile.mode)
+            staged = sessions[node].stage(path, key, owner, mode)
         except NodeFailure as failure:
             report.set(node, "unreachable" if failure.unreachable else "failed", failure)
             note(node, report.states[node])
@@ -208,6 +221,28 @@ def push(
     return report
 
 
+def _pacemaker_plan(
+    report: "PushReport",
+    sessions: "Dict[str, PushSession]",
+    nodes: "List[str]",
+    path: str,
+    key: bytes,
+    pacemaker_source: bool,
+) -> None:
+    """Where Pacemaker reads corosync's key (corokey.pacemaker), keep it readable for
+    Pacemaker, and refuse a new key there before anything is staged."""
+    facts = {n: sessions[n].view.pacemaker for n in nodes}
+    report.pacemaker, problem = push_plan(facts, path, fingerprint_hex(key), pacemaker_source)
+    if problem is not None:
+        _close_all(sessions, nodes)
+        for node in nodes:
+            report.set(node, "aborted")
+        message, hint = problem
+        error = PushError(f"{message}: nothing was changed on any node", hint, report)
+        error.reference = PACEMAKER_REFERENCE
+        raise error
+
+
 def _close_all(sessions: "Dict[str, PushSession]", nodes: "List[str]") -> None:
     for node in nodes:
         sessions[node].abort()
@@ -245,8 +280,10 @@ def finish_command(report: "PushReport", node: str, options: "List[str]") -> "Op
 
 def read_from(
     ssh: "Ssh", node: str, profile: "Profile", key_path: "Optional[str]"
-) -> "Tuple[bytes, str]":
-    """push --from: the key ``node``'s corosync reads, into memory, and its label."""
+) -> "Tuple[bytes, str, bool]":
+    """push --from: the key ``node``'s corosync reads, into memory, its label, and whether
+    ``node``'s Pacemaker reads it as Pacemaker Remote's key (then it is the remote nodes'
+    key, and push may bring other nodes to it)."""
     from corokey.nodekey import look, read_key
 
     first = key_path or profile.path
@@ -260,7 +297,8 @@ def read_from(
             hint=failure.hint,
             reference=failure.reference,
         ) from None
-    return key, f"{node}:{path}"
+    shared = profile.corosync and shares_corosync_key(view.pacemaker, path) is not None
+    return key, f"{node}:{path}", shared
 
 
 def reload_each(ssh: "Ssh", nodes: "List[str]") -> "Dict[str, str]":

@@ -21,6 +21,9 @@ from corokey.exitcodes import EXIT_INTERRUPTED
 from corokey.key import FIPS_KEY_LEN_MAX, fingerprint_hex
 from corokey.keylocation import locate
 from corokey.nodekey import NodeFailure, NodeView, live, look, reload, restore_old
+from corokey.pacemaker import REFERENCE as PACEMAKER_REFERENCE
+from corokey.pacemaker import refusal as pacemaker_refusal
+from corokey.pacemaker import shares_corosync_key
 from corokey.profiles import Profile
 from corokey.push import PushError, push
 from corokey.remote import Ssh
@@ -149,9 +152,20 @@ def preflight(
     ssh.each(
         [n for n, v in result.views.items() if path not in v.keys], lambda n: view_of(n, [path])
     )
+    if profile.corosync:
+        _check_pacemaker(result, path)
     _check_keys(result, profile, path, key)
     _check_runtime(result, nodes, online)
     return result
+
+
+def _check_pacemaker(result: "Preflight", path: str) -> None:
+    """Where Pacemaker 2.x reads corosync's key as its Remote key, a new key cuts the
+    remote nodes off (corokey.pacemaker)."""
+    reasons = {n: shares_corosync_key(v.pacemaker, path) for n, v in result.views.items()}
+    problem = pacemaker_refusal({n: r for n, r in reasons.items() if r}, path)
+    if problem is not None:
+        result.refuse(problem, PACEMAKER_REFERENCE)
 
 
 def _check_keys(result: "Preflight", profile: "Profile", path: str, key: bytes) -> None:

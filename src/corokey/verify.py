@@ -8,6 +8,7 @@ from corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from corokey.key import KEY_LEN_MAX
 from corokey.keylocation import locate
 from corokey.nodekey import NodeFailure, NodeView, RemoteKey, look
+from corokey.pacemaker import adjust_findings, shares_corosync_key
 from corokey.profiles import Profile
 from corokey.remote import Ssh
 from corokey.secretfile import FileFacts
@@ -147,6 +148,9 @@ def key_findings(
     ``.old`` copy beside it (as secret as the key) and the directory holding both."""
     key = view.keys[path]
     findings = _file_findings(key, profile, label)
+    if profile.corosync:
+        reason = shares_corosync_key(view.pacemaker, path)
+        findings = adjust_findings(findings, reason, label, key.mode)
     if key.kind == "regular":
         findings += size_findings(key.size, profile, fips, label)
     old = view.olds.get(path)

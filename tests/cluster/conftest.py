@@ -61,3 +61,13 @@ def own_ssh_connections(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("XDG_RUNTIME_DIR", directory)
     yield
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pacemaker_available(testhosts_available: None) -> None:
+    """Pacemaker's cluster daemons and pacemaker-remoted can run on the test hosts."""
+    from tests import pacemakerhosts
+
+    reason = pacemakerhosts.remoted_unavailable_reason()
+    if reason:
+        pytest.skip(reason)

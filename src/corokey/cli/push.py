@@ -50,8 +50,9 @@ def execute(args: "Namespace") -> int:
     key_path = key_path_from(args)
     if args.from_node and args.keyfile:
         raise UsageError("give KEYFILE or --from NODE, not both", hint="corokey push --help")
+    pacemaker_source = False
     if args.from_node:
-        key, label = read_from(ssh, args.from_node, profile, key_path)
+        key, label, pacemaker_source = read_from(ssh, args.from_node, profile, key_path)
         nodes = [n for n in nodes if n != args.from_node] or nodes
     else:
         source = given_or(args.keyfile, key_path or profile.path, "key file")
@@ -67,7 +68,16 @@ def execute(args: "Namespace") -> int:
     live = _LiveLines(nodes) if sys.stderr.isatty() and not args.json else None
     try:
         progress = live.set if live else None
-        report = push(ssh, nodes, key, profile, key_path, args.skip_unreachable, progress)
+        report = push(
+            ssh,
+            nodes,
+            key,
+            profile,
+            key_path,
+            args.skip_unreachable,
+            progress,
+            pacemaker_source=pacemaker_source,
+        )
     except PushError as exc:
         _show(exc.report, args.json, _finisher(exc.report, args))
         raise
@@ -138,4 +148,9 @@ def _show(
         out.write(
             f"corosync 2.x on {', '.join(report.corosync2)} uses only the first 128 bytes "
             "of this key\n"
+        )
+    if report.pacemaker:
+        out.write(
+            f"Pacemaker reads this key as Pacemaker Remote's key on {', '.join(report.pacemaker)}"
+            ": kept root:haclient 0440 there (corokey check explains)\n"
         )

@@ -199,3 +199,16 @@ def corosync_key_location(conf, conf_path, explicit):
             "move it to a file: set totem.keyfile, remove totem.key, restart corosync",
         )
     return KeyLocation(explicit or path, conf_path)
+
+
+def profile_key_path(profile):
+    """The file a profile's program reads, for the profiles corosync.conf does not name:
+    Pacemaker's from PCMK_authkey_location (/etc/default/pacemaker or
+    /etc/sysconfig/pacemaker) as Pacemaker reads it, else the profile's path."""
+    if profile.name == "pacemaker":
+        from ansible_collections.corokey.corosync.plugins.module_utils._corokey.pacemaker import local_facts
+
+        facts = local_facts()
+        if facts is not None and facts.location:
+            return facts.location
+    return profile.path

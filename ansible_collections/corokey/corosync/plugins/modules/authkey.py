@@ -33,7 +33,9 @@ options:
         Without O(path), a corosync.conf with the key inline (C(totem.key)) or with
         crypto off (corosync reads no key) is refused; naming O(path) places a key
         before crypto is turned on, as C(corokey install --key-path) does.
-      - For the other profiles, the profile's path.
+      - For the other profiles, the profile's path; for C(pacemaker), C(PCMK_authkey_location)
+        from C(/etc/default/pacemaker) or C(/etc/sysconfig/pacemaker) when set there, as
+        Pacemaker reads it.
     type: path
   conf_path:
     description:
@@ -242,6 +244,7 @@ if python_too_old() is None:  # the library does not parse on older Pythons
         load_local_conf,
     )
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey.errors import CorokeyError
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey import pacemaker
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey.key import fingerprint
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey.profiles import PROFILES
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey.runtime import live_state
@@ -255,6 +258,7 @@ if python_too_old() is None:  # the library does not parse on older Pythons
         description,
         diff_text,
         error_message,
+        profile_key_path,
         read_if_present,
         remove_file,
         same_fingerprint,
@@ -333,6 +337,14 @@ class Run(object):
         self.mode = profile.mode
         self.owner = wanted_owner(profile)
         self.live = read_if_present(path)
+        # Pacemaker 2.x may read corosync's key as Pacemaker Remote's (corokey.pacemaker):
+        # keep it readable for Pacemaker there, and never change it.
+        self.shared = None
+        if profile.corosync and self.live is not None:
+            self.shared = pacemaker.local_shared_key(path)
+        if self.shared is not None:
+            self.mode = pacemaker.SHARED_MODE
+            self.owner = self.shared[1:] if self.owner is not None else None
         self.before = describe(self.live)
         self.after = self.before
         self.diff_path = path
@@ -375,16 +387,24 @@ class Run(object):
                 keep_old=backup and self.live is not None,
             )
 
+    def keep_remote_key(self, data):
+        if self.shared is not None and self.live is not None and data != self.live.data:
+            raise Refused(
+                pacemaker.changes_remote_key(self.path, self.shared[0]), pacemaker.REFERENCE
+            )
+
     def remove_staged(self):
         self.result["changed"] = True
         if not self.check:
             remove_file(self.staged)
 
     def present(self, data, backup):
+        self.keep_remote_key(data)
         if not is_exactly(self.live, data, self.mode, self.owner):
             self.write_live(data, backup)
 
     def stage(self, data):
+        self.keep_remote_key(data)
         existing = read_if_present(self.staged)
         if is_exactly(self.live, data, self.mode, self.owner):
             # Nothing to stage: a leftover copy of another key would only mislead a commit.
@@ -431,6 +451,7 @@ class Run(object):
         errors = content_errors(staged.data, self.profile, self.staged)
         if errors:
             raise Refused(errors[0].message, errors[0].reference)
+        self.keep_remote_key(staged.data)
         if not is_exactly(self.live, staged.data, self.mode, self.owner):
             self.write_live(staged.data, backup)
         self.remove_staged()
@@ -516,7 +537,7 @@ def run_module(module):
         # Only the file corosync reads is worth a warning about a running corosync.
         key_location = corosync_key_location(conf, conf_path, None).path
     else:
-        path = params["path"] or profile.path
+        path = params["path"] or profile_key_path(profile)
     if not os.path.isabs(path):
         raise Refused("path %s is not absolute; give the full path of the key" % path, "relative-path")
     unsafe = unsafe_directory(path)

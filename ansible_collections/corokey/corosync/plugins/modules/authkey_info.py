@@ -31,7 +31,8 @@ options:
     description:
       - The key file to check. For the C(corosync) profile it defaults to where corosync
         reads its key (C(totem.keyfile), else C(/etc/corosync/authkey)); for the others, to
-        the profile's file (C(/etc/pacemaker/authkey), C(/etc/cluster/fence_xvm.key)).
+        the profile's file (C(/etc/pacemaker/authkey) or C(PCMK_authkey_location) as Pacemaker
+        reads it, C(/etc/cluster/fence_xvm.key)).
     type: path
   profile:
     description: Which kind of secret the key is (sizes, owner and mode the checks expect).
@@ -235,6 +236,7 @@ if python_too_old() is None:  # the library does not parse on older Pythons
         ONLINE_RELOAD_SINCE,
         describe,
         error_message,
+        profile_key_path,
         read_if_present,
         staged_path,
         version_tuple,
@@ -353,7 +355,7 @@ def gather(params):
     if profile.corosync:
         path = params["path"] or conf_key_path or DEFAULT_KEY_PATH
     else:  # corosync.conf names corosync's key, not this profile's
-        source, path = "file", params["path"] or profile.path
+        source, path = "file", params["path"] or profile_key_path(profile)
     if conf is not None:
         cipher, hash_ = conf.crypto()
         result["crypto"] = {"cipher": cipher, "hash": hash_, "enabled": conf.crypto_enabled()}
