@@ -32,7 +32,7 @@ _corokey() {
         install)     options="--profile --force --json --help" ;;
         doctor)      options="--config --json --help" ;;
         push|verify) options="--nodes --config --profile --ssh-option --ssh-config --json --help" ;;
-        rotate)      options="--nodes --config --key --dry-run --yes --json --help" ;;
+        rotate)      options="--nodes --config --key --dry-run --yes --restart --stop-command --start-command --form-timeout --stack-timeout --json --help" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$options" -- "$cur"))

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from corokey.rotate import MIN_VERSION, _version_tuple
+from corokey.preflight import MIN_VERSION, _version_tuple
 
 
 def test_version_rule() -> None:

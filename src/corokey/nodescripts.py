@@ -303,15 +303,16 @@ die command-failed "status=$st" "what=$what" "detail=$last"
 """
 
 #: How rotate --restart stops and starts the stack by default: systemd, with pacemaker
-#: stopped first and started last where it runs.
+#: stopped first where it runs, and started last exactly where it ran before the stop
+#: (asked with PACEMAKER_ACTIVE before any stop; whether it is enabled does not matter:
+#: ``pcs cluster start`` without ``--enable`` runs it without enabling it).
 STOP_STACK = (
     "if systemctl is-active --quiet pacemaker 2>/dev/null; then systemctl stop pacemaker "
     "|| exit 1; fi; systemctl stop corosync"
 )
-START_STACK = (
-    "systemctl start corosync && if systemctl is-enabled --quiet pacemaker 2>/dev/null; "
-    "then systemctl start pacemaker; fi"
-)
+START_STACK = "systemctl start corosync"
+START_PACEMAKER = "systemctl start pacemaker"
+PACEMAKER_ACTIVE = "systemctl is-active --quiet pacemaker"
 
 _RELOAD = r"""
 out=$(corosync-cfgtool -R 2>&1); st=$?

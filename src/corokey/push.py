@@ -16,7 +16,6 @@ to send the key and hear "staged", 1 to commit and read the key back: 11.  On an
 open connection (ControlMaster): 4.  docs/benchmarks.md measures them.
 """
 
-import os
 import shlex
 import time
 from typing import Callable, Dict, List, Optional, Tuple
@@ -50,6 +49,8 @@ class PushReport:
         self.corosync2: List[str] = []
         #: nodes where Pacemaker reads corosync's key: written root:haclient 0440 there
         self.pacemaker: List[str] = []
+        #: nodes told to commit: whatever they answered, their key file may have changed
+        self.commit_sent: List[str] = []
         self.seconds = 0.0
 
     def set(self, node: str, state: str, failure: "Optional[NodeFailure]" = None) -> None:
@@ -87,12 +88,6 @@ class PushError(CorokeyError):
     def __init__(self, message: str, hint: str, report: "PushReport") -> None:
         super().__init__(message, hint=hint, reference="push-failed")
         self.report = report
-
-
-def _pause_for_tests(point: str) -> None:
-    # Fault injection for the kill tests: stop at a named point so SIGKILL lands there.
-    if os.environ.get("COROKEY_TEST_PAUSE_AT") == point:
-        time.sleep(float(os.environ.get("COROKEY_TEST_PAUSE_SECONDS", "30")))
 
 
 def push(
@@ -169,7 +164,6 @@ def push(
 
     staging = {n: f for n, f in ssh.each(reachable, stage_one).items() if f is not None}
     todo = report.nodes_in("staged")
-    _pause_for_tests("staged")
     if staging:
         ssh.each(todo, lambda n: sessions[n].abort())
         for node in todo:
@@ -187,13 +181,9 @@ def push(
         raise error
 
     def commit_one(node: str) -> bool:
-        _pause_for_tests(f"commit:{node}")
+        report.commit_sent.append(node)
         try:
             held = sessions[node].commit()
-            if os.environ.get("COROKEY_TEST_LOSE_ANSWER") == f"commit:{node}":
-                # Fault injection: the connection drops right after the node's rename, so
-                # the key changed there while push believes it did not.
-                raise NodeFailure.lost(node, "the commit")
         except NodeFailure as failure:
             report.set(node, "failed", failure)
             note(node, "failed")

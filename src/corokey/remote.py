@@ -91,11 +91,14 @@ class Session:
         self._timed_out = False
         self._ready = threading.Condition()
         try:
+            # A session of its own: a Ctrl-C on the admin's terminal reaches corokey, which
+            # decides, and not ssh in the middle of a node's commit.
             self._process = subprocess.Popen(
                 ssh.argv(node, script),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
+                start_new_session=True,
             )
         except FileNotFoundError:
             raise _no_ssh() from None

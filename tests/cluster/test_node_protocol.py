@@ -14,6 +14,7 @@ from typing import List
 import pytest
 
 from tests.cluster.test_rotate import rotate_argv, run_rotate, settled
+from tests.faults import FaultySsh
 from tests.testhosts import KEY_PATH, Host, Network
 
 pytestmark = pytest.mark.usefixtures("own_ssh_connections")
@@ -82,8 +83,9 @@ def test_rollback_restores_a_node_whose_commit_landed_unreported(network: Networ
     old = hosts[0].read_key()
     # node2's connection drops right after its rename: push counts it as not committed,
     # which fails the rotation; the key changed there all the same.
-    env = {**os.environ, "COROKEY_TEST_LOSE_ANSWER": "commit:node2"}
-    result = network.run_admin(rotate_argv(network, hosts), env=env)
+    faulty = FaultySsh(network.workdir)
+    faulty.add(node="node2", at="from-node", line="corokey-result committed", drop=True)
+    result = network.run_admin(rotate_argv(network, hosts), env=faulty.env())
     assert result.returncode == 2, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["result"] == "rolled-back", report
@@ -92,25 +94,26 @@ def test_rollback_restores_a_node_whose_commit_landed_unreported(network: Networ
     network.wait_for_membership()
 
 
-def test_sigterm_between_commit_and_reload_says_what_finishes_it(network: Network) -> None:
+def test_sigterm_between_commit_and_reload_rolls_back(network: Network) -> None:
+    # Every file holds the new key, corosync runs the old one: an interrupt there ends with
+    # the old key in every file (no -R had run, so none is needed), exit 130.
     hosts = settled(network, 3)
     old = hosts[0].read_key()
-    env = {**os.environ, "COROKEY_TEST_PAUSE_AT": "committed"}
-    process = network.popen_admin(rotate_argv(network, hosts), env=env)
+    faulty = FaultySsh(network.workdir)
+    faulty.add(at="start", script="corosync-cfgtool -R", stall=30, once=True)  # before -R
+    process = network.popen_admin(rotate_argv(network, hosts), env=faulty.env())
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not all(h.read_key() != old for h in hosts):
         time.sleep(0.05)
-    time.sleep(2)  # the last answers come back and rotate reaches its pause before -R
+    time.sleep(2)  # the last answers come back and rotate reaches -R, held by the relay
     process.send_signal(signal.SIGTERM)
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=120)
     text = stderr.decode()
     assert process.returncode == 130, stdout.decode() + text
-    assert "the key files are ahead of the key corosync runs" in text, text
-    assert "corosync-cfgtool -R" in text
-    assert json.loads(stdout)["result"] == "interrupted"
-    # The command it names finishes the rotation: every node switches, nobody drops out.
-    hosts[0].run(["corosync-cfgtool", "-R"])
-    time.sleep(4)
+    assert "interrupted" in text and "back on the old key" in text, text
+    report = json.loads(stdout)
+    assert report["interrupted"] and report["result"] == "rolled-back", report
+    assert [h.read_key() for h in hosts] == [old] * 3
     network.wait_for_membership()
     verify = _corokey(network, "verify", "--nodes", ",".join(h.name for h in hosts))
     assert verify.returncode == 0, verify.stdout

@@ -17,6 +17,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import pytest
 
 from corokey.key import generate_key
+from tests.faults import FaultySsh
 from tests.testhosts import Host, Network
 
 KEY = "/etc/corosync/authkey"
@@ -187,7 +188,10 @@ def test_push_from_a_node_fixes_the_odd_one(five: Network, fleet: List[Host]) ->
 
 
 def _kill_at(five: Network, fleet: List[Host], point: str, new: bytes) -> None:
-    env = {**os.environ, "COROKEY_TEST_PAUSE_AT": point}  # includes our XDG_RUNTIME_DIR
+    faulty = FaultySsh(five.workdir)
+    if point == "staged":  # every node staged, its answer held: no commit sent yet
+        faulty.add(at="from-node", line="corokey-result staged", stall=30)
+    env = faulty.env()  # includes our XDG_RUNTIME_DIR
     process = five.popen_admin(
         [
             sys.executable,
@@ -312,11 +316,9 @@ def _push_paused_before_commit_on(
 ) -> subprocess.Popen[bytes]:
     """Start a push that pauses before committing on ``victim``; return once every other
     host holds the new key and ``victim`` holds a staged copy."""
-    env = {
-        **os.environ,
-        "COROKEY_TEST_PAUSE_AT": f"commit:{victim.name}",
-        "COROKEY_TEST_PAUSE_SECONDS": str(seconds),
-    }
+    faulty = FaultySsh(five.workdir)
+    faulty.add(node=victim.name, at="to-node", line="commit", stall=seconds)
+    env = faulty.env()
     argv = [sys.executable, "-m", "corokey", "push", "--nodes", nodes(fleet), "--json"]
     argv += ["-F", str(five.ssh_config), str(_keyfile(five, new))]
     process = five.popen_admin(argv, env=env)

@@ -13,6 +13,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import pytest
 
 from corokey.key import generate_key
+from tests.faults import FaultySsh
 from tests.testhosts import Host, Network
 
 KEY = "/etc/corosync/authkey"
@@ -142,8 +143,9 @@ def test_refused_in_preflight_changes_nothing(network: Network) -> None:
 def test_failure_after_commit_rolls_back_to_full_membership(network: Network) -> None:
     hosts = settled(network, 3)
     old = hosts[0].read_key()
-    env = {**os.environ, "COROKEY_TEST_PAUSE_AT": "committed", "COROKEY_TEST_PAUSE_SECONDS": "4"}
-    process = network.popen_admin(rotate_argv(network, hosts), env=env)
+    faulty = FaultySsh(network.workdir)
+    faulty.add(at="start", script="corosync-cfgtool -R", stall=4, once=True)  # before -R
+    process = network.popen_admin(rotate_argv(network, hosts), env=faulty.env())
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not all(h.read_key() != old for h in hosts):
         time.sleep(0.05)
@@ -193,8 +195,9 @@ def test_a_split_made_by_hand_is_refused_then_repaired(network: Network) -> None
 
 def test_sigkill_at_the_reload_step_then_a_rerun_restores_order(network: Network) -> None:
     hosts = settled(network, 3)
-    env = {**os.environ, "COROKEY_TEST_PAUSE_AT": "committed"}
-    process = network.popen_admin(rotate_argv(network, hosts), env=env)
+    faulty = FaultySsh(network.workdir)
+    faulty.add(at="start", script="corosync-cfgtool -R", stall=30, once=True)  # before -R
+    process = network.popen_admin(rotate_argv(network, hosts), env=faulty.env())
     old = hosts[0].read_key()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not all(h.read_key() != old for h in hosts):
@@ -233,8 +236,14 @@ def test_sigkill_at_every_other_step_then_rotate_or_push_restores_order(
     hosts = settled(network, 3)
     old = hosts[0].read_key()
     logs = [h.log_text().count(RECONFIGURED) for h in hosts]
-    env = {**os.environ, "COROKEY_TEST_PAUSE_AT": point}
-    process = network.popen_admin(rotate_argv(network, hosts), env=env)
+    faulty = FaultySsh(network.workdir)
+    if point == "staged":  # every node staged, its answer held: no commit sent yet
+        faulty.add(at="from-node", line="corokey-result staged", stall=30)
+    elif point == "commit:node2":  # node1 and node3 committed, node2's commit held
+        faulty.add(node="node2", at="to-node", line="commit", stall=30)
+    else:  # -R ran, its answer held
+        faulty.add(at="from-node", line="corokey-result reloaded", stall=30)
+    process = network.popen_admin(rotate_argv(network, hosts), env=faulty.env())
     try:
         if point == "staged":
             _wait(lambda: all(_staged_copies(h) for h in hosts), "staged copies")

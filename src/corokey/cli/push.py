@@ -38,7 +38,7 @@ def configure(parser: "ArgumentParser") -> None:
         "--reload",
         action="store_true",
         help="then run corosync-cfgtool -R on each node that got the key (repairs a node "
-        "left on another key)",
+        "left on another key); refused when a reload would reach members not named",
     )
     add_remote_options(parser)
 
@@ -65,6 +65,11 @@ def execute(args: "Namespace") -> int:
             hint=f"{errors[0].fix}; or --force",
             reference="source-" + errors[0].reference,
         )
+    if args.reload:
+        from corokey.reloadscope import check_reload_scope
+
+        holders = [*nodes, args.from_node] if args.from_node else nodes
+        check_reload_scope(ssh, nodes, holders)
     live = _LiveLines(nodes) if sys.stderr.isatty() and not args.json else None
     try:
         progress = live.set if live else None

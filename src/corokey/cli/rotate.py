@@ -7,13 +7,19 @@ from corokey.checks import content_errors
 from corokey.cli.args import ArgumentParser, Namespace
 from corokey.cli.common import print_json
 from corokey.cli.fingerprint import read_key_argument
-from corokey.cli.remote_options import add_remote_options, key_path_from, nodes_from, ssh_from
+from corokey.cli.remote_options import (
+    add_remote_options,
+    key_path_from,
+    nodes_from,
+    ssh_from,
+    ssh_options_for,
+)
 from corokey.errors import CorokeyError
 from corokey.exitcodes import EXIT_OK
 from corokey.key import fingerprint, generate_key
 from corokey.nodescripts import START_STACK, STOP_STACK
 from corokey.profiles import get_profile, key_size
-from corokey.restart import FORM_SECONDS, Stack, rotate_restart
+from corokey.restart import FORM_SECONDS, STACK_SECONDS, Stack, rotate_restart
 from corokey.rotate import RotateError, RotateReport, rotate
 
 
@@ -49,8 +55,16 @@ def configure(parser: "ArgumentParser") -> None:
         "--start-command",
         metavar="CMD",
         default=START_STACK,
-        help="with --restart: how to start the stack on a node (default: systemctl, "
-        "pacemaker last where it is enabled)",
+        help="with --restart: how to start the stack on a node, run on every node told to "
+        "stop (default: systemctl, pacemaker last exactly where it ran before the stop)",
+    )
+    parser.add_argument(
+        "--stack-timeout",
+        type=int,
+        default=int(STACK_SECONDS),
+        metavar="SECONDS",
+        help="with --restart: how long a stop or start command may take on a node "
+        f"(default {int(STACK_SECONDS)}; stopping pacemaker may take minutes)",
     )
     parser.add_argument(
         "--form-timeout",
@@ -89,16 +103,31 @@ def execute(args: "Namespace") -> int:
         if not args.json:
             sys.stderr.write(f"corokey: {text}\n")
 
-    # SIGTERM as Ctrl-C: rotate then says which step it stopped at and what finishes it.
+    # SIGTERM and SIGHUP (a closed terminal) as Ctrl-C: rotate puts the nodes in order, or
+    # says where each stands. The ssh children do not see these (own process group): each
+    # finishes the step it is in.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGHUP, signal.default_int_handler)
+    options = ssh_options_for(args)
     try:
         if args.restart:
-            stack = Stack(ssh, args.stop_command, args.start_command)
+            stack = Stack(ssh, args.stop_command, args.start_command, args.stack_timeout)
             report = rotate_restart(
-                ssh, nodes, key, profile, key_path, note, stack, args.dry_run, args.form_timeout
+                ssh,
+                nodes,
+                key,
+                profile,
+                key_path,
+                note,
+                stack,
+                args.dry_run,
+                args.form_timeout,
+                options,
             )
         else:
-            report = rotate(ssh, nodes, key, profile, key_path, note, dry_run=args.dry_run)
+            report = rotate(
+                ssh, nodes, key, profile, key_path, note, dry_run=args.dry_run, options=options
+            )
     except RotateError as exc:
         _show(exc.report, args.json, fingerprint(key))
         raise
@@ -131,6 +160,8 @@ def _show(report: "RotateReport", as_json: bool, new_fingerprint: str) -> None:
         out.write(f"  {step}\n")
     for node, state in sorted(report.nodes.items()):
         out.write(f"  {node}: {state}\n")
+        if node in report.finish:
+            out.write(f"    finish with: {report.finish[node]}\n")
     old = f"sha256 {report.old[:16]}..." if report.old else "unknown"
     down = "" if report.downtime is None else f", cluster down {report.downtime:.1f} s"
     out.write(

@@ -106,7 +106,7 @@ key:
       description: Fingerprint of a staged copy waiting beside the key, else null.
       type: str
 crypto:
-  description: The crypto corosync uses, as corosync 3 decides it from corosync.conf.
+  description: The crypto corosync uses, as this node's corosync generation decides it from corosync.conf (2.x encrypts unless C(secauth=off)).
   returned: when corosync.conf could be read
   type: dict
   contains:
