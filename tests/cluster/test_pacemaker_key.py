@@ -126,6 +126,11 @@ def test_a_remote_node_on_corosyncs_key_is_never_cut_off(
         assert result.returncode == code, result.stdout + result.stderr
         if code:
             assert "error[pacemaker-remote-key]" in result.stderr, result.stderr
+    generate = cluster[0].run(
+        [sys.executable, "-m", "corokey", "generate", "--force", KEY], check=False
+    )
+    assert generate.returncode == 2, generate.stdout + generate.stderr
+    assert "error[pacemaker-remote-key]" in generate.stderr, generate.stderr
     assert {h.name: h.read_key() for h in cluster} == before
     shared_and_readable(cluster)
 

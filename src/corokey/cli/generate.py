@@ -54,6 +54,8 @@ def execute(args: Namespace) -> int:
             "every node has the new key",
             hint=f"use --force to replace it (kept as {path}.old), or name another path",
         )
+    if existing and profile.corosync:
+        _refuse_pacemaker_remote_key(path)
     key = generate_key(size)
     result = write_secret(
         path, key, mode=profile.mode, owner=_owner(profile), keep_old=True, make_parents=True
@@ -74,6 +76,21 @@ def execute(args: Namespace) -> int:
     else:
         _print(report)
     return EXIT_OK
+
+
+def _refuse_pacemaker_remote_key(path: str) -> None:
+    """A new key where Pacemaker 2.x reads corosync's key as Pacemaker Remote's would cut
+    every remote node off (corokey.pacemaker), --force or not."""
+    from corokey import pacemaker
+    from corokey.errors import CorokeyError
+
+    shared = pacemaker.local_shared_key(path)
+    if shared is not None:
+        raise CorokeyError(
+            pacemaker.changes_remote_key(path, shared[0]),
+            hint="corokey check explains",
+            reference=pacemaker.REFERENCE,
+        )
 
 
 def _check_fips(profile: Profile, size: int) -> None:
