@@ -52,7 +52,8 @@ class FaultySsh:
         """A rule: ``node`` (default any), ``script`` (text the remote command contains),
         ``at``: ``start``, ``from-node`` or ``to-node``; ``line``: the prefix of the line
         (from-node, to-node); ``stall``: seconds to hold it, or ``drop``: True (cut the
-        session there: the line never crosses); ``once``: fire in one session only."""
+        session there: the line never crosses); ``once``: fire in one session only;
+        ``after``: the id of a rule that must have fired first (ids count from 0)."""
         rule.setdefault("id", len(self.rules))
         self.rules.append(rule)
         self._save()
@@ -105,12 +106,17 @@ def _script_text(command: str) -> str:
     return "\n".join(texts)
 
 
-def _matching(rules: Sequence[Dict[str, Any]], node: str, command: str) -> List[Dict[str, Any]]:
+def _matching(
+    rules_path: str, rules: Sequence[Dict[str, Any]], node: str, command: str
+) -> List[Dict[str, Any]]:
     command = _script_text(command)
+    directory = os.path.dirname(rules_path)
     return [
         r
         for r in rules
-        if r.get("node") in (None, node) and (r.get("script") is None or r["script"] in command)
+        if r.get("node") in (None, node)
+        and (r.get("script") is None or r["script"] in command)
+        and (r.get("after") is None or os.path.exists(f"{directory}/fired-{r['after']}"))
     ]
 
 
@@ -207,7 +213,7 @@ def relay(rules_path: str, argv: List[str]) -> int:
     if "--" not in argv:  # not corokey's way of calling ssh
         os.execv(REAL_SSH, ["ssh", *argv])  # noqa: S606 - the real ssh, as called
     node, command = argv[argv.index("--") + 1], argv[-1]
-    rules = _matching(rules, node, command)
+    rules = _matching(rules_path, rules, node, command)
     for rule in [r for r in rules if r.get("at") == "start"]:
         if _claim(rules_path, rule):
             if rule.get("drop"):

@@ -431,9 +431,9 @@ def reload(ssh: "Ssh", node: str) -> None:
 
 
 def run_command(ssh: "Ssh", node: str, command: str, what: str) -> None:
-    """The admin's ``command`` on ``node`` (``what``: "stop" or "start"). Raises
-    NodeFailure."""
-    answers = _one_shot(ssh, node, run_script(command, what))
+    """The admin's ``command`` on ``node`` (``what``: "stop" or "start") once no other runs
+    there (within the session's time limit). Raises NodeFailure."""
+    answers = _one_shot(ssh, node, run_script(command, what, int(ssh.timeout)))
     if not any(a.name == "ran" for a, _ in answers):
         raise NodeFailure.lost(node, f"the {what} command")
 

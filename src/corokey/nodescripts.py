@@ -296,7 +296,13 @@ cat -- "$k"
 
 # rotate --restart: the admin's own command to stop or start the cluster stack.
 _RUN = r"""
-out=$(sh -c "$cmd" 2>&1 </dev/null); st=$?
+# One stack command at a time on a node: a start waits for a stop that goes on after its
+# session was cut. The command itself does not inherit the lock (a daemon it starts would
+# hold it for ever).
+if command -v flock >/dev/null 2>&1 && { exec 8>>/run/corokey-stack.lock; } 2>/dev/null; then
+  flock -w "$wait" 8 || die busy "path=/run/corokey-stack.lock"
+fi
+out=$(sh -c "$cmd" 2>&1 </dev/null 8>&-); st=$?
 if [ "$st" -eq 0 ]; then say ran; exit 0; fi
 last=$(printf '%s\n' "$out" | sed -n '$p')
 die command-failed "status=$st" "what=$what" "detail=$last"
@@ -362,9 +368,10 @@ def read_script(path: str, effective: int) -> str:
     return _script(_READ, {"eff": str(effective), "k": path})
 
 
-def run_script(command: str, what: str) -> str:
-    """The admin's ``command`` (stop or start the stack), run by sh on the node."""
-    return _script(_RUN, {"eff": "4096", "cmd": command, "what": what})
+def run_script(command: str, what: str, wait: int = 0) -> str:
+    """The admin's ``command`` (stop or start the stack), run by sh on the node once no
+    other stack command runs there (waiting up to ``wait`` seconds)."""
+    return _script(_RUN, {"eff": "4096", "cmd": command, "what": what, "wait": str(wait)})
 
 
 def reload_script() -> str:

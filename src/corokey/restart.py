@@ -38,7 +38,7 @@ from corokey.rollback import (
     finish_commands,
     read_back,
     reload_argv,
-    restore_one,
+    restore_everywhere,
     standing,
 )
 from corokey.rotate import (
@@ -78,18 +78,27 @@ class Stack:
         self.pacemaker: Dict[str, bool] = {}
         #: nodes told to stop (whatever they answered): they are started again
         self.stopped: List[str] = []
+        #: nodes whose stop gave no answer: it may still be under way there
+        self.unfinished: Set[str] = set()
         #: when the first node was told to stop: the cluster's downtime starts there
         self.stopped_at: Optional[float] = None
 
     def _run(self, nodes: "List[str]", command: "Dict[str, str]", what: str) -> "Dict[str, str]":
-        def one(node: str) -> "Optional[str]":
+        def one(node: str) -> "Optional[NodeFailure]":
             try:
                 run_command(self.ssh, node, command[node], what)
             except NodeFailure as failure:
-                return failure.message
+                return failure
             return None
 
-        return {n: p for n, p in self.ssh.each(nodes, one).items() if p is not None}
+        failures = {n: f for n, f in self.ssh.each(nodes, one).items() if f is not None}
+        if what == "stop":
+            # No answer is not a failed stop: the node may be stopping still (a start there
+            # waits for it, see nodescripts._RUN).
+            self.unfinished |= {
+                n for n, f in failures.items() if f.reference != "node-command-failed"
+            }
+        return {n: f.message for n, f in failures.items()}
 
     def probe(self, nodes: "List[str]") -> "Optional[str]":
         """With the default commands: where pacemaker runs now (to start it there again).
@@ -175,10 +184,11 @@ class _Restart:
         outcome = Outcome()
         path, old = plan.path, plan.fingerprint
         if committed:
-            outcome.nodes.update(ssh.each(nodes, lambda n: restore_one(ssh, n, path, old)))
+            restore_everywhere(ssh, nodes, path, old, outcome)
             # Nodes that did start run the new key: every node stops before any starts.
             stack.stop(nodes)
-        outcome.held = fingerprints(ssh, nodes, plan.path)
+        else:
+            outcome.held = fingerprints(ssh, nodes, path)
         answering = [n for n, p in still_running(ssh, nodes).items() if p == STILL_ANSWERS]
         if committed:
             for node in answering:  # it may run the new key: the others cannot join it
@@ -186,7 +196,10 @@ class _Restart:
         good = [n for n in stack.stopped if outcome.held[n] == plan.fingerprint]
         astray = [n for n in nodes if outcome.held[n] != plan.fingerprint]
         self.note("starting the cluster on every node that holds the old key")
-        for node, problem in stack.start([n for n in good if n not in answering]).items():
+        # Where corosync still answers it is not started again, unless its stop may still be
+        # under way there (that start waits for it).
+        starting = [n for n in good if n not in answering or n in stack.unfinished]
+        for node, problem in stack.start(starting).items():
             outcome.problems[node] = problem
         problems, outcome.rings = wait_whole(ssh, good, self.members_of(good), self.form_seconds)
         for node, problem in problems.items():

@@ -55,10 +55,23 @@ def restore_one(ssh: "Ssh", node: str, path: str, old: str) -> str:
         return "old key restored" if held.sha256 == old else "restore did not take"
 
 
+def restore_everywhere(
+    ssh: "Ssh", nodes: "List[str]", path: str, old: str, outcome: "Outcome"
+) -> None:
+    """``.old`` back on every node (under the directory's lock: a commit still in flight
+    on a node is waited for), then every key file read back into ``outcome.held``."""
+    outcome.nodes.update(ssh.each(nodes, lambda n: restore_one(ssh, n, path, old)))
+    outcome.held = fingerprints(ssh, nodes, path)
+    for node, held in outcome.held.items():
+        if held == old and not outcome.nodes[node].startswith("old key"):
+            # Nothing to restore there (no commit landed, no .old): its file is the old key.
+            outcome.nodes[node] = "holds the old key"
+
+
 def standing(held: "Optional[str]", old: "Optional[str]", new: str) -> str:
     """What a node's key file holds, in words."""
     if held is None:
-        return "its key file could not be read"
+        return "its key file could not be read (it may hold the old or the new key)"
     if held == old:
         return "holds the old key"
     if held == new:
@@ -86,8 +99,7 @@ def roll_back_online(
 ) -> "Outcome":
     """The old key back on a running cluster; ``reloaded``: a ``-R`` had been sent."""
     outcome = Outcome()
-    outcome.nodes.update(ssh.each(nodes, lambda n: restore_one(ssh, n, path, old)))
-    outcome.held = fingerprints(ssh, nodes, path)
+    restore_everywhere(ssh, nodes, path, old, outcome)
     astray = [n for n in nodes if outcome.held[n] != old]
     if reloaded and not astray:
         # One node at a time: a node that switched alone is reached only by its own reload.
@@ -100,8 +112,10 @@ def roll_back_online(
         note(f"not reloading: {', '.join(astray)} does not hold the old key")
     problems, outcome.rings = wait_whole(ssh, nodes, members)
     outcome.problems.update(problems)
-    for node in astray:
-        outcome.problems.setdefault(node, standing(outcome.held[node], old, new))
+    for node in astray:  # what its file holds, as far as known, first
+        held = standing(outcome.held[node], old, new)
+        live = outcome.problems.get(node)
+        outcome.problems[node] = f"{held}; {live}" if live else held
     outcome.finish = finish_commands(ssh, outcome.held, old, astray, reloaded, options)
     return outcome
 

@@ -137,6 +137,8 @@ def test_ctrl_c_reaches_corokey_and_not_a_commit_in_flight(network: Network) -> 
         stderr=subprocess.PIPE,
         env=faulty.env(),
         start_new_session=True,  # its own group, as a shell's foreground job
+        # and SIGINT not ignored, whatever this run inherited (a background job's is)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and hosts[0].read_key() == old:
@@ -186,3 +188,29 @@ def test_an_interrupt_during_the_rollback_gives_no_advice_that_splits(network: N
     assert "during the rollback" in text and "before corosync-cfgtool -R" not in text, text
     assert "once every node holds it" in text, text
     assert json.loads(stdout)["interrupted"]
+
+
+def test_a_node_lost_after_its_rename_is_named_with_the_command_that_finishes_it(
+    network: Network,
+) -> None:
+    # node2 renames, its answer is lost, and from then on it cannot be reached. The rest is
+    # rolled back without a -R (none had run), and the report names node2, what its file
+    # holds as far as known, and the command that finishes it.
+    hosts = settled(network, 3)
+    old = hosts[0].read_key()
+    faulty = FaultySsh(network.workdir)
+    faulty.add(node="node2", at="from-node", line=COMMITTED, drop=True)  # rule 0
+    faulty.add(node="node2", at="start", drop=True, after=0)  # node2 gone from then on
+    result = network.run_admin(rotate_argv(network, hosts), env=faulty.env())
+    assert result.returncode == 2, result.stdout + result.stderr
+    whole(network, hosts)
+    report = json.loads(result.stdout)
+    assert report["result"] == "rollback-incomplete", report
+    assert "could not be read" in report["nodes"]["node2"], report
+    assert [hosts[0].read_key(), hosts[2].read_key()] == [old, old]
+    faulty.clear()  # node2 is back
+    command = report["finish"]["node2"]
+    assert command.startswith("corokey push --from node1 --nodes node2 -F "), command
+    run_finish(network, command)
+    assert [h.read_key() for h in hosts] == [old] * 3
+    whole(network, hosts, seconds=0)

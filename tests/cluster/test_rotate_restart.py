@@ -105,12 +105,13 @@ def test_a_failing_stop_changes_nothing_and_restarts_what_stopped(
 # ---------------------------------------------------------------- answers lost, slow stops
 
 
+@pytest.mark.parametrize("version", [None, "2.4.6"])
 def test_lost_commit_answers_after_the_stop_start_the_cluster_on_its_old_key(
-    network: Network,
+    network: Network, version: Optional[str]
 ) -> None:
     # Every node renames and its answer is lost, with the cluster stopped. Today's code said
     # "nothing was changed" and left the cluster stopped with the new key in every file.
-    hosts = settled(network, 3)
+    hosts = _hosts(network, version)
     old = hosts[0].read_key()
     faulty = FaultySsh(network.workdir).add(
         at="from-node", line="corokey-result committed", drop=True
@@ -234,3 +235,24 @@ def test_a_directory_sync_stalling_past_the_timeout_ends_on_one_key(network: Net
     assert report["result"] == "rolled-back", report
     assert [h.read_key() for h in hosts] == [old] * 3
     network.wait_for_membership()
+
+
+def test_a_stop_whose_session_is_cut_is_waited_for_before_the_start(network: Network) -> None:
+    # node2's stop session is cut at once while node2 goes on stopping (10 s, the others
+    # 1 s): nothing is committed, and the start sent to node2 must wait for that stop, or
+    # node2 would end stopped after the report said the cluster was whole.
+    hosts = settled(network, 3)
+    old = hosts[0].read_key()
+    hosts[1].path("/run/slow-stop").write_text("")
+    faulty = FaultySsh(network.workdir)
+    faulty.add(node="node2", script="what=stop", at="from-node", line="--corokey--", drop=True)
+    stop = f"if [ -e /run/slow-stop ]; then rm /run/slow-stop; sleep 10; fi; sleep 1; {STOP}"
+    argv = rotate_argv(network, hosts, "--restart", "--stop-command", stop)
+    result = network.run_admin(
+        [*argv, "--start-command", START, "--form-timeout", "30"], env=faulty.env(), timeout=240
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert json.loads(result.stdout)["result"] == "rolled-back", result.stdout
+    assert [h.read_key() for h in hosts] == [old] * 3
+    time.sleep(12)  # node2's own stop is long over
+    assert all(h.members() == {1, 2, 3} for h in hosts), {h.name: h.members() for h in hosts}

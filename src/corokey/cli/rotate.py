@@ -106,8 +106,9 @@ def execute(args: "Namespace") -> int:
     # SIGTERM and SIGHUP (a closed terminal) as Ctrl-C: rotate puts the nodes in order, or
     # says where each stands. The ssh children do not see these (own process group): each
     # finishes the step it is in.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    signal.signal(signal.SIGHUP, signal.default_int_handler)
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(number) != signal.SIG_IGN:  # nohup's choice stands
+            signal.signal(number, signal.default_int_handler)
     options = ssh_options_for(args)
     try:
         if args.restart:
