@@ -9,6 +9,8 @@ import json
 import os
 import re
 import subprocess
+import threading
+import time
 from pathlib import Path
 from typing import Dict, Iterator
 
@@ -16,7 +18,7 @@ import pytest
 
 from tests.ansible.fleet import Fleet
 from tests.ansible.helpers import VENV_BIN
-from tests.testhosts import Network, unavailable_reason
+from tests.testhosts import LOG_PATH, Network, unavailable_reason
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -403,6 +405,46 @@ def test_a_failed_commit_puts_the_old_key_back_everywhere(fleet: Fleet) -> None:
         blocker.rmdir()
         blocker.write_bytes(saved)
         blocker.chmod(0o400)
+
+
+def test_a_failure_after_the_reload_reloads_the_old_key(fleet: Fleet) -> None:
+    """The rescue's other branch (issue 16's rule): a reload had run, so once every node's
+    file reads back as the old key, the old key is reloaded from a node that answers.
+    The failure: node3's key file is replaced by a third key right after its corosync
+    logged the reload, so the check after the reload fails."""
+    alpha = fleet.cluster("alpha")
+    victim = alpha[2]
+    log = victim.path(LOG_PATH)
+
+    def reloads() -> int:
+        return log.read_text(errors="replace").count("Config reload requested")
+
+    seen = reloads()
+    before = fleet.node_keys()
+    done = threading.Event()
+
+    def spoil() -> None:
+        while not done.is_set():
+            if reloads() > seen:
+                victim.write_key(os.urandom(256))
+                return
+            time.sleep(0.05)
+
+    spoiler = threading.Thread(target=spoil)
+    spoiler.start()
+    try:
+        status, output = fleet.playbook("rotate.yml", "-l", "alpha")
+    finally:
+        done.set()
+        spoiler.join()
+    assert status != 0
+    assert "the check after the reload failed on node3" in output, output
+    assert "is back in every node's key file" in output, output
+    assert "the old key put back and reloaded from node1" in output, output
+    after = fleet.node_keys()
+    assert {h.name: after[h.name] for h in alpha} == {h.name: before[h.name] for h in alpha}
+    assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
+    fleet.wait_whole()
 
 
 def test_a_stopped_cluster_gets_the_file_its_corosync_reads(fleet: Fleet) -> None:
