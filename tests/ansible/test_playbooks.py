@@ -447,6 +447,53 @@ def test_a_failure_after_the_reload_reloads_the_old_key(fleet: Fleet) -> None:
     fleet.wait_whole()
 
 
+def test_no_reload_while_a_node_does_not_read_back_the_old_key(fleet: Fleet) -> None:
+    """Issue 16's rule in the rescue: -R reloads every member, so it must not run while a
+    node's file does not hold the old key (that node would load another key and drop
+    out).  node3's key and its .old are both replaced by a third key right after the
+    reload: its restore is refused (.old is not the old key), nothing is reloaded, and
+    the message says where node3 stands.  The test then repairs node3 and reloads."""
+    alpha = fleet.cluster("alpha")
+    victim = alpha[2]
+    log = victim.path(LOG_PATH)
+
+    def reloads() -> int:
+        return log.read_text(errors="replace").count("Config reload requested")
+
+    seen = reloads()
+    before = fleet.node_keys()
+    third = os.urandom(256)
+    done = threading.Event()
+
+    def spoil() -> None:
+        while not done.is_set():
+            if reloads() > seen:
+                victim.write_key(third)
+                victim.write_key(third, path="/etc/corosync/authkey.old")
+                return
+            time.sleep(0.05)
+
+    spoiler = threading.Thread(target=spoil)
+    spoiler.start()
+    try:
+        status, output = fleet.playbook("rotate.yml", "-l", "alpha")
+    finally:
+        done.set()
+        spoiler.join()
+    assert status != 0
+    assert "NOT every node's key file holds the old key" in output, output
+    assert "node3: restore failed" in output, output
+    assert "the old key was NOT reloaded" in output, output
+    assert "put back and reloaded" not in output
+    after = fleet.node_keys()
+    assert after["node1"] == after["node2"] == before["node1"] and after["node3"] == third
+    # Repair: node3 gets the old key back, then one reload makes every member load it.
+    victim.write_key(before["node1"])
+    victim.write_key(before["node1"], path="/etc/corosync/authkey.old")
+    fleet.reload("alpha")
+    fleet.wait_whole()
+
+
 def test_a_stopped_cluster_gets_the_file_its_corosync_reads(fleet: Fleet) -> None:
     """Issue 17, 3: with a top-level ``totem.keyfile: /etc/corosync/cluster.key`` and
     corosync stopped, the role wrote /etc/corosync/authkey and left cluster.key alone.
