@@ -89,6 +89,20 @@ def shim(host: Any, program: str, body: str) -> None:
     path.chmod(0o755)
 
 
+def stall_directory_sync(host: Any, seconds: float) -> None:
+    """The next sync of a directory on ``host`` (push's after its rename) stalls, as on a
+    slow disk: the key is renamed, the answer comes ``seconds`` late, and the session holds
+    the directory's lock meanwhile."""
+    shim(
+        host,
+        "sync",
+        'if [ "$*" = "-- ." ] && [ -e /run/stall-sync ]; then\n'
+        f"  rm /run/stall-sync; sleep {seconds:g}\n"
+        'fi\nexec /usr/bin/sync "$@"\n',
+    )
+    (host.path("/run/stall-sync")).write_text("")
+
+
 # ---------------------------------------------------------------------------- the relay
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from corokey.key import generate_key
 from tests.cluster.test_rotate import rotate_argv, settled
-from tests.faults import FaultySsh, shim
+from tests.faults import FaultySsh, shim, stall_directory_sync
 from tests.testhosts import Host, Network
 
 pytestmark = [pytest.mark.usefixtures("own_ssh_connections"), pytest.mark.slow]
@@ -66,13 +66,7 @@ def test_a_directory_sync_stalling_past_the_timeout_ends_on_one_key(network: Net
     # the directory's lock until the disk answers. Today: node2 split off alone.
     hosts = settled(network, 3)
     old = hosts[0].read_key()
-    shim(
-        hosts[1],
-        "sync",
-        'if [ "$*" = "-- ." ] && [ -e /run/stall-sync ]; then rm /run/stall-sync; sleep 15; fi\n'
-        'exec /usr/bin/sync "$@"\n',
-    )
-    hosts[1].path("/run/stall-sync").write_text("")
+    stall_directory_sync(hosts[1], 15)
     result = network.run_admin(rotate_argv(network, hosts, "--timeout", "5"), timeout=240)
     assert result.returncode == 2, result.stdout + result.stderr
     report = json.loads(result.stdout)

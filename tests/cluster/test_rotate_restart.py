@@ -14,7 +14,7 @@ import pytest
 
 from tests import corosync2
 from tests.cluster.test_rotate import rotate_argv, settled
-from tests.faults import FaultySsh, shim
+from tests.faults import FaultySsh, shim, stall_directory_sync
 from tests.testhosts import Host, Network
 
 pytestmark = [pytest.mark.usefixtures("own_ssh_connections"), pytest.mark.slow]
@@ -219,13 +219,7 @@ def test_a_directory_sync_stalling_past_the_timeout_ends_on_one_key(network: Net
     # --timeout with the cluster stopped; its session holds the directory's lock meanwhile.
     hosts = settled(network, 3)
     old = hosts[0].read_key()
-    shim(
-        hosts[1],
-        "sync",
-        'if [ "$*" = "-- ." ] && [ -e /run/stall-sync ]; then rm /run/stall-sync; sleep 15; fi\n'
-        'exec /usr/bin/sync "$@"\n',
-    )
-    hosts[1].path("/run/stall-sync").write_text("")
+    stall_directory_sync(hosts[1], 15)
     argv = rotate_argv(network, hosts, "--restart", "--stop-command", STOP, "--timeout", "5")
     result = network.run_admin(
         [*argv, "--start-command", START, "--form-timeout", "30"], env=dict(os.environ), timeout=240
