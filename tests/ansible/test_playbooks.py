@@ -12,13 +12,13 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import Callable, Dict, Iterator
 
 import pytest
 
 from tests.ansible.fleet import Fleet
 from tests.ansible.helpers import VENV_BIN
-from tests.testhosts import LOG_PATH, Network, unavailable_reason
+from tests.testhosts import LOG_PATH, Host, Network, unavailable_reason
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -95,6 +95,37 @@ def vault_encrypt(fleet: Fleet, data: bytes, name: str) -> "tuple[Path, Path]":
     )
     plain.unlink()
     return vaulted, password
+
+
+def rotate_spoiling_after_the_reload(
+    fleet: Fleet, victim: Host, spoil: "Callable[[], None]"
+) -> str:
+    """rotate.yml on cluster alpha, with ``spoil()`` run as soon as ``victim``'s corosync
+    logs the reload (corosync-cfgtool -R); the playbook must fail: its output."""
+    log = victim.path(LOG_PATH)
+
+    def reloads() -> int:
+        return log.read_text(errors="replace").count("Config reload requested")
+
+    seen = reloads()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if reloads() > seen:
+                spoil()
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        status, output = fleet.playbook("rotate.yml", "-l", "alpha")
+    finally:
+        done.set()
+        watcher.join()
+    assert status != 0
+    return output
 
 
 def leftovers(fleet: Fleet) -> "dict[str, list[str]]":
@@ -414,30 +445,10 @@ def test_a_failure_after_the_reload_reloads_the_old_key(fleet: Fleet) -> None:
     logged the reload, so the check after the reload fails."""
     alpha = fleet.cluster("alpha")
     victim = alpha[2]
-    log = victim.path(LOG_PATH)
-
-    def reloads() -> int:
-        return log.read_text(errors="replace").count("Config reload requested")
-
-    seen = reloads()
     before = fleet.node_keys()
-    done = threading.Event()
-
-    def spoil() -> None:
-        while not done.is_set():
-            if reloads() > seen:
-                victim.write_key(os.urandom(256))
-                return
-            time.sleep(0.05)
-
-    spoiler = threading.Thread(target=spoil)
-    spoiler.start()
-    try:
-        status, output = fleet.playbook("rotate.yml", "-l", "alpha")
-    finally:
-        done.set()
-        spoiler.join()
-    assert status != 0
+    output = rotate_spoiling_after_the_reload(
+        fleet, victim, lambda: victim.write_key(os.urandom(256))
+    )
     assert "the check after the reload failed on node3" in output, output
     assert "is back in every node's key file" in output, output
     assert "the old key put back and reloaded from node1" in output, output
@@ -455,32 +466,14 @@ def test_no_reload_while_a_node_does_not_read_back_the_old_key(fleet: Fleet) -> 
     the message says where node3 stands.  The test then repairs node3 and reloads."""
     alpha = fleet.cluster("alpha")
     victim = alpha[2]
-    log = victim.path(LOG_PATH)
-
-    def reloads() -> int:
-        return log.read_text(errors="replace").count("Config reload requested")
-
-    seen = reloads()
     before = fleet.node_keys()
     third = os.urandom(256)
-    done = threading.Event()
 
     def spoil() -> None:
-        while not done.is_set():
-            if reloads() > seen:
-                victim.write_key(third)
-                victim.write_key(third, path="/etc/corosync/authkey.old")
-                return
-            time.sleep(0.05)
+        victim.write_key(third)
+        victim.write_key(third, path="/etc/corosync/authkey.old")
 
-    spoiler = threading.Thread(target=spoil)
-    spoiler.start()
-    try:
-        status, output = fleet.playbook("rotate.yml", "-l", "alpha")
-    finally:
-        done.set()
-        spoiler.join()
-    assert status != 0
+    output = rotate_spoiling_after_the_reload(fleet, victim, spoil)
     assert "NOT every node's key file holds the old key" in output, output
     assert "node3: restore failed" in output, output
     assert "the old key was NOT reloaded" in output, output
