@@ -20,9 +20,10 @@ CLUSTERS = {"alpha": (1, 2, 3), "beta": (4, 5, 6)}
 
 
 class Fleet:
-    def __init__(self, net: Network, workdir: Path) -> None:
+    def __init__(self, net: Network, workdir: Path, bin_dir: Path = VENV_BIN) -> None:
         self.net = net
         self.workdir = workdir
+        self.bin_dir = bin_dir  # the ansible-core release that runs the playbooks
         self.hosts = net.add_hosts(6)
         net.wait_for_membership()  # one cluster of six first, as add_hosts makes it
         for host in self.hosts:
@@ -50,12 +51,19 @@ class Fleet:
             f"control_path_dir = {workdir / 'cp'}\n"
         )
 
-    def _inventory(self) -> str:
+    def _inventory(
+        self, groups: "Optional[Dict[str, List[str]]]" = None, cluster_vars: bool = True
+    ) -> str:
+        """Groups of host lines (each ``name [var=value ...]``), by default one per cluster."""
+        if groups is None:
+            groups = {name: [f"node{i}" for i in ids] for name, ids in CLUSTERS.items()}
         lines = []
-        for name, ids in CLUSTERS.items():
+        for name, hosts in groups.items():
             lines.append(f"[{name}]")
-            lines += [f"node{i}" for i in ids]
-            lines += [f"[{name}:vars]", f"corokey_cluster={name}", ""]
+            lines += hosts
+            if cluster_vars:
+                lines += [f"[{name}:vars]", f"corokey_cluster={name}"]
+            lines.append("")
         lines += [
             "[all:vars]",
             "ansible_python_interpreter=/usr/bin/python3",
@@ -72,7 +80,20 @@ class Fleet:
         self.net.wait_for_membership(expected, timeout=timeout)
         self.net.wait_for_stable_ring()
 
-    def playbook(self, name: str, *options: str, keys: Optional[Path] = None) -> "tuple[int, str]":
+    def write_inventory(
+        self, name: str, groups: "Dict[str, List[str]]", cluster_vars: bool = True
+    ) -> Path:
+        path = self.workdir / name
+        path.write_text(self._inventory(groups, cluster_vars))
+        return path
+
+    def playbook(
+        self,
+        name: str,
+        *options: str,
+        keys: Optional[Path] = None,
+        inventory: Optional[Path] = None,
+    ) -> "tuple[int, str]":
         env = dict(os.environ)
         env.update(
             ANSIBLE_CONFIG=str(self.config),
@@ -80,13 +101,13 @@ class Fleet:
             ANSIBLE_NOCOLOR="1",
             ANSIBLE_FORCE_COLOR="0",
             COROKEY_KEY_DIR=str(keys or self.keys),
-            PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+            PATH=f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}",
         )
         result = self.net.run_admin(
             [
-                str(VENV_BIN / "ansible-playbook"),
+                str(self.bin_dir / "ansible-playbook"),
                 "-i",
-                str(self.inventory),
+                str(inventory or self.inventory),
                 str(PLAYBOOKS / name),
                 *options,
             ],

@@ -36,39 +36,75 @@ subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *args], check
 '''
 
 
+#: The ansible-core releases the collection supports, oldest first: Debian 12's own (2.14)
+#: through Debian 13's (2.19), the newest patch release of each installable here.  The
+#: running venv has the newest; the others are built once per machine in CACHE_ROOT.
+SUPPORTED_CORE = ("2.14.18", "2.15.13", "2.16.19", "2.17.14", "2.18.19", "2.19.14")
+
+
 def ansible_core_version() -> str:
     from ansible.release import __version__  # type: ignore[import-untyped]
 
     return str(__version__)
 
 
-def ansible_test_pip_version() -> str:
-    from types import SimpleNamespace
-
-    from ansible_test._internal.python_requirements import (  # type: ignore[import-untyped]
-        get_venv_packages,
-    )
-
-    python = SimpleNamespace(version=f"{sys.version_info[0]}.{sys.version_info[1]}")
-    return str(get_venv_packages(python)["pip"])
-
-
-def ansible_test_home() -> Path:
-    """The HOME ansible-test runs with: its venvs and caches, built once per machine."""
-    inputs = f"{ansible_core_version()} {sys.version} {GET_PIP_STAND_IN}"
-    digest = hashlib.sha256(inputs.encode()).hexdigest()[:16]
-    return CACHE_ROOT / f"ansible-test-{ansible_core_version()}-{digest}"
+def _digest(*parts: str) -> str:
+    return hashlib.sha256(" ".join(parts).encode()).hexdigest()[:16]
 
 
 @contextmanager
-def locked_ansible_test_home() -> Iterator[Path]:
-    home = ansible_test_home()
+def _cache_lock(path: Path) -> Iterator[None]:
     CACHE_ROOT.mkdir(parents=True, exist_ok=True)
-    with open(str(home) + ".lock", "w") as lock:
+    with open(str(path) + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def core_bin(version: str) -> Path:
+    """The bin directory of a venv with ansible-core ``version`` (built once per machine)."""
+    if version == ansible_core_version():
+        return VENV_BIN
+    venv = CACHE_ROOT / f"ansible-core-{version}-{_digest(version, sys.version)}"
+    done = venv / "corokey-built"  # written last: a venv without it was cut short
+    with _cache_lock(venv):
+        if not done.exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            pip = [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check"]
+            subprocess.run([*pip, f"ansible-core=={version}"], check=True)
+            done.write_text(version + "\n")
+    return venv / "bin"
+
+
+def ansible_test_pip_version(bin_dir: Path = VENV_BIN) -> str:
+    """The pip version ansible-test (of the venv at ``bin_dir``) installs in its venvs."""
+    probe = (
+        "import sys, types\n"
+        "from ansible_test._internal.python_requirements import get_venv_packages\n"
+        "v = types.SimpleNamespace(version='%d.%d' % sys.version_info[:2])\n"
+        "print(get_venv_packages(v)['pip'])\n"
+    )
+    result = subprocess.run(
+        [str(bin_dir / "python"), "-c", probe], capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
+
+
+def ansible_test_home(version: "str | None" = None) -> Path:
+    """The HOME ansible-test runs with: its venvs and caches, built once per machine."""
+    version = version or ansible_core_version()
+    return CACHE_ROOT / f"ansible-test-{version}-{_digest(version, sys.version, GET_PIP_STAND_IN)}"
+
+
+@contextmanager
+def locked_ansible_test_home(version: "str | None" = None) -> Iterator[Path]:
+    version = version or ansible_core_version()
+    home = ansible_test_home(version)
+    with _cache_lock(home):
         cache = home / ".ansible" / "test" / "cache"
         cache.mkdir(parents=True, exist_ok=True)
-        stand_in = cache / f"get_pip_{ansible_test_pip_version().replace('.', '_')}.py"
+        pip_version = ansible_test_pip_version(core_bin(version))
+        stand_in = cache / f"get_pip_{pip_version.replace('.', '_')}.py"
         if not stand_in.exists():
             temp = stand_in.with_suffix(".tmp")
             temp.write_text(GET_PIP_STAND_IN)
@@ -87,20 +123,22 @@ def copy_collection(destination: Path) -> Path:
     return target
 
 
-def ansible_env(home: "Path | None" = None) -> Dict[str, str]:
+def ansible_env(home: "Path | None" = None, bin_dir: Path = VENV_BIN) -> Dict[str, str]:
     env = dict(os.environ)
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     env["ANSIBLE_NOCOLOR"] = "1"
     if home is not None:
         env["HOME"] = str(home)
     return env
 
 
-def ansible_test(collection: Path, *args: str, home: Path) -> "subprocess.CompletedProcess[str]":
+def ansible_test(
+    collection: Path, *args: str, home: Path, bin_dir: Path = VENV_BIN
+) -> "subprocess.CompletedProcess[str]":
     return subprocess.run(
-        [str(VENV_BIN / "ansible-test"), *args],
+        [str(bin_dir / "ansible-test"), *args],
         cwd=collection,
-        env=ansible_env(home),
+        env=ansible_env(home, bin_dir),
         capture_output=True,
         text=True,
         check=False,

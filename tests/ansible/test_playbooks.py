@@ -5,15 +5,20 @@ tests run in file order on one fleet, each leaving it whole.
 """
 
 import base64
+import json
+import os
 import re
-import stat
+import subprocess
+import threading
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Dict, Iterator
 
 import pytest
 
 from tests.ansible.fleet import Fleet
-from tests.testhosts import Network, unavailable_reason
+from tests.ansible.helpers import VENV_BIN
+from tests.testhosts import LOG_PATH, Host, Network, unavailable_reason
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -50,6 +55,79 @@ def assert_no_key_material(output: str, key: bytes) -> None:
     assert key[:16].decode("latin-1") not in output, "raw key bytes in the output"
 
 
+def assert_nowhere_on_the_controller(fleet: Fleet, keys: "list[bytes]") -> None:
+    """Nor in what Ansible left on the controller (its local temp directory)."""
+    local = [p for p in (fleet.workdir / "ansible-local").rglob("*") if p.is_file()]
+    for path in local:
+        data = path.read_bytes()
+        for key in keys:
+            assert key not in data and base64.b64encode(key) not in data, path
+
+
+def store_keys(directory: Path, keys: "Dict[str, bytes]") -> None:
+    """A key store as the cluster_key lookup keeps it, holding ``keys``."""
+    directory.mkdir(mode=0o700)
+    for cluster, key in keys.items():
+        (directory / cluster).mkdir(mode=0o700)
+        path = directory / cluster / "corosync.key"
+        path.write_bytes(key)
+        path.chmod(0o600)
+
+
+def vault_encrypt(fleet: Fleet, data: bytes, name: str) -> "tuple[Path, Path]":
+    password = fleet.workdir / "vault-pass"
+    password.write_text("corokey fleet test\n")
+    plain = fleet.workdir / (name + ".plain")
+    plain.write_bytes(data)
+    vaulted = fleet.workdir / (name + ".vault")
+    subprocess.run(
+        [
+            str(VENV_BIN / "ansible-vault"),
+            "encrypt",
+            "--vault-password-file",
+            str(password),
+            "--output",
+            str(vaulted),
+            str(plain),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    plain.unlink()
+    return vaulted, password
+
+
+def rotate_spoiling_after_the_reload(
+    fleet: Fleet, victim: Host, spoil: "Callable[[], None]"
+) -> str:
+    """rotate.yml on cluster alpha, with ``spoil()`` run as soon as ``victim``'s corosync
+    logs the reload (corosync-cfgtool -R); the playbook must fail: its output."""
+    log = victim.path(LOG_PATH)
+
+    def reloads() -> int:
+        return log.read_text(errors="replace").count("Config reload requested")
+
+    seen = reloads()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if reloads() > seen:
+                spoil()
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        status, output = fleet.playbook("rotate.yml", "-l", "alpha")
+    finally:
+        done.set()
+        watcher.join()
+    assert status != 0
+    return output
+
+
 def leftovers(fleet: Fleet) -> "dict[str, list[str]]":
     return {
         h.name: [e for e in fleet.key_dir_entries(h) if e not in ("authkey", "authkey.old")]
@@ -57,57 +135,149 @@ def leftovers(fleet: Fleet) -> "dict[str, list[str]]":
     }
 
 
-def test_distribute_then_nothing_changes(fleet: Fleet) -> None:
-    status, output = fleet.playbook("distribute.yml")
+def test_an_empty_key_store_adopts_the_running_keys(fleet: Fleet) -> None:
+    """Issue 17, 2: from a controller that never saw the clusters, the role made new
+    keys and committed them under the running corosync.  Now every node's key becomes
+    the cluster's key in the store, nothing on the nodes changes, and the key bytes
+    travel no_log (searched for in --diff -vvv output and the controller's temp files)."""
+    before = fleet.node_keys()
+    rings = fleet.net.ring_ids()
+    status, output = fleet.playbook("distribute.yml", "--diff", "-vvv")
     assert status == 0, output
-    keys = fleet.node_keys()
+    assert fleet.node_keys() == before
     for cluster in ("alpha", "beta"):
-        for host in fleet.cluster(cluster):
-            assert keys[host.name] == fleet.controller_key(cluster)
-            assert stat.S_IMODE(host.path("/etc/corosync/authkey").stat().st_mode) == 0o400
-    assert fleet.controller_key("alpha") != fleet.controller_key("beta")
+        node_key = before[fleet.cluster(cluster)[0].name]
+        assert fleet.controller_key(cluster) == node_key
+        assert_no_key_material(output, node_key)
+    assert_nowhere_on_the_controller(fleet, [fleet.controller_key(c) for c in ("alpha", "beta")])
     assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
-    assert all(c["changed"] >= 1 and c["failed"] == 0 for c in recap(output).values()), output
+    assert fleet.net.ring_ids() == rings
 
     status, output = fleet.playbook("distribute.yml")
     assert status == 0, output
     assert all(c["changed"] == 0 for c in recap(output).values()), output
-    assert fleet.node_keys() == keys
-    # corosync still runs on the keys it started with: make it take the new ones.
-    fleet.reload("alpha")
-    fleet.reload("beta")
-    fleet.wait_whole()
+    assert fleet.node_keys() == before
 
 
 def test_check_mode_changes_nothing(fleet: Fleet, tmp_path: Path) -> None:
     before = fleet.node_keys()
-    status, output = fleet.playbook("distribute.yml", "--check", "--diff", keys=tmp_path / "keys")
+    status, output = fleet.playbook(
+        "distribute.yml", "--check", "--diff", "-vvv", keys=tmp_path / "keys"
+    )
     assert status == 0, output
-    assert all(c["changed"] >= 1 for c in recap(output).values()), output
+    assert fleet.node_keys() == before
+    assert not (tmp_path / "keys").exists()  # adopting in check mode keeps nothing either
+    for key in set(before.values()):  # the adopt path in check mode reads the key too
+        assert_no_key_material(output, key)
+    assert_nowhere_on_the_controller(fleet, list(set(before.values())))
+    assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
+
+
+def test_a_running_cluster_is_not_moved_ahead_of_corosync(fleet: Fleet, tmp_path: Path) -> None:
+    """Issue 17, 2: a store whose key differs from the one corosync runs: the role
+    committed it and exited 0.  Now it fails for that cluster, changing nothing."""
+    keys = tmp_path / "keys"
+    store_keys(keys, {"alpha": os.urandom(256), "beta": os.urandom(256)})
+    before = fleet.node_keys()
+    status, output = fleet.playbook("distribute.yml", keys=keys)
+    assert status != 0
+    assert "corokey_apply=reload" in output and "cluster alpha: corosync runs on" in output, output
     assert fleet.node_keys() == before
     assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
 
 
-def test_diff_and_vvv_never_show_the_key(fleet: Fleet, tmp_path: Path) -> None:
+def test_a_vault_src_applied_online_is_installed_decrypted_and_never_shown(fleet: Fleet) -> None:
+    """Issue 17, 1: a vault-encrypted corokey_key_src was installed as its ciphertext.
+    With corokey_apply=reload the running clusters change to the decrypted keys online
+    (the rotate role's procedure); --diff -vvv shows no key byte.  Then the store's keys
+    go back the same way, given as corokey_key_b64."""
+    new = {c: os.urandom(256) for c in ("alpha", "beta")}
+    for cluster, key in new.items():
+        vault_encrypt(fleet, key, cluster)
+    _vaulted, password = vault_encrypt(fleet, os.urandom(256), "unused")
+    rings = fleet.net.ring_ids()
+    status, output = fleet.playbook(
+        "distribute.yml",
+        "-e",
+        f"corokey_key_src={fleet.workdir}/{{{{ corokey_cluster }}}}.vault",
+        "-e",
+        "corokey_apply=reload corokey_settle_seconds=3",
+        "--vault-password-file",
+        str(password),
+        "--diff",
+        "-vvv",
+    )
+    assert status == 0, output
+    after = fleet.node_keys()
+    for cluster, key in new.items():
+        for host in fleet.cluster(cluster):
+            assert after[host.name] == key
+        assert_no_key_material(output, key)
+    assert_nowhere_on_the_controller(fleet, list(new.values()))
+    assert fleet.net.ring_ids() == rings
+    # The module says so when the key of a running corosync changes (here, until -R).
+    assert "corosync runs on this node and still uses the key it started with" in output
+    assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
+
+    # Back to the store's keys, given as corokey_key_b64 (as a !vault string or a secret
+    # store's value would be), online again.
+    stored = {c: fleet.controller_key(c) for c in ("alpha", "beta")}
+    secrets = fleet.workdir / "secrets.json"
+    secrets.write_text(
+        json.dumps(
+            {
+                "corokey_keys": {c: base64.b64encode(k).decode() for c, k in stored.items()},
+                "corokey_key_b64": "{{ corokey_keys[corokey_cluster] }}",
+                "corokey_apply": "reload",
+                "corokey_settle_seconds": 3,
+            }
+        )
+    )
+    status, output = fleet.playbook("distribute.yml", "-e", f"@{secrets}", "-vvv")
+    secrets.unlink()
+    assert status == 0, output
+    after = fleet.node_keys()
+    for cluster, key in stored.items():
+        for host in fleet.cluster(cluster):
+            assert after[host.name] == key
+        assert_no_key_material(output, key)
+    fleet.wait_whole()
+
+
+def test_the_play_must_name_each_node_of_the_nodelist_once(fleet: Fleet) -> None:
+    """Issue 17, 2: two inventory names of one node, and a nodelist node left out."""
+    inventory = fleet.write_inventory(
+        "twice.ini",
+        {
+            "alpha": ["node1", "node2", "node3", "node1b ansible_host=node1"],
+            "beta": ["node4", "node5"],
+        },
+    )
     before = fleet.node_keys()
-    other_keys = tmp_path / "keys"
-    status, output = fleet.playbook("distribute.yml", "--diff", "-vvv", keys=other_keys)
-    assert status == 0, output
-    assert "fingerprint: SHA256:" in output  # the diff is there, and shows the fingerprint
-    for cluster in ("alpha", "beta"):
-        assert_no_key_material(output, fleet.controller_key(cluster, other_keys))
-        assert_no_key_material(output, fleet.controller_key(cluster))
-    # Nor in what Ansible left on the controller (its local temp directory).
-    local = [p for p in (fleet.workdir / "ansible-local").rglob("*") if p.is_file()]
-    for path in local:
-        data = path.read_bytes()
-        for cluster in ("alpha", "beta"):
-            key = fleet.controller_key(cluster, other_keys)
-            assert key not in data and base64.b64encode(key) not in data, path
-    # Put the fleet's keys back (corosync still runs on them: nothing was reloaded).
-    status, output = fleet.playbook("distribute.yml")
-    assert status == 0, output
+    status, output = fleet.playbook("distribute.yml", inventory=inventory)
+    assert status != 0
+    assert "node1 and node1b are one node (nodeid 1)" in output, output
+    assert "nodeid 6 of the nodelist is not in the play" in output, output
     assert fleet.node_keys() == before
+    assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
+
+
+def test_serial_is_refused_before_anything_is_staged(fleet: Fleet) -> None:
+    status, output = fleet.playbook("serial.yml")
+    assert status != 0
+    assert "(serial): remove serial from the play" in output, output
+    assert "Stage the cluster's key" not in output
+    assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
+
+
+def test_corokey_cluster_as_a_play_variable(fleet: Fleet) -> None:
+    """Issue 17: given in the play's vars, the role failed ("no node could not stage")."""
+    inventory = fleet.write_inventory(
+        "plain.ini", {"alpha": ["node1", "node2", "node3"]}, cluster_vars=False
+    )
+    status, output = fleet.playbook("play_var.yml", inventory=inventory)
+    assert status == 0, output
+    assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(output).values()), output
 
 
 def test_audit_reports_every_node(fleet: Fleet) -> None:
@@ -120,6 +290,38 @@ def test_audit_reports_every_node(fleet: Fleet) -> None:
         assert status_text == "ok"
         assert members == ("1,2,3" if name in ("node1", "node2", "node3") else "4,5,6")
     assert "online_reload=True" in output
+
+
+def test_rotate_in_check_mode_plans_and_changes_nothing(fleet: Fleet) -> None:
+    """Issue 17: in --check every cluster failed and the rescue ran."""
+    before = fleet.node_keys()
+    status, output = fleet.playbook("rotate.yml", "--check")
+    assert status == 0, output
+    assert "cluster alpha: would change the key of the running cluster" in output, output
+    assert fleet.node_keys() == before
+    assert not list(fleet.keys.glob("*/*.next"))
+    assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
+
+
+def test_rotate_refuses_an_inline_key(fleet: Fleet) -> None:
+    """Issue 17: the preflight did not look at where corosync takes its key."""
+    confs = {h: h.path("/etc/corosync/corosync.conf") for h in fleet.cluster("beta")}
+    saved = {h: c.read_text() for h, c in confs.items()}
+    for host, conf in confs.items():  # corosync is not told: only what corokey reads changes
+        conf.write_text(
+            saved[host].replace(
+                "    keyfile: /etc/corosync/authkey\n", "    key: abcdefghabcdefghabcdefgh\n"
+            )
+        )
+    try:
+        before = fleet.node_keys()
+        status, output = fleet.playbook("rotate.yml", "-l", "beta")
+        assert status != 0
+        assert "hold the key inline in corosync.conf (totem.key)" in output, output
+        assert fleet.node_keys() == before
+    finally:
+        for host, conf in confs.items():
+            conf.write_text(saved[host])
 
 
 def test_rotate_both_clusters_online(fleet: Fleet) -> None:
@@ -216,8 +418,10 @@ def test_a_failed_commit_puts_the_old_key_back_everywhere(fleet: Fleet) -> None:
         status, output = fleet.playbook("rotate.yml")
         assert status != 0
         assert "the commit failed on node2" in output, output
-        assert "the old key put back and reloaded" in output, output
-        assert "Put .old back where the new key was committed" in output
+        assert "is back in every node's key file" in output, output
+        # corosync-cfgtool -R had not run: the rollback must not run one (issue 16's rule).
+        assert "no reload had run, so none was needed" in output, output
+        assert "Put the old key back on every node" in output
         after = fleet.node_keys()
         assert after == {**before, **{h.name: after[h.name] for h in fleet.cluster("beta")}}
         assert fleet.controller_key("alpha") == alpha_key
@@ -232,3 +436,133 @@ def test_a_failed_commit_puts_the_old_key_back_everywhere(fleet: Fleet) -> None:
         blocker.rmdir()
         blocker.write_bytes(saved)
         blocker.chmod(0o400)
+
+
+def test_a_failure_after_the_reload_reloads_the_old_key(fleet: Fleet) -> None:
+    """The rescue's other branch (issue 16's rule): a reload had run, so once every node's
+    file reads back as the old key, the old key is reloaded from a node that answers.
+    The failure: node3's key file is replaced by a third key right after its corosync
+    logged the reload, so the check after the reload fails."""
+    alpha = fleet.cluster("alpha")
+    victim = alpha[2]
+    before = fleet.node_keys()
+    output = rotate_spoiling_after_the_reload(
+        fleet, victim, lambda: victim.write_key(os.urandom(256))
+    )
+    assert "the check after the reload failed on node3" in output, output
+    assert "is back in every node's key file" in output, output
+    assert "the old key put back and reloaded from node1" in output, output
+    after = fleet.node_keys()
+    assert {h.name: after[h.name] for h in alpha} == {h.name: before[h.name] for h in alpha}
+    assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
+    fleet.wait_whole()
+
+
+def test_no_reload_while_a_node_does_not_read_back_the_old_key(fleet: Fleet) -> None:
+    """Issue 16's rule in the rescue: -R reloads every member, so it must not run while a
+    node's file does not hold the old key (that node would load another key and drop
+    out).  node3's key and its .old are both replaced by a third key right after the
+    reload: its restore is refused (.old is not the old key), nothing is reloaded, and
+    the message says where node3 stands.  The test then repairs node3 and reloads."""
+    alpha = fleet.cluster("alpha")
+    victim = alpha[2]
+    before = fleet.node_keys()
+    third = os.urandom(256)
+
+    def spoil() -> None:
+        victim.write_key(third)
+        victim.write_key(third, path="/etc/corosync/authkey.old")
+
+    output = rotate_spoiling_after_the_reload(fleet, victim, spoil)
+    assert "NOT every node's key file holds the old key" in output, output
+    assert "node3: restore failed" in output, output
+    assert "the old key was NOT reloaded" in output, output
+    assert "put back and reloaded" not in output
+    after = fleet.node_keys()
+    assert after["node1"] == after["node2"] == before["node1"] and after["node3"] == third
+    # Repair: node3 gets the old key back, then one reload makes every member load it.
+    victim.write_key(before["node1"])
+    victim.write_key(before["node1"], path="/etc/corosync/authkey.old")
+    fleet.reload("alpha")
+    fleet.wait_whole()
+
+
+def test_a_stopped_cluster_gets_the_file_its_corosync_reads(fleet: Fleet) -> None:
+    """Issue 17, 3: with a top-level ``totem.keyfile: /etc/corosync/cluster.key`` and
+    corosync stopped, the role wrote /etc/corosync/authkey and left cluster.key alone.
+    Proven with corosync itself: the cluster starts whole on the file written."""
+    beta = fleet.cluster("beta")
+    confs = {h: h.path("/etc/corosync/corosync.conf") for h in beta}
+    saved = {h: c.read_text() for h, c in confs.items()}
+    before = fleet.node_keys()
+    for host in beta:
+        host.stop_corosync()
+    try:
+        for host, conf in confs.items():  # the dotted form at the top level (coroparse)
+            text = saved[host].replace("    keyfile: /etc/corosync/authkey\n", "")
+            conf.write_text(text + "totem.keyfile: /etc/corosync/cluster.key\n")
+        status, output = fleet.playbook("distribute.yml", "-l", "beta")
+        assert status == 0, output
+        for host in beta:
+            assert host.read_key("/etc/corosync/cluster.key") == fleet.controller_key("beta")
+            assert fleet.node_keys()[host.name] == before[host.name]  # authkey untouched
+        for host in beta:
+            host.start_corosync(wait=False)
+        fleet.wait_whole()
+    finally:
+        for host in beta:
+            host.stop_corosync()
+        for host, conf in confs.items():
+            conf.write_text(saved[host])
+            cluster_key = host.path("/etc/corosync/cluster.key")
+            if cluster_key.exists():
+                cluster_key.unlink()
+        for host in beta:
+            host.start_corosync(wait=False)
+    fleet.wait_whole()
+
+
+def test_apply_restart_restarts_the_cluster_onto_the_key_and_back_on_failure(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """corokey_apply=restart: the whole cluster stopped (confirmed), committed and started
+    whole on the new key; with a commit that fails on one node (a directory where .old
+    goes), it is started again whole on the old key and the message says so.  Last in the
+    file: its corosyncs then run as daemons started over ssh."""
+    from tests.cluster.test_rotate_restart import START, STOP
+
+    beta = fleet.cluster("beta")
+    new = os.urandom(256)
+    keys = tmp_path / "keys"
+    store_keys(keys, {"beta": new})
+    settings = {
+        "corokey_apply": "restart",
+        "corokey_restart_timeout": 60,
+        "corokey_stop_command": STOP,
+        "corokey_start_command": START,
+    }
+    commands = ["-e", json.dumps(settings)]
+    blocker = beta[1].path("/etc/corosync/authkey.old")
+    saved = blocker.read_bytes() if blocker.exists() else None
+    if saved is not None:
+        blocker.unlink()
+    blocker.mkdir()
+    try:
+        before = fleet.node_keys()
+        status, output = fleet.playbook("distribute.yml", "-l", "beta", *commands, keys=keys)
+        assert status != 0
+        assert "the commit failed on node5" in output, output
+        assert "the cluster runs again, whole, on the old key" in output, output
+        assert fleet.node_keys() == before
+    finally:
+        blocker.rmdir()
+        if saved is not None:
+            blocker.write_bytes(saved)
+            blocker.chmod(0o400)
+    fleet.wait_whole()
+
+    status, output = fleet.playbook("distribute.yml", "-l", "beta", *commands, keys=keys)
+    assert status == 0, output
+    after = fleet.node_keys()
+    assert all(after[h.name] == new for h in beta)
+    fleet.wait_whole()

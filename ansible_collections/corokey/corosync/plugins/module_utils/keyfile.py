@@ -1,5 +1,5 @@
 # Copyright: corokey authors
-# MIT License (see the LICENSE of the corokey project)
+# MIT License (see LICENSE at the root of this collection)
 """What the corokey.corosync modules add to corokey's library on a node.
 
 The staged copy of a key (the ``authkey`` module's ``state=staged``) is a file
@@ -11,16 +11,18 @@ is fixed, so that a later task (``state=committed`` or ``aborted``) finds it.
 
 import os
 
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.key import (
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.key import (
     fingerprint,
     fingerprint_hex,
 )
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.secretfile import (
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.secretfile import (
     lstat_facts,
     read_secret,
 )
 
 STAGED_SUFFIX = ".corokey-staged"
+#: corosync reads this corosync.conf unless its sysconfig file names another.
+DEFAULT_CONF_PATH = "/etc/corosync/corosync.conf"
 #: corosync reloads crypto settings and the key with corosync-cfgtool -R from 3.1.0 on.
 ONLINE_RELOAD_SINCE = (3, 1)
 #: More than any key file corokey accepts (4096) and small enough to refuse junk.
@@ -123,3 +125,90 @@ def version_tuple(text):
 def error_message(exc):
     """corokey's error as one line for ``msg``: the problem, then what to do."""
     return exc.message if not exc.hint else "%s; %s" % (exc.message, exc.hint)
+
+
+def unsafe_directory(path):
+    """The first directory from ``path``'s own up to ``/`` that others could change, or None.
+
+    corokey's directory rule (its node scripts' ``dir_unsafe``): every directory on the
+    way must be owned by root or by us and writable by nobody else (whoever can write
+    there can swap the key or a parent for a link between two steps); a parent may be
+    sticky and world-writable like /tmp, the key's own directory may not (there, others
+    could create the names corokey writes).  Answers ``(directory, uid, mode)``.
+    """
+    me = os.geteuid()
+    directory = os.path.dirname(os.path.abspath(path)) or "/"
+    own = True
+    while True:
+        try:
+            st = os.stat(directory)
+        except FileNotFoundError:
+            st = None  # write_secret makes missing parents, as root's umask leaves them
+        if st is not None:
+            writable = st.st_mode & 0o022 and (own or not st.st_mode & 0o1000)
+            if st.st_uid not in (0, me) or writable:
+                return directory, st.st_uid, st.st_mode & 0o7777
+            own = False
+        if directory == "/":
+            return None
+        directory = os.path.dirname(directory)
+
+
+class KeyLocation(object):
+    """Where this node's corosync reads its key, as corokey's CLI decides it."""
+
+    def __init__(self, path, conf_path, problem=None, reference=None, hint=None):
+        self.path = path
+        self.conf_path = conf_path
+        self.problem = problem
+        self.reference = reference
+        self.hint = hint
+
+
+def corosync_key_location(conf, conf_path, explicit):
+    """The key file corosync reads per ``conf`` (a parsed corosync.conf or None).
+
+    The CLI's rules (corokey.keylocation): no corosync.conf, the default key; an
+    inline ``totem.key`` is refused; with crypto off corosync reads no key at all,
+    refused unless a path is named (placing a key before crypto is turned on).
+    """
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.key import DEFAULT_KEY_PATH
+
+    if conf is None:
+        return KeyLocation(explicit or DEFAULT_KEY_PATH, conf_path)
+    if not conf.crypto_enabled():
+        if explicit:
+            return KeyLocation(explicit, conf_path)
+        cipher, hash_ = conf.crypto()
+        return KeyLocation(
+            None,
+            conf_path,
+            "crypto is off in %s (crypto_cipher %s, crypto_hash %s): corosync uses no key here"
+            % (conf_path, cipher, hash_),
+            "crypto-off",
+            "turn crypto on first, or, to place a key before turning it on, name the file: "
+            "path=/etc/corosync/authkey",
+        )
+    source, path = conf.key_source()
+    if source == "inline":
+        return KeyLocation(
+            None,
+            conf_path,
+            "%s holds the key inline (totem.key); corokey manages key files" % conf_path,
+            "key-inline",
+            "move it to a file: set totem.keyfile, remove totem.key, restart corosync",
+        )
+    return KeyLocation(explicit or path, conf_path)
+
+
+def profile_key_path(profile):
+    """The file a profile's program reads, for the profiles corosync.conf does not name:
+    Pacemaker's from PCMK_authkey_location (/etc/default/pacemaker or
+    /etc/sysconfig/pacemaker) as Pacemaker reads it, else the profile's path."""
+    if profile.name == "pacemaker":
+        from ansible_collections.corokey.corosync.plugins.module_utils._corokey.pacemaker import local_facts
+
+        facts = local_facts()
+        if facts is not None and facts.location:
+            return facts.location
+    return profile.path

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: corokey authors
-# MIT License (see the LICENSE of the corokey project)
+# MIT License (see LICENSE at the root of this collection)
 
 DOCUMENTATION = r"""
 ---
@@ -26,8 +26,25 @@ author:
 options:
   path:
     description:
-      - The key file. Defaults to the profile's path (C(/etc/corosync/authkey) for
-        the corosync profile).
+      - The key file.
+      - For the C(corosync) profile it defaults to the file this node's corosync reads,
+        from its own O(conf_path) read as corosync reads it (C(totem.keyfile), else
+        C(/etc/corosync/authkey); the default key when there is no corosync.conf yet).
+        Without O(path), a corosync.conf with the key inline (C(totem.key)) or with
+        crypto off (corosync reads no key) is refused; naming O(path) places a key
+        before crypto is turned on, as C(corokey install --key-path) does.
+      - For the other profiles, the profile's path; for C(pacemaker), C(PCMK_authkey_location)
+        from C(/etc/default/pacemaker) or C(/etc/sysconfig/pacemaker) when set there, as
+        Pacemaker reads it.
+    type: path
+  conf_path:
+    description:
+      - The corosync configuration that says where corosync reads its key (the
+        C(corosync) profile without O(path)). By default the file this node's corosync
+        reads (C(-c) in C(COROSYNC_OPTIONS) for 3.x, C(COROSYNC_MAIN_CONFIG_FILE) for 2.x,
+        from C(/etc/default/corosync) or C(/etc/sysconfig/corosync)), else
+        C(/etc/corosync/corosync.conf), read as that corosync generation reads it (dotted
+        names such as a top-level C(totem.keyfile), 2.x's crypto defaults).
     type: path
   profile:
     description:
@@ -49,7 +66,21 @@ options:
       - A key file on the controller, read as bytes by this module's action plugin
         and sent instead of O(content_b64). Relative paths are searched as the
         C(copy) module searches them (the role's or playbook's C(files/)).
+      - A file encrypted with C(ansible-vault) is decrypted in memory (see O(decrypt)),
+        never through a decrypted temp file on the controller.
     type: path
+  decrypt:
+    description:
+      - Decrypt a vault-encrypted O(src) with the play's vault secrets, as
+        C(ansible.builtin.copy) does; V(false) sends the file as it is.
+    type: bool
+    default: true
+  local_follow:
+    description:
+      - Follow a symbolic link at O(src) on the controller, as C(ansible.builtin.copy)
+        does. A link at the key's path on the node is always refused.
+    type: bool
+    default: true
   state:
     description:
       - V(present) puts the key at O(path).
@@ -64,8 +95,11 @@ options:
     choices: [present, staged, committed, aborted, restored]
   expected_fingerprint:
     description:
-      - With O(state=committed), the fingerprint the staged copy must have
-        (C(SHA256:...) or 64 hex digits); another staged copy is refused and left alone.
+      - With O(state=committed) (required there), the fingerprint the staged copy must
+        have (C(SHA256:...) or 64 hex digits); another staged copy is refused and left alone.
+      - With O(state=restored), the fingerprint C(PATH.old) must have (the key the
+        commit replaced); another C(.old) is refused and left alone. A key that already
+        has this fingerprint is left as it is (a node that never committed).
       - In check mode, where the staging before did not write either, a commit without a
         staged copy predicts the commit of this fingerprint.
     type: str
@@ -87,6 +121,14 @@ attributes:
   platform:
     platforms: posix
 notes:
+  - The key's directory and each one above it must be owned by root (or the user the
+    module runs as) and writable by nobody else, as corokey's CLI requires.
+  - When the key of a running corosync changes, the result carries a warning; corosync
+    keeps the key it started with until C(corosync-cfgtool -R) (3.1 and later) or a
+    restart, and a node restarted alone comes up on the new key and cannot rejoin.
+  - A key that is text (base64, hex, a vault file not decrypted) gets a warning, as
+    C(corokey check) gives (corosync uses the characters as they are).
+  - Core dumps are off (RLIMIT_CORE 0) while the module holds key bytes.
   - Enable pipelining (C(ANSIBLE_PIPELINING=true)) so that the module and its arguments,
     the key among them, reach the node through ssh's standard input instead of a file
     in the remote temp directory.
@@ -127,7 +169,8 @@ path:
   type: str
   sample: /etc/corosync/authkey
 fingerprint:
-  description: Fingerprint of the key at O(path) after the task (null when there is none).
+  description: Fingerprint of the key at O(path) after the task, read back from the disk
+    (null when there is none; in check mode, the prediction).
   returned: always
   type: str
   sample: "SHA256:0dH0Tb3pB6bJ0mEJo9Q8r7n5yJv0VtK2a8S2Yqk0b1E"
@@ -187,22 +230,43 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.checks import content_errors
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.errors import CorokeyError
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.key import fingerprint
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey import pacemaker
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.profiles import PROFILES
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.secretfile import write_secret
-from ansible_collections.corokey.corosync.plugins.module_utils.keyfile import (
-    describe,
-    description,
-    diff_text,
-    error_message,
-    read_if_present,
-    remove_file,
-    same_fingerprint,
-    staged_path,
-)
+from ansible_collections.corokey.corosync.plugins.module_utils.python_floor import python_too_old
+
+if python_too_old() is None:  # the library does not parse on older Pythons
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.checks import (
+        ERROR,
+        WARNING,
+        check_content,
+        content_errors,
+        host_fips_enabled,
+    )
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.corosync_conf import (
+        load_local_conf,
+    )
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.errors import CorokeyError
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey import pacemaker
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.key import fingerprint
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.profiles import PROFILES
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.runtime import live_state
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.secretfile import (
+        forbid_core_dumps,
+        write_secret,
+    )
+    from ansible_collections.corokey.corosync.plugins.module_utils.keyfile import (
+        corosync_key_location,
+        describe,
+        description,
+        diff_text,
+        error_message,
+        profile_key_path,
+        read_if_present,
+        remove_file,
+        same_fingerprint,
+        staged_path,
+        unsafe_directory,
+    )
+
+PROFILE_NAMES = ["corosync", "fence-xvm", "pacemaker"]
 
 
 class Refused(Exception):
@@ -214,7 +278,8 @@ class Refused(Exception):
         self.reference = reference
 
 
-def decode_key(params, profile):
+def decode_key(module, profile):
+    params = module.params
     text = params["content_b64"]
     if text is None:
         raise Refused(
@@ -227,9 +292,13 @@ def decode_key(params, profile):
             "content_b64 is not valid base64; pass the lookup's value or base64 of the key file",
             "bad-base64",
         )
-    errors = content_errors(data, profile, "content_b64")
+    findings = check_content(data, len(data), profile, host_fips_enabled(), "the key")
+    errors = [finding for finding in findings if finding.severity == ERROR]
     if errors:
         raise Refused(errors[0].message, errors[0].reference)
+    for finding in findings:
+        if finding.severity == WARNING:
+            module.warn("%s (%s)" % (finding.message, finding.reference))
     return data
 
 
@@ -279,12 +348,30 @@ class Run(object):
         self.before = describe(self.live)
         self.after = self.before
         self.diff_path = path
+        self.key_location = None
         self.result = {
             "changed": False,
             "path": path,
             "staged_path": self.staged,
             "previous_fingerprint": self.before and self.before["fingerprint"],
         }
+
+    def warn_if_running(self, after):
+        """corosync keeps the key it started with: say so when its key file changed."""
+        if not self.profile.corosync or self.diff_path != self.path:
+            return
+        old = self.before and self.before["fingerprint"]
+        new = after and after["fingerprint"]
+        if old == new or self.key_location != self.path:
+            return
+        if not live_state().running:
+            return
+        self.module.warn(
+            "corosync runs on this node and still uses the key it started with (%s); the new key "
+            "%s takes effect on every node at once with corosync-cfgtool -R (3.1 and later) or a "
+            "restart of the whole cluster: a node restarted alone now cannot rejoin"
+            % (old or "none", new)
+        )
 
     def write_live(self, data, backup):
         self.result["changed"] = True
@@ -369,12 +456,20 @@ class Run(object):
             self.write_live(staged.data, backup)
         self.remove_staged()
 
-    def restore(self):
+    def restore(self, expected):
+        if expected is not None and self.live is not None and same_fingerprint(self.live.data, expected):
+            return  # the key is the one a restore would put back (a node that never committed)
         backup = read_if_present(self.path + ".old")
         if backup is None:
             raise Refused(
                 "no %s.old to restore; nothing was committed with backup=true" % self.path,
                 "nothing-to-restore",
+            )
+        if expected is not None and not same_fingerprint(backup.data, expected):
+            raise Refused(
+                "%s.old has fingerprint %s, not the expected %s (the key the commit replaced); "
+                "nothing restored: put the old key back by hand" % (self.path, fingerprint(backup.data), expected),
+                "old-differs",
             )
         if not is_exactly(self.live, backup.data, self.mode, self.owner):
             self.write_live(backup.data, False)
@@ -385,12 +480,21 @@ class Run(object):
 
     def finish(self, staged_waiting):
         # After staging, the live key is what it was: report that, diff the staged copy.
-        after = self.after if self.diff_path == self.path else describe(self.live)
+        # What was written is read back from the disk: a result never reports a plan.
+        if self.check:
+            after = self.after if self.diff_path == self.path else describe(self.live)
+        else:
+            after = describe(read_if_present(self.path))
+            if self.diff_path == self.path:
+                self.after = after
+            elif self.result["changed"]:
+                self.after = describe(read_if_present(self.staged))
         self.result["fingerprint"] = after and after["fingerprint"]
         if after is not None:
             user, group = after["owner"].split(":", 1)
             self.result.update(size=after["size"], owner=user, group=group, mode=after["mode"])
         self.result["staged"] = staged_waiting
+        self.warn_if_running(after)
         if self.module._diff:
             self.result["diff"] = {
                 "before_header": self.diff_path,
@@ -399,6 +503,18 @@ class Run(object):
                 "after": diff_text(self.after),
             }
         return self.result
+
+
+def conf_or_none(conf_path):
+    """The node's corosync.conf as its corosync reads it (``conf_path`` None: the file its
+    startup files name, with its generation's rules); None when there is none to read, as
+    the CLI's commands take it (corosync_conf.local_key_path)."""
+    try:
+        return load_local_conf(conf_path)
+    except CorokeyError as exc:
+        if exc.reference == "conf-unreadable":
+            return None
+        raise
 
 
 def run_module(module):
@@ -410,20 +526,41 @@ def run_module(module):
             "src-without-action",
         )
     profile = PROFILES[params["profile"]]
-    path = params["path"] or profile.path
+    key_location = None
+    if profile.corosync:
+        conf = conf_or_none(params["conf_path"])
+        conf_path = conf.path if conf is not None else params["conf_path"]
+        location = corosync_key_location(conf, conf_path, params["path"])
+        if location.problem is not None:
+            raise Refused("%s; %s" % (location.problem, location.hint), location.reference)
+        path = location.path
+        # Only the file corosync reads is worth a warning about a running corosync.
+        key_location = corosync_key_location(conf, conf_path, None).path
+    else:
+        path = params["path"] or profile_key_path(profile)
     if not os.path.isabs(path):
         raise Refused("path %s is not absolute; give the full path of the key" % path, "relative-path")
+    unsafe = unsafe_directory(path)
+    if unsafe is not None:
+        directory, uid, mode = unsafe
+        raise Refused(
+            "%s (owner uid %d, mode %04o) can be written by others: they could swap the key for a "
+            "link while it is written; run: chown root %s && chmod go-w %s"
+            % (directory, uid, mode, directory, directory),
+            "unsafe-directory",
+        )
     run = Run(module, profile, path)
+    run.key_location = key_location
     state = params["state"]
     staged_waiting = False
     if state == "present":
-        run.present(decode_key(params, profile), params["backup"])
+        run.present(decode_key(module, profile), params["backup"])
     elif state == "staged":
-        staged_waiting = run.stage(decode_key(params, profile))
+        staged_waiting = run.stage(decode_key(module, profile))
     elif state == "committed":
         run.commit(params["expected_fingerprint"], params["backup"])
     elif state == "restored":
-        run.restore()
+        run.restore(params["expected_fingerprint"])
     else:
         run.abort()
     return run.finish(staged_waiting)
@@ -433,9 +570,12 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path"),
-            profile=dict(type="str", default="corosync", choices=sorted(PROFILES)),
+            conf_path=dict(type="path"),
+            profile=dict(type="str", default="corosync", choices=PROFILE_NAMES),
             content_b64=dict(type="str", no_log=True),
             src=dict(type="path"),
+            decrypt=dict(type="bool", default=True),
+            local_follow=dict(type="bool", default=True),
             state=dict(
                 type="str",
                 default="present",
@@ -445,8 +585,13 @@ def main():
             backup=dict(type="bool", default=False),
         ),
         mutually_exclusive=[("content_b64", "src")],
+        required_if=[("state", "committed", ["expected_fingerprint"])],
         supports_check_mode=True,
     )
+    too_old = python_too_old()
+    if too_old is not None:
+        module.fail_json(msg=too_old, reference="python-too-old")
+    forbid_core_dumps()  # before the first key byte is read or decoded
     try:
         result = run_module(module)
     except Refused as exc:

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: corokey authors
-# MIT License (see the LICENSE of the corokey project)
+# MIT License (see LICENSE at the root of this collection)
 
 DOCUMENTATION = r"""
 ---
@@ -21,13 +21,18 @@ author:
   - corokey maintainers (@corokey)
 options:
   conf_path:
-    description: The corosync configuration to read.
+    description:
+      - The corosync configuration to read. By default the file this node's corosync reads
+        (C(-c) in C(COROSYNC_OPTIONS) for 3.x, C(COROSYNC_MAIN_CONFIG_FILE) for 2.x, from
+        C(/etc/default/corosync) or C(/etc/sysconfig/corosync)), else
+        C(/etc/corosync/corosync.conf); read as that corosync generation reads it.
     type: path
-    default: /etc/corosync/corosync.conf
   path:
     description:
-      - The key file to check. Defaults to where corosync reads its key (C(totem.keyfile),
-        else C(/etc/corosync/authkey)).
+      - The key file to check. For the C(corosync) profile it defaults to where corosync
+        reads its key (C(totem.keyfile), else C(/etc/corosync/authkey)); for the others, to
+        the profile's file (C(/etc/pacemaker/authkey) or C(PCMK_authkey_location) as Pacemaker
+        reads it, C(/etc/cluster/fence_xvm.key)).
     type: path
   profile:
     description: Which kind of secret the key is (sizes, owner and mode the checks expect).
@@ -101,7 +106,7 @@ key:
       description: Fingerprint of a staged copy waiting beside the key, else null.
       type: str
 crypto:
-  description: The crypto corosync uses, as corosync 3 decides it from corosync.conf.
+  description: The crypto corosync uses, as this node's corosync generation decides it from corosync.conf (2.x encrypts unless C(secauth=off)).
   returned: when corosync.conf could be read
   type: dict
   contains:
@@ -129,7 +134,13 @@ corosync:
       description: Whether corosync answers.
       type: bool
     this_node:
-      description: This node's nodeid.
+      description: This node's nodeid, from the running corosync.
+      type: int
+    conf_node:
+      description:
+        - The nodeid of the nodelist entry that is this node, found as corosync finds it
+          (an entry's ring addresses, names resolved, among this host's addresses); null
+          when none or several match. For a corosync that is not running.
       type: int
     members:
       description: Node ids of the joined members.
@@ -195,37 +206,76 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.checks import (
-    ERROR,
-    Finding,
-    check_key,
-)
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.corosync_conf import (
-    load_local_conf,
-)
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.doctor import diagnose
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.errors import CorokeyError
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.key import DEFAULT_KEY_PATH
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.logscan import (
-    journal_lines,
-    read_since_last_start,
-    read_tail,
-    scan,
-)
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.profiles import PROFILES
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.runtime import (
-    cmap_values,
-    live_state,
-    local_runner,
-)
-from ansible_collections.corokey.corosync.plugins.module_utils.keyfile import (
-    ONLINE_RELOAD_SINCE,
-    describe,
-    error_message,
-    read_if_present,
-    staged_path,
-    version_tuple,
-)
+from ansible_collections.corokey.corosync.plugins.module_utils.python_floor import python_too_old
+
+if python_too_old() is None:  # the library does not parse on older Pythons
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.checks import (
+        ERROR,
+        Finding,
+        check_key,
+    )
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.corosync_conf import (
+        load_local_conf,
+    )
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.doctor import diagnose
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.errors import CorokeyError
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.key import DEFAULT_KEY_PATH
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.logscan import (
+        journal_lines,
+        read_since_last_start,
+        read_tail,
+        scan,
+    )
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.profiles import PROFILES
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.runtime import (
+        cmap_values,
+        live_state,
+        local_runner,
+    )
+    from ansible_collections.corokey.corosync.plugins.module_utils.keyfile import (
+        ONLINE_RELOAD_SINCE,
+        describe,
+        error_message,
+        profile_key_path,
+        read_if_present,
+        staged_path,
+        version_tuple,
+    )
+
+
+def local_addresses():
+    """This host's addresses (``ip -o addr``), as corosync compares nodelist entries with them."""
+    status, text = local_runner(["ip", "-o", "addr", "show"])
+    if status != 0:
+        return set()
+    found = set()
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[2] in ("inet", "inet6"):
+            found.add(fields[3].split("/", 1)[0])
+    return found
+
+
+def resolved(address):
+    import socket
+
+    try:
+        return {info[4][0] for info in socket.getaddrinfo(address, None)}
+    except (socket.gaierror, UnicodeError):
+        return set()
+
+
+def conf_node(conf):
+    """corosync's own entry in the nodelist: the one with a local ring address."""
+    if conf is None:
+        return None
+    mine = local_addresses()
+    matches = [
+        node.nodeid
+        for node in conf.nodes()
+        if any(resolved(address) & mine for address in node.addresses)
+    ]
+    return matches[0] if len(matches) == 1 else None
 
 
 def corosync_version():
@@ -302,7 +352,10 @@ def gather(params):
     except CorokeyError as exc:  # ConfParseError too
         conf, conf_error = None, exc
     source, conf_key_path = ("file", None) if conf is None else conf.key_source()
-    path = params["path"] or conf_key_path or (DEFAULT_KEY_PATH if profile.corosync else profile.path)
+    if profile.corosync:
+        path = params["path"] or conf_key_path or DEFAULT_KEY_PATH
+    else:  # corosync.conf names corosync's key, not this profile's
+        source, path = "file", params["path"] or profile_key_path(profile)
     if conf is not None:
         cipher, hash_ = conf.crypto()
         result["crypto"] = {"cipher": cipher, "hash": hash_, "enabled": conf.crypto_enabled()}
@@ -319,6 +372,7 @@ def gather(params):
         "version": version,
         "running": live.running,
         "this_node": live.this_node,
+        "conf_node": conf_node(conf),
         "members": sorted(live.members),
         "quorate": live.quorate,
         "ring_id": live.ring_id,
@@ -344,12 +398,15 @@ def gather(params):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            conf_path=dict(type="path", default="/etc/corosync/corosync.conf"),
+            conf_path=dict(type="path"),
             path=dict(type="path"),
-            profile=dict(type="str", default="corosync", choices=sorted(PROFILES)),
+            profile=dict(type="str", default="corosync", choices=["corosync", "fence-xvm", "pacemaker"]),
         ),
         supports_check_mode=True,
     )
+    too_old = python_too_old()
+    if too_old is not None:
+        module.fail_json(msg=too_old, reference="python-too-old")
     try:
         result = gather(module.params)
     except CorokeyError as exc:

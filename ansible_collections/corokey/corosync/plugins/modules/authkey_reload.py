@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: corokey authors
-# MIT License (see the LICENSE of the corokey project)
+# MIT License (see LICENSE at the root of this collection)
 
 DOCUMENTATION = r"""
 ---
@@ -89,22 +89,25 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.corokey.corosync.plugins.module_utils.corokey.runtime import (
-    cmap_values,
-    live_state,
-)
-from ansible_collections.corokey.corosync.plugins.module_utils.keyfile import (
-    ONLINE_RELOAD_SINCE,
-    version_tuple,
-)
+from ansible_collections.corokey.corosync.plugins.module_utils.python_floor import python_too_old
 
-#: cmap config.reload_status after a successful reload (CS_OK).
-RELOAD_OK = "1"
-POLL_SECONDS = 0.5
-#: Quiet after corosync-cfgtool -R before the first look: on a loaded machine, queries
-#: made during the crypto switch starved a corosync between its phases (corokey's
-#: docs/rotate.md); corokey rotate waits as long.
-QUIET_SECONDS = 2.0
+if python_too_old() is None:  # the library does not parse on older Pythons
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.runtime import (
+        cmap_values,
+        live_state,
+    )
+    from ansible_collections.corokey.corosync.plugins.module_utils.keyfile import (
+        ONLINE_RELOAD_SINCE,
+        version_tuple,
+    )
+
+    #: cmap config.reload_status after a successful reload (CS_OK).
+    RELOAD_OK = "1"
+    POLL_SECONDS = 0.5
+    #: Quiet after corosync-cfgtool -R before the first look: on a loaded machine, queries
+    #: made during the crypto switch starved a corosync between its phases (corokey's
+    #: docs/rotate.md); corokey rotate waits as long.
+    QUIET_SECONDS = 2.0
 
 
 def reload_problem():
@@ -145,6 +148,9 @@ def main():
         ),
         supports_check_mode=True,
     )
+    too_old = python_too_old()
+    if too_old is not None:
+        module.fail_json(msg=too_old, reference="python-too-old")
     before = live_state()
     result = {
         "changed": False,

@@ -1,5 +1,5 @@
 # Copyright: corokey authors
-# MIT License (see the LICENSE of the corokey project)
+# MIT License (see LICENSE at the root of this collection)
 """Run the collection's modules as Ansible runs them on a node: a real process.
 
 Each module is started with this Python, its arguments as JSON on standard input

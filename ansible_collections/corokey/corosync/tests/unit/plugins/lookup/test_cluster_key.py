@@ -1,5 +1,5 @@
 # Copyright: corokey authors
-# MIT License (see the LICENSE of the corokey project)
+# MIT License (see LICENSE at the root of this collection)
 """The cluster_key lookup, through ansible-playbook on this machine."""
 
 import base64
@@ -55,6 +55,11 @@ def values(path):
     return dict(line.split("=", 1) for line in path.read_text().splitlines())
 
 
+def kept(directory):
+    """The files of a cluster's directory, but its lock file."""
+    return sorted(name for name in os.listdir(str(directory)) if name != ".lock")
+
+
 def mode_of(path):
     return stat.S_IMODE(os.lstat(str(path)).st_mode)
 
@@ -72,14 +77,14 @@ def test_one_key_per_cluster_made_once_kept_private(playbook_runner, tmp_path):
     assert mode_of(keys) == 0o700 and mode_of(keys / "alpha") == 0o700
     assert mode_of(keys / "alpha" / "corosync.key") == 0o600
     assert mode_of(keys / "alpha" / "corosync.key.next") == 0o600
-    assert sorted(os.listdir(str(keys / "alpha"))) == ["corosync.key", "corosync.key.next"]
+    assert kept(keys / "alpha") == ["corosync.key", "corosync.key.next"]
 
     result = playbook_runner(tmp_path, PROMOTE_PLAY, "-e", "keys=%s out=%s" % (keys, out))
     assert result.returncode == 0, result.stdout + result.stderr
     promoted = values(out)
     assert promoted["promoted"] == promoted["current"] == promoted["promoted_again"] == got["next"]
     assert (keys / "alpha" / "corosync.key.old").read_bytes() == alpha
-    assert sorted(os.listdir(str(keys / "alpha"))) == ["corosync.key", "corosync.key.old"]
+    assert kept(keys / "alpha") == ["corosync.key", "corosync.key.old"]
 
 
 def test_refuses_bad_names_and_exposed_keys(playbook_runner, tmp_path):
@@ -121,13 +126,13 @@ def test_parallel_first_use_gives_every_host_the_same_key(playbook_runner, tmp_p
     assert result.returncode == 0, result.stdout + result.stderr
     seen = {path.read_text() for path in out.iterdir()}
     assert len(os.listdir(str(out))) == 13 and len(seen) == 1  # h0..h11 and localhost
-    assert sorted(os.listdir(str(keys / "alpha"))) == ["corosync.key"]
+    assert kept(keys / "alpha") == ["corosync.key"]
 
 
 def _first_use(args):
     directory, cluster, barrier = args
     from ansible_collections.corokey.corosync.plugins.lookup.cluster_key import key_for
-    from ansible_collections.corokey.corosync.plugins.module_utils.corokey.profiles import PROFILES
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.profiles import PROFILES
 
     barrier.wait()
     return key_for(cluster, directory, PROFILES["corosync"], None, False, False)
@@ -145,4 +150,58 @@ def test_racing_first_uses_agree_on_one_key(tmp_path):
             keys = pool.map(_first_use, [(str(tmp_path / "keys"), cluster, barrier)] * 8)
         manager.shutdown()
         assert len(set(keys)) == 1, "round %d: %d different keys" % (round_number, len(set(keys)))
-        assert sorted(os.listdir(str(tmp_path / "keys" / cluster))) == ["corosync.key"]
+        assert kept(tmp_path / "keys" / cluster) == ["corosync.key"]
+
+
+def _promote(args):
+    directory, barrier = args
+    from ansible_collections.corokey.corosync.plugins.lookup.cluster_key import key_for
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.profiles import PROFILES
+
+    barrier.wait()
+    return key_for("alpha", directory, PROFILES["corosync"], None, False, True)
+
+
+def test_racing_promotes_keep_the_old_key(tmp_path):
+    """Issue 17: promote ran without a lock; two forks promoting at once could keep
+    the new key as .old (the old one lost) or fail on the .next the other removed."""
+    import multiprocessing
+
+    from ansible_collections.corokey.corosync.plugins.lookup.cluster_key import key_for
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.profiles import PROFILES
+
+    context = multiprocessing.get_context("fork")
+    for round_number in range(3):
+        directory = str(tmp_path / ("keys%d" % round_number))
+        old = key_for("alpha", directory, PROFILES["corosync"], None, False, False)
+        new = key_for("alpha", directory, PROFILES["corosync"], None, True, False)
+        manager = context.Manager()
+        barrier = manager.Barrier(8)
+        with context.Pool(8) as pool:
+            got = pool.map(_promote, [(directory, barrier)] * 8)
+        manager.shutdown()
+        assert set(got) == {new}
+        assert (tmp_path / ("keys%d" % round_number) / "alpha" / "corosync.key.old").read_bytes() == old
+
+
+def test_a_size_that_differs_from_the_stored_key_is_an_error(playbook_runner, tmp_path):
+    keys = tmp_path / "keys"
+    sized = ONE_PLAY.replace("dir=keys)", "dir=keys, size=size | int)")
+    made = playbook_runner(tmp_path, sized, "-e", "keys=%s name=alpha size=256" % keys)
+    assert made.returncode == 0, made.stdout
+    other = playbook_runner(tmp_path, sized, "-e", "keys=%s name=alpha size=512" % keys)
+    assert other.returncode != 0, other.stdout
+    assert "holds a key of 256 bytes, not the size=512 asked" in other.stdout
+
+
+def test_check_mode_writes_nothing(playbook_runner, tmp_path):
+    keys, out = tmp_path / "keys", tmp_path / "out"
+    first = playbook_runner(tmp_path, ONE_PLAY, "-e", "keys=%s name=alpha" % keys, "--check")
+    assert first.returncode == 0, first.stdout
+    assert not keys.exists()
+    playbook_runner(tmp_path, ONE_PLAY, "-e", "keys=%s name=alpha" % keys)
+    stored = (keys / "alpha" / "corosync.key").read_bytes()
+    checked = playbook_runner(tmp_path, LOOKUP_PLAY, "-e", "keys=%s out=%s" % (keys, out), "--check")
+    assert checked.returncode == 0, checked.stdout
+    assert kept(keys / "alpha") == ["corosync.key"] and not (keys / "beta").exists()
+    assert (keys / "alpha" / "corosync.key").read_bytes() == stored

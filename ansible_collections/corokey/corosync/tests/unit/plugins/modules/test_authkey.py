@@ -1,5 +1,5 @@
 # Copyright: corokey authors
-# MIT License (see the LICENSE of the corokey project)
+# MIT License (see LICENSE at the root of this collection)
 """corokey.corosync.authkey on real files in a temp directory."""
 
 import base64
@@ -232,3 +232,114 @@ def test_check_mode_commit_follows_a_check_mode_stage(module_runner, keydir):
     assert commit["changed"] and not commit.get("failed")
     assert commit["diff"]["after"].startswith("fingerprint: %s\n" % fp(KEY))
     assert path.read_bytes() == OTHER and entries(keydir) == ["authkey"]
+
+
+CONF_TAIL = """totem {
+    version: 2
+    cluster_name: alpha
+%s
+}
+"""
+
+
+def write_conf(directory, totem_lines):
+    conf = directory / "corosync.conf"
+    conf.write_text(CONF_TAIL % totem_lines)
+    return conf
+
+
+def test_without_path_the_key_goes_where_corosync_reads_it(module_runner, keydir):
+    """Issue 17, 3: with totem.keyfile naming another file, the module wrote
+    /etc/corosync/authkey (corosync's default) and left the file corosync reads alone."""
+    key = keydir / "cluster.key"
+    conf = write_conf(keydir, "    crypto_cipher: aes256\n    crypto_hash: sha256\n    keyfile: %s" % key)
+    result, _output = module_runner("authkey", {"conf_path": str(conf), "content_b64": b64(KEY)})
+    assert result.get("changed") is True, result
+    assert result["path"] == str(key) and key.read_bytes() == KEY
+
+
+@pytest.mark.parametrize(
+    "totem, reference",
+    [
+        ("    crypto_cipher: aes256\n    crypto_hash: sha256\n    key: inlinekeyinlinekey", "key-inline"),
+        ("    crypto_cipher: none\n    crypto_hash: none", "crypto-off"),
+    ],
+)
+def test_inline_key_and_crypto_off_are_refused_unless_a_path_is_named(module_runner, keydir, totem, reference):
+    conf = write_conf(keydir, totem)
+    result, _output = module_runner("authkey", {"conf_path": str(conf), "content_b64": b64(KEY)})
+    assert result.get("failed") and result["reference"] == reference, result
+    assert entries(keydir) == ["corosync.conf"]
+    if reference == "crypto-off":  # a key placed before crypto is turned on, as --key-path does
+        path = keydir / "authkey"
+        named, _output = module_runner("authkey", {"conf_path": str(conf), "path": str(path), "content_b64": b64(KEY)})
+        assert named.get("changed") is True and path.read_bytes() == KEY, named
+
+
+def test_a_directory_writable_by_others_is_refused(module_runner, keydir):
+    os.chmod(str(keydir), 0o1777)  # sticky too: others could still create our names
+    path = keydir / "authkey"
+    result, _output = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY)})
+    assert result.get("failed") and result["reference"] == "unsafe-directory", result
+    assert "chmod go-w %s" % keydir in result["msg"]
+    assert not path.exists()
+
+
+def test_commit_requires_the_expected_fingerprint(module_runner, keydir):
+    path = keydir / "authkey"
+    module_runner("authkey", {"path": str(path), "content_b64": b64(KEY), "state": "staged"})
+    result, _output = module_runner("authkey", {"path": str(path), "state": "committed"})
+    assert result.get("failed") and "expected_fingerprint" in result["msg"], result
+    assert not path.exists()
+
+
+def test_restore_checks_that_old_is_the_key_expected(module_runner, keydir):
+    path = keydir / "authkey"
+    path.write_bytes(KEY)
+    os.chmod(str(path), 0o400)
+    (keydir / "authkey.old").write_bytes(OTHER)
+    third = fp(bytes(range(1, 256)) + b"x")
+    wrong, _output = module_runner("authkey", {"path": str(path), "state": "restored", "expected_fingerprint": third})
+    assert wrong.get("failed") and wrong["reference"] == "old-differs", wrong
+    assert path.read_bytes() == KEY
+    # A node that never committed already holds the old key: nothing to restore there.
+    same, _output = module_runner("authkey", {"path": str(path), "state": "restored", "expected_fingerprint": fp(KEY)})
+    assert same.get("changed") is False and not same.get("failed"), same
+    right, _output = module_runner("authkey", {"path": str(path), "state": "restored", "expected_fingerprint": fp(OTHER)})
+    assert right.get("changed") is True and path.read_bytes() == OTHER, right
+
+
+def test_the_result_is_read_back_from_the_disk(module_runner, keydir):
+    path = keydir / "authkey"
+    result, _output = module_runner("authkey", {"path": str(path), "content_b64": b64(KEY)})
+    assert result["fingerprint"] == fp(KEY) and result["mode"] == "0400" and result["size"] == 256
+
+
+def test_an_old_python_fails_clearly_before_the_library_is_imported():
+    """The floor is the library's (3.9); python_floor.py itself parses on older ones."""
+    import ast
+    import sys
+
+    from ansible_collections.corokey.corosync.plugins.module_utils import python_floor
+
+    source = open(python_floor.__file__).read()
+    ast.parse(source, feature_version=(3, 5))
+    real = sys.version_info
+    try:
+        sys.version_info = (3, 8, 10, "final", 0)
+        message = python_floor.python_too_old()
+    finally:
+        sys.version_info = real
+    assert message and "needs Python 3.9 or later on the node" in message and "3.8" in message
+    assert python_floor.python_too_old() is None
+
+
+def test_a_top_level_dotted_keyfile_is_where_the_key_goes(module_runner, keydir):
+    """Issue 17, 3 with issue 16's reader: ``totem.keyfile:`` at the top level is totem's
+    keyfile to corosync (coroparse joins names with dots)."""
+    key = keydir / "cluster.key"
+    conf = write_conf(keydir, "    crypto_cipher: aes256\n    crypto_hash: sha256")
+    conf.write_text(conf.read_text() + "totem.keyfile: %s\n" % key)
+    result, _output = module_runner("authkey", {"conf_path": str(conf), "content_b64": b64(KEY)})
+    assert result.get("changed") is True and result["path"] == str(key), result
+    assert key.read_bytes() == KEY and not (keydir / "authkey").exists()

@@ -1,5 +1,5 @@
 # Copyright: corokey authors
-# MIT License (see the LICENSE of the corokey project)
+# MIT License (see LICENSE at the root of this collection)
 """corokey.corosync.authkey_info on a real corosync.conf, key and log in a temp directory.
 
 Its answers from a running corosync are checked by the integration tests
@@ -115,3 +115,11 @@ def test_unreadable_conf_is_reported(module_runner, tmp_path):
     assert result["doctor"]["status"] == "error"
     assert "missing.conf" in result["doctor"]["findings"][0]["message"]
     assert result["key"]["exists"] is False
+
+
+def test_another_profile_checks_its_own_file_not_corosyncs(module_runner, tmp_path):
+    """Issue 17, 3: profile=pacemaker reported corosync's key (totem.keyfile)."""
+    conf, _key = setup_node(tmp_path)
+    result, _output = module_runner("authkey_info", {"conf_path": str(conf), "profile": "pacemaker"})
+    assert result["key"]["path"] == "/etc/pacemaker/authkey", result["key"]
+    assert result["key"]["source"] == "file"

@@ -1,5 +1,5 @@
 # Copyright: corokey authors
-# MIT License (see the LICENSE of the corokey project)
+# MIT License (see LICENSE at the root of this collection)
 """corokey.corosync.authkey_reload where no corosync runs (this machine's own namespace).
 
 The reload itself is tested on real clusters by tests/ansible/test_playbooks.py.
