@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import pytest
 
-from corokey.checks import ERROR, NOTE, Finding
+from corokey.findings import ERROR, NOTE, Finding
 from corokey.nodescripts import parse_answer
 from corokey.pacemaker import (
     FALLBACK_KEY_PATH,

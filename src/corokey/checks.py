@@ -16,12 +16,7 @@ fixes it.  A report's exit code is 0 when clean (notes only), 1 with warnings,
 """
 
 from corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
-
-# Re-exported: findings are part of what checks offers its callers.
-from corokey.findings import ERROR as ERROR
-from corokey.findings import NOTE as NOTE
-from corokey.findings import WARNING as WARNING
-from corokey.findings import Finding as Finding
+from corokey.findings import ERROR, NOTE, WARNING, Finding
 from corokey.key import (
     COROSYNC2_KEY_LEN,
     FIPS_KEY_LEN_MAX,

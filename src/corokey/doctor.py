@@ -10,10 +10,11 @@ import os
 from shlex import quote
 from typing import Any, Dict, List, Optional
 
-from corokey.checks import ERROR, NOTE, WARNING, Finding, check_key
+from corokey.checks import check_key
 from corokey.corosync_conf import CorosyncConf, load_local_conf
 from corokey.errors import CorokeyError
 from corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
+from corokey.findings import ERROR, NOTE, WARNING, Finding
 from corokey.key import DEFAULT_KEY_PATH
 from corokey.logscan import (
     GENERATION_2X,

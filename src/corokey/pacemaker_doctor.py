@@ -23,8 +23,9 @@ import re
 import shlex
 from typing import Dict, List, Optional
 
-from corokey.checks import ERROR, NOTE, WARNING, Finding, check_key
+from corokey.checks import check_key
 from corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
+from corokey.findings import ERROR, NOTE, WARNING, Finding
 from corokey.pacemaker import ENVIRONMENT_FILES, FALLBACK_KEY_PATH, PACEMAKER_KEY_PATH
 from corokey.pacemaker_access import (
     CLUSTER,

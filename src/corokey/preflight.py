@@ -3,9 +3,10 @@ listed before anything changes (docs/rotate.md, "What corokey rotate does with t
 
 from typing import Dict, List, Optional, Set, Tuple
 
-from corokey.checks import ERROR, host_fips_enabled
+from corokey.checks import host_fips_enabled
 from corokey.clusterwatch import RELOAD_OK
 from corokey.errors import CorokeyError
+from corokey.findings import ERROR
 from corokey.key import FIPS_KEY_LEN_MAX, fingerprint_hex
 from corokey.keylocation import locate
 from corokey.nodekey import NodeFailure, NodeView, look

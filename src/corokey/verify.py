@@ -3,8 +3,9 @@
 import shlex
 from typing import Dict, List, Optional
 
-from corokey.checks import ERROR, Finding, host_fips_enabled, mode_findings, size_findings
+from corokey.checks import host_fips_enabled, mode_findings, size_findings
 from corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
+from corokey.findings import ERROR, Finding
 from corokey.key import KEY_LEN_MAX, WHOLE_FILE
 from corokey.keylocation import locate
 from corokey.nodekey import EFFECTIVE_BYTES, NodeFailure, NodeView, RemoteKey, look

@@ -44,15 +44,11 @@ def execute(args: "Namespace") -> int:
     return report.exit_code
 
 
-def _table(
-    report: "VerifyReport", nodes: "Sequence[str]", kinds: "Dict[str, str]"
-) -> "List[str]":
+def _table(report: "VerifyReport", nodes: "Sequence[str]", kinds: "Dict[str, str]") -> "List[str]":
     lines = [f"key file: {report.path}"]
     width = max([len(s.node) for s in report.states] + [4])
     if kinds:
-        lines.append(
-            "nodes: " + ", ".join(f"{node} ({kinds.get(node, '?')})" for node in nodes)
-        )
+        lines.append("nodes: " + ", ".join(f"{node} ({kinds.get(node, '?')})" for node in nodes))
     lines.append(
         f"{'NODE':<{width}}  {'SHA256 (first 16)':<17} {'SIZE':>5} MODE OWNER          STATE"
     )

@@ -19,12 +19,7 @@ fixes it.  A report's exit code is 0 when clean (notes only), 1 with warnings,
 """
 
 from ansible_collections.corokey.corosync.plugins.module_utils._corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
-
-# Re-exported: findings are part of what checks offers its callers.
-from ansible_collections.corokey.corosync.plugins.module_utils._corokey.findings import ERROR as ERROR
-from ansible_collections.corokey.corosync.plugins.module_utils._corokey.findings import NOTE as NOTE
-from ansible_collections.corokey.corosync.plugins.module_utils._corokey.findings import WARNING as WARNING
-from ansible_collections.corokey.corosync.plugins.module_utils._corokey.findings import Finding as Finding
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.findings import ERROR, NOTE, WARNING, Finding
 from ansible_collections.corokey.corosync.plugins.module_utils._corokey.key import (
     COROSYNC2_KEY_LEN,
     FIPS_KEY_LEN_MAX,

@@ -13,10 +13,11 @@ import os
 from shlex import quote
 from typing import Any, Dict, List, Optional
 
-from ansible_collections.corokey.corosync.plugins.module_utils._corokey.checks import ERROR, NOTE, WARNING, Finding, check_key
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.checks import check_key
 from ansible_collections.corokey.corosync.plugins.module_utils._corokey.corosync_conf import CorosyncConf, load_local_conf
 from ansible_collections.corokey.corosync.plugins.module_utils._corokey.errors import CorokeyError
 from ansible_collections.corokey.corosync.plugins.module_utils._corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
+from ansible_collections.corokey.corosync.plugins.module_utils._corokey.findings import ERROR, NOTE, WARNING, Finding
 from ansible_collections.corokey.corosync.plugins.module_utils._corokey.key import DEFAULT_KEY_PATH
 from ansible_collections.corokey.corosync.plugins.module_utils._corokey.logscan import (
     GENERATION_2X,
