@@ -963,16 +963,33 @@ class Network:
 def _teardown(state: Dict[str, Any]) -> None:
     """End the recorded processes (only if still the same programs) and namespaces."""
     processes = [p for p in state.get("processes", []) if isinstance(p, list)]
+    # Whatever runs in a host's mount namespace belongs to the host, whoever its parent is
+    # now (pacemakerd's daemons outlive a pacemakerd killed first).
+    own = _mount_namespace(os.getpid())
+    host_namespaces = {
+        ns
+        for pid, cmdline in processes
+        if cmdline and _identity(pid) == cmdline
+        for ns in [_mount_namespace(pid)]
+        if ns is not None and ns != own
+    }
     alive = []
     for pid, cmdline in reversed(processes):
         if _identity(pid) == cmdline and cmdline:
+            # Frozen first, so that no parent (pacemakerd) respawns a child killed below.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
             # Their children too: sshd's connection processes, shells run over ssh.
             for child in _descendants(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(child, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+                os.kill(pid, signal.SIGCONT)
                 alive.append((pid, cmdline))
+    for pid in _in_namespaces(host_namespaces):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
     while alive and time.monotonic() < deadline:
         alive = [(pid, cmd) for pid, cmd in alive if _identity(pid) == cmd and not _zombie(pid)]
@@ -1050,6 +1067,24 @@ def _corosync2_conf(subnet: str, hosts: Sequence[Host], extra_totem: str) -> str
 
 """
     return totem + _conf_tail(nodes) + "\nqb {\n    ipc_type: socket\n}\n"
+
+
+def _mount_namespace(pid: int) -> Optional[str]:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
+
+
+def _in_namespaces(namespaces: Set[str]) -> List[int]:
+    """Every process whose mount namespace is one of ``namespaces``."""
+    if not namespaces:
+        return []
+    return [
+        int(entry)
+        for entry in os.listdir("/proc")
+        if entry.isdigit() and _mount_namespace(int(entry)) in namespaces
+    ]
 
 
 def _descendants(root: int) -> List[int]:
