@@ -37,9 +37,15 @@ class Fleet:
         for host in self.hosts:
             host.start_corosync(wait=False)
         self.wait_whole()
+        self.set_up_controller()
+
+    def set_up_controller(self, groups: "Optional[Dict[str, List[str]]]" = None) -> None:
+        """The controller's key store, inventory (``groups``, by default the two
+        clusters') and ansible.cfg, in the work directory."""
+        workdir = self.workdir
         self.keys = workdir / "controller-keys"
         self.inventory = workdir / "inventory.ini"
-        self.inventory.write_text(self._inventory())
+        self.inventory.write_text(self._inventory(groups))
         self.config = workdir / "ansible.cfg"
         self.config.write_text(
             "[defaults]\n"
