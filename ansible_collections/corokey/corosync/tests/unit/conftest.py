@@ -17,15 +17,18 @@ import pytest
 COLLECTIONS_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", ".."))
 
 
-def run_module(name, args, check_mode=False, diff=False):
-    """Run corokey.corosync.NAME with ``args``; return (result dict, raw stdout text)."""
+def run_module(name, args, check_mode=False, diff=False, launcher=("-m",)):
+    """Run corokey.corosync.NAME with ``args``; return (result dict, raw stdout text).
+
+    ``launcher``: the Python arguments before the module's name (``-c SCRIPT ...`` runs
+    the module through a script that watches it, with the name its last argument)."""
     params = dict(args)
     params["_ansible_check_mode"] = check_mode
     params["_ansible_diff"] = diff
     env = dict(os.environ)
     env["PYTHONPATH"] = COLLECTIONS_ROOT + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
-        [sys.executable, "-m", "ansible_collections.corokey.corosync.plugins.modules." + name],
+        [sys.executable] + list(launcher) + ["ansible_collections.corokey.corosync.plugins.modules." + name],
         input=json.dumps({"ANSIBLE_MODULE_ARGS": params}),
         capture_output=True,
         text=True,
