@@ -109,6 +109,16 @@ options:
         group or other bits.
     type: bool
     default: false
+  warn_running:
+    description:
+      - Warn when the task changes the key file of a running corosync, which keeps the key
+        it started with until C(corosync-cfgtool -R) (3.1 and later) or a restart.
+      - The C(corokey.corosync.rotate) role, and the C(corokey.corosync.authkey) role with
+        C(corokey_apply) V(reload) or V(restart), set V(false) on their commits and restores:
+        they reload or restart the cluster onto the key right after, or put the old key back
+        and say so, where the warning would only be noise.
+    type: bool
+    default: true
 extends_documentation_fragment:
   - action_common_attributes
 attributes:
@@ -123,9 +133,10 @@ attributes:
 notes:
   - The key's directory and each one above it must be owned by root (or the user the
     module runs as) and writable by nobody else, as corokey's CLI requires.
-  - When the key of a running corosync changes, the result carries a warning; corosync
-    keeps the key it started with until C(corosync-cfgtool -R) (3.1 and later) or a
-    restart, and a node restarted alone comes up on the new key and cannot rejoin.
+  - When the key of a running corosync changes, the result carries a warning (unless
+    O(warn_running=false)); corosync keeps the key it started with until
+    C(corosync-cfgtool -R) (3.1 and later) or a restart, and a node restarted alone comes
+    up on the new key and cannot rejoin.
   - A key that is text (base64, hex, a vault file not decrypted) gets a warning, as
     C(corokey check) gives (corosync uses the characters as they are).
   - Core dumps are off (RLIMIT_CORE 0) while the module holds key bytes.
@@ -357,8 +368,9 @@ class Run(object):
         }
 
     def warn_if_running(self, after):
-        """corosync keeps the key it started with: say so when its key file changed."""
-        if not self.profile.corosync or self.diff_path != self.path:
+        """corosync keeps the key it started with: say so when its key file changed
+        (unless the caller applies the key itself right after: the roles)."""
+        if not self.module.params["warn_running"] or not self.profile.corosync or self.diff_path != self.path:
             return
         old = self.before and self.before["fingerprint"]
         new = after and after["fingerprint"]
@@ -583,6 +595,7 @@ def main():
             ),
             expected_fingerprint=dict(type="str"),
             backup=dict(type="bool", default=False),
+            warn_running=dict(type="bool", default=True),
         ),
         mutually_exclusive=[("content_b64", "src")],
         required_if=[("state", "committed", ["expected_fingerprint"])],
