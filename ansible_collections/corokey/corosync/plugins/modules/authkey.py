@@ -114,9 +114,9 @@ options:
       - Warn when the task changes the key file of a running corosync, which keeps the key
         it started with until C(corosync-cfgtool -R) (3.1 and later) or a restart.
       - The C(corokey.corosync.rotate) role, and the C(corokey.corosync.authkey) role with
-        C(corokey_apply) V(reload) or V(restart), set V(false) on their commits and restores:
-        they reload or restart the cluster onto the key right after, or put the old key back
-        and say so, where the warning would only be noise.
+        C(corokey_apply) V(reload) or V(restart), set V(false) on their commits and restores.
+        They reload or restart the cluster onto the key right after, or put the old key back
+        and say so, so the warning would only be noise there.
     type: bool
     default: true
 extends_documentation_fragment:
