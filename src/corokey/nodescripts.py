@@ -196,7 +196,9 @@ if [ -x "$pm" ]; then
   for f in ${loc:+"$loc"} /etc/pacemaker/authkey /etc/corosync/authkey; do
     if [ -f "$f" ]; then
       F=$(stat -L -c 'mode=%a uid=%u gid=%g dev=%d ino=%i size=%s' -- "$f")
-      if [ "$f" = /etc/corosync/authkey ]; then F="$F sha256=$(fp "$f" "${F##*size=}")"; fi
+      if [ "$f" = /etc/corosync/authkey ] && sha "$eff" "$f" "${F##*size=}"; then
+        F="$F sha256=$h"
+      fi
       say pcmk-key kind=regular $F "path=$f"
     elif [ -d "$f" ]; then say pcmk-key kind=directory "path=$f"
     elif [ -e "$f" ]; then say pcmk-key kind=other "path=$f"
@@ -495,7 +497,7 @@ enter "$d"
 plain "$n"
 kind "$n"
 [ "$kd" = regular ] || die not-regular "kind=$kd" "path=$PWD/$n"
-[ "$(fp "$n")" = "$want" ] || die old-differs "path=$PWD/$n"
+fp "$n"; [ "$h" = "$want" ] || die old-differs "path=$PWD/$n"
 err=$(chown -h -- "$owner" "$n" 2>&1 && chmod "$mode" -- "$n" 2>&1) \
   || die owner-failed "owner=$owner" "mode=$mode" "path=$PWD/$n"
 facts "$n"; say owned $F

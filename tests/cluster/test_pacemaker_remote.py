@@ -18,6 +18,7 @@ from typing import Any, Dict, List
 import pytest
 
 from tests import pacemakerhosts
+from tests.faults import FaultySsh
 from tests.pacemaker_guests import add_guest
 from tests.testhosts import Host, Network
 
@@ -167,6 +168,8 @@ def test_rotate_refused_while_a_remote_node_is_down_and_rolled_back_when_its_com
     (remote,) = network.add_remote_hosts(1)
     old = _keys([*cluster, remote])
     # The commit's answer is lost on the remote node: its key changed, rotate believes not.
+    faulty = FaultySsh(network.workdir)
+    faulty.add(node=remote.name, at="from-node", line="corokey-result committed", drop=True)
     lost = corokey(
         network,
         "rotate",
@@ -176,8 +179,9 @@ def test_rotate_refused_while_a_remote_node_is_down_and_rolled_back_when_its_com
         "node1",
         "--yes",
         "--json",
-        env={"COROKEY_TEST_LOSE_ANSWER": f"commit:{remote.name}"},
+        env=faulty.env(),
     )
+    assert faulty.fired(0)
     assert lost.returncode == 2, lost.stdout + lost.stderr
     report = json.loads(lost.stdout)
     assert report["outcome"] == "rolled back", lost.stderr
