@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from corokey.pacemaker import environment_location
 from corokey.pacemaker_doctor import (
     diagnose,
-    environment_location,
     pacemaker_version,
     scan,
 )

@@ -26,7 +26,12 @@ from typing import Dict, List, Optional
 from corokey.checks import check_key
 from corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from corokey.findings import ERROR, NOTE, WARNING, Finding
-from corokey.pacemaker import ENVIRONMENT_FILES, FALLBACK_KEY_PATH, PACEMAKER_KEY_PATH
+from corokey.pacemaker import (
+    ENVIRONMENT_FILES,
+    FALLBACK_KEY_PATH,
+    PACEMAKER_KEY_PATH,
+    environment_location,
+)
 from corokey.pacemaker_access import (
     CLUSTER,
     REFERENCES,
@@ -103,14 +108,6 @@ def scan(lines: "List[str]") -> "List[RemoteEvent]":
         if _NO_KEY.search(line):
             events.append(RemoteEvent("no-key", line))
     return events
-
-
-def environment_location(files: "List[str]") -> "Optional[str]":
-    """``PCMK_authkey_location`` as the units' EnvironmentFile sets it, or None (one reader
-    for corokey: corokey.pacemaker's)."""
-    from corokey.pacemaker import _environment_location
-
-    return _environment_location(files)
 
 
 def pacemaker_version(text: str) -> "Optional[tuple[int, ...]]":

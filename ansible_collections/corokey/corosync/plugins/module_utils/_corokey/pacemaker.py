@@ -319,7 +319,7 @@ def local_facts() -> "Optional[PacemakerFacts]":
 
     if not os.path.exists(PACEMAKERD):
         return None
-    location = _environment_location(ENVIRONMENT_FILES)
+    location = environment_location(ENVIRONMENT_FILES)
     reader_uid, reader_gids = _reader_ids()
     paths = [p for p in (location, PACEMAKER_KEY_PATH, FALLBACK_KEY_PATH) if p]
     keys = {p: _stat_key(p) for p in paths}
@@ -364,7 +364,7 @@ def changes_remote_key(path: str, reason: str) -> str:
     )
 
 
-def _environment_location(files: "Iterable[str]") -> "Optional[str]":
+def environment_location(files: "Iterable[str]") -> "Optional[str]":
     """The last ``PCMK_authkey_location=`` of the environment files, as systemd's
     EnvironmentFile= reads a ``NAME=value`` line (one level of quotes removed)."""
     location = None
