@@ -19,6 +19,23 @@ PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 CLUSTERS = {"alpha": (1, 2, 3), "beta": (4, 5, 6)}
 
 
+def failure_summary(output: str, lines_after: int = 30) -> str:
+    """The failed tasks of an ansible-playbook run, put first: a CI log shows the head
+    and the tail of a long output, and -vvv puts the failure in its middle."""
+    lines = output.splitlines()
+    picked: List[str] = []
+    for index, line in enumerate(lines):
+        if line.lstrip().startswith(("fatal:", "failed:")) or "FAILED!" in line:
+            task = next(
+                (lines[i] for i in range(index - 1, -1, -1) if lines[i].startswith("TASK [")),
+                "TASK [?]",
+            )
+            picked += [task, *lines[index : index + lines_after], ""]
+    if not picked:
+        return ""
+    return "=== failed tasks ===\n" + "\n".join(picked) + "\n=== whole output ===\n"
+
+
 class Fleet:
     def __init__(self, net: Network, workdir: Path, bin_dir: Path = VENV_BIN) -> None:
         self.net = net
@@ -120,7 +137,10 @@ class Fleet:
             env=env,
             timeout=600,
         )
-        return result.returncode, result.stdout + result.stderr
+        output = result.stdout + result.stderr
+        if result.returncode != 0:
+            output = failure_summary(output) + output
+        return result.returncode, output
 
     def controller_key(self, cluster: str, keys: Optional[Path] = None) -> bytes:
         return ((keys or self.keys) / cluster / "corosync.key").read_bytes()
