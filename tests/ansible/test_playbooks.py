@@ -226,6 +226,11 @@ def test_a_vault_src_applied_online_is_installed_decrypted_and_never_shown(fleet
     # The role reloads right after its commit: no warning that corosync keeps its key.
     assert not warned_running(output)
     assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
+    # The next run refuses a cluster that a node does not see whole (as it should): on a
+    # loaded CI host corosync 3.1.7 once re-formed beta's ring a few seconds after the
+    # first run had checked it, and the second run's preflight said so.  Start it on a
+    # whole, settled cluster.
+    fleet.wait_whole()
 
     # Back to the store's keys, given as corokey_key_b64 (as a !vault string or a secret
     # store's value would be), online again.
