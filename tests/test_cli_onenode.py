@@ -437,3 +437,28 @@ def test_an_exposed_key_is_not_kept_exposed_as_old(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     kept = tmp_path / "authkey.old"
     assert kept.read_bytes() == old and stat.S_IMODE(kept.stat().st_mode) == 0o600
+
+
+def test_verify_without_an_ssh_client_says_so_and_leaves_home_alone(tmp_path: Path) -> None:
+    """No ssh client on the admin's machine: verify stops with no-ssh before it makes its
+    connection directory under the user's home (an admin machine keeps no trace of a
+    command that could not run)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    os.symlink(sys.executable, bin_dir / "python3")
+    env = {"PATH": str(bin_dir), "HOME": str(tmp_path / "home"), "LANG": "C.UTF-8"}
+    (tmp_path / "home").mkdir()
+    import corokey
+
+    env["PYTHONPATH"] = str(Path(corokey.__file__).resolve().parent.parent)  # src, or pybuild's
+    result = subprocess.run(
+        [str(bin_dir / "python3"), "-m", "corokey", "verify", "--nodes", "node1,node2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "corokey: error[no-ssh]:" in result.stderr, result.stderr
+    assert list((tmp_path / "home").iterdir()) == []

@@ -306,7 +306,10 @@ def _multiplex_options() -> "List[str]":
     """One connection per node, reused by every step and by the next command for a
     minute (as Ansible does): each step then costs a session, not a key exchange."""
     import os
+    import shutil
 
+    if shutil.which("ssh") is None:
+        return []  # the session's start says no-ssh; no directory made for nothing
     base = os.environ.get("XDG_RUNTIME_DIR") or os.path.expanduser("~/.cache")
     directory = os.path.join(base, "corokey", "ssh")
     try:
