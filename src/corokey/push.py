@@ -3,11 +3,12 @@
 One ssh session per node carries both phases (:class:`corokey.nodekey.PushSession`):
 the node shows its corosync.conf, so the key goes where corosync reads it; then it
 stages a copy next to the key (owner and mode of the profile, fsynced, read back
-by fingerprint) and waits.  Only when every node staged the right copy does each
-get ``commit``: keep the current key as ``.old`` and rename the staged copy over
-it.  If any node fails phase 1, every session is closed, every node removes its
-staged copy, and nothing changes.  A node failing in phase 2 is reported with the
-command that finishes it; rerunning push completes it.
+by fingerprint; the pacemaker profile's owner is the node's own, from its user
+database: corokey.pacemaker_access.owner_for) and waits.  Only when every node
+staged the right copy does each get ``commit``: keep the current key as ``.old``
+and rename the staged copy over it.  If any node fails phase 1, every session is
+closed, every node removes its staged copy, and nothing changes.  A node failing in
+phase 2 is reported with the command that finishes it; rerunning push completes it.
 
 Round trips on a fresh connection (OpenSSH): 7 to connect and authenticate, 2 to
 open the session and start the script (sshd opens the session's window only once
