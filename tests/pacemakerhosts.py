@@ -154,16 +154,18 @@ def install_remoted(host: Host) -> None:
     host.run(["mount", "--bind", str(sbin), "/usr/local/sbin"])
 
 
-def prepare_dirs(host: Host) -> None:
-    """The private Pacemaker directories as Debian's packages leave them."""
+def prepare_dirs(host: Host, owner: str = "hacluster") -> None:
+    """The private Pacemaker directories as Debian's packages leave them (hacluster:haclient;
+    ``owner`` "root": root:root, where those accounts do not exist)."""
+    group = "haclient" if owner == "hacluster" else owner
     lib = host.path("/var/lib/pacemaker")
     for name in LIB_SUBDIRS:
         (lib / name).mkdir(mode=0o750, exist_ok=True)
-        shutil.chown(lib / name, "hacluster", "haclient")
+        shutil.chown(lib / name, owner, group)
     log = host.path("/var/log/pacemaker")
     (log / "bundles").mkdir(mode=0o770, exist_ok=True)
     for directory in (log, log / "bundles"):
-        shutil.chown(directory, "hacluster", "haclient")
+        shutil.chown(directory, owner, group)
         directory.chmod(0o770)
 
 

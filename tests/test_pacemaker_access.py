@@ -10,7 +10,7 @@ import pytest
 from corokey.checks import check_key
 from corokey.key import fingerprint, fingerprint_whole
 from corokey.nodekey import RemoteKey
-from corokey.pacemaker_access import access_findings
+from corokey.pacemaker_access import Accounts, access_findings, owner_for
 from corokey.profiles import get_profile
 from corokey.verify import NodeState, VerifyReport
 
@@ -51,6 +51,52 @@ def test_the_rule(
     mode: int, owner: str, group: str, role: "Optional[str]", expected: "List[str]"
 ) -> None:
     assert _refs(mode, owner, group, role) == expected
+
+
+#: A node's user database: both of Pacemaker's accounts (Debian's and the RPM packages
+#: make them, pacemaker-remote's too), neither (a remote node built from source), only
+#: the user (hacluster's login group: nogroup).
+BOTH = Accounts(True, True, "haclient")
+NEITHER = Accounts(False, False)
+USER_ONLY = Accounts(True, False, "nogroup")
+
+
+def test_what_the_profile_writes_depends_on_the_node_s_accounts() -> None:
+    assert owner_for(None) == owner_for(BOTH) == "hacluster:haclient"
+    assert owner_for(NEITHER) == owner_for(Accounts(False, True)) == "root:root"
+    assert owner_for(USER_ONLY) == "hacluster:nogroup"
+
+
+@pytest.mark.parametrize(
+    ("mode", "owner", "group", "role", "accounts", "expected"),
+    [
+        # What corokey writes where hacluster does not exist: only root reads it there,
+        # whatever the role says (pacemakerd refuses to start without hacluster).
+        (0o400, "root", "root", None, NEITHER, []),
+        (0o400, "root", "root", "cluster", NEITHER, []),
+        (0o600, "root", "root", None, NEITHER, []),
+        (0o644, "root", "root", None, NEITHER, ["error:mode-readable"]),
+        (0o440, "root", "root", "remote", NEITHER, ["error:mode-readable"]),
+        # Where hacluster exists without haclient: hacluster and its login group.
+        (0o400, "hacluster", "nogroup", "cluster", USER_ONLY, []),
+        (0o400, "root", "root", "cluster", USER_ONLY, ["error:pacemaker-unreadable"]),
+        # Where both exist: today's rule.
+        (0o400, "root", "root", None, BOTH, ["warning:pacemaker-unreadable"]),
+        (0o400, "hacluster", "haclient", "cluster", BOTH, []),
+    ],
+)
+def test_the_rule_on_a_node_s_accounts(
+    mode: int,
+    owner: str,
+    group: str,
+    role: "Optional[str]",
+    accounts: Accounts,
+    expected: "List[str]",
+) -> None:
+    found = access_findings(PATH, PATH, mode, owner, group, role, accounts)
+    assert [f"{f.severity}:{f.reference}" for f in found] == expected
+    if found:  # the fix writes what push writes on that node
+        assert f"chown {owner_for(accounts)} " in (found[0].fix or "")
 
 
 def test_the_fix_writes_what_the_profile_writes() -> None:

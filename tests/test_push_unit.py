@@ -314,6 +314,28 @@ def test_a_login_banner_does_not_confuse_push_or_look(keydir: Path) -> None:
     assert (held.kind, held.size, held.sha256) == ("regular", 256, hashlib.sha256(new).hexdigest())
 
 
+def test_nodes_say_whether_pacemaker_s_accounts_exist_when_asked(keydir: Path) -> None:
+    """The pacemaker profile's owner is decided from them (corokey.pacemaker_access):
+    real id and getent, asked of this machine's user database."""
+    from corokey.pacemaker_access import Accounts
+
+    shell = _shell(keydir)
+    user = OWNER.split(":")[0]
+    login = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+    missing = "corokey-no-such-user:corokey-no-such-group"
+    for asked, expected in (
+        (OWNER, Accounts(True, True, login)),
+        (missing, Accounts(False, False)),
+        (f"{user}:corokey-no-such-group", Accounts(True, False, login)),
+    ):
+        session = PushSession(shell, "here", asked)
+        assert session.read_conf().accounts == expected, asked
+        session.abort()
+        assert look(shell, "here", [str(keydir / "authkey")], accounts=asked).accounts == expected
+    # Not asked (every profile but pacemaker): not said, no id or getent run.
+    assert look(shell, "here", [str(keydir / "authkey")]).accounts is None
+
+
 def test_look_reads_the_conf_and_the_key_it_names(keydir: Path) -> None:
     key = keydir / "cluster.key"
     key.write_bytes(generate_key())

@@ -319,6 +319,16 @@ class Host:
         with group.open("a") as entries:
             entries.write(f"{name}:x:{uid}:\n")
 
+    def remove_accounts(self, *names: str) -> None:
+        """Remove the users and the groups called ``names`` on this host only (in place:
+        the bind mounts hold these inodes)."""
+        for entries in self._accounts():
+            lines = entries.read_text().splitlines(keepends=True)
+            kept = [line for line in lines if line.split(":", 1)[0] not in names]
+            with entries.open("r+") as rewritten:
+                rewritten.write("".join(kept))
+                rewritten.truncate()
+
     def add_login(self, name: str, uid: int, login_shell: str = "/bin/sh") -> None:
         """A user who logs in over ssh with the run's test key: ``ssh NAME@nodeN``."""
         self.add_account(name, uid, login_shell)
@@ -819,13 +829,17 @@ class Network:
         key_path: str = pacemakerhosts.PACEMAKER_KEY_PATH,
         wait: bool = True,
         environment: Optional[Dict[str, str]] = None,
+        pacemaker_accounts: bool = True,
     ) -> List[Host]:
         """Pacemaker Remote nodes: hosts with sshd and pacemaker-remoted (port 3121), each
         added to the running cluster's CIB as an ocf:pacemaker:remote resource named after
         the host, whose server is its address. Their key (root:haclient 0640 at
         ``key_path``) is ``key``, by default the one the first cluster node's Pacemaker
         reads (its /etc/pacemaker/authkey, else corosync's key). ``environment``: their
-        /etc/default/pacemaker (PCMK_authkey_location=...)."""
+        /etc/default/pacemaker (PCMK_authkey_location=...). Without ``pacemaker_accounts``
+        they have no user hacluster and no group haclient (a remote node built without
+        Pacemaker's packages): their directories and key (0600, as an admin copied it) are
+        root's."""
         reason = pacemakerhosts.remoted_unavailable_reason()
         if reason:
             raise TestHostError(reason)
@@ -839,9 +853,14 @@ class Network:
         new = self.add_hosts(count, corosync=False)
         for host in new:
             host.runs_remoted = True
-            pacemakerhosts.prepare_dirs(host)
             pacemakerhosts.install_remoted(host)
-            host.write_key(key, key_path, mode=pacemakerhosts.DEBIAN_KEY_MODE, group="haclient")
+            if pacemaker_accounts:
+                pacemakerhosts.prepare_dirs(host)
+                host.write_key(key, key_path, mode=pacemakerhosts.DEBIAN_KEY_MODE, group="haclient")
+            else:
+                host.remove_accounts("hacluster", "haclient")
+                pacemakerhosts.prepare_dirs(host, owner="root")
+                host.write_key(key, key_path, mode=0o600)
             if environment:
                 pacemakerhosts.set_defaults(host, **environment)
         with ThreadPoolExecutor(8) as pool:

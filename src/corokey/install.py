@@ -49,8 +49,11 @@ def install_key(
             reference=f"source-{errors[0].reference}",
         )
     # Only root can give a file away; others keep their own key files.
-    owner = profile.owner_ids() if os.geteuid() == 0 else None
+    owner: Optional[Tuple[int, int]] = None
     mode, owner_label = profile.mode, profile.owner_label()
+    if os.geteuid() == 0:
+        uid, gid, owner_label = profile.local_owner()
+        owner = uid, gid
     if profile.corosync and lstat_facts(dest).kind == "regular":
         shared = _pacemaker_shared(dest, data)
         if shared is not None:  # Pacemaker 2.x reads it too: keep it readable for Pacemaker

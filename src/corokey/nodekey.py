@@ -31,6 +31,7 @@ from corokey.nodescripts import (
     stage_request,
 )
 from corokey.pacemaker import PacemakerFacts, from_answers
+from corokey.pacemaker_access import Accounts
 from corokey.record import Record
 from corokey.remote import Session, Ssh
 from corokey.runtime import LiveState, cmap_values, live_state
@@ -188,6 +189,8 @@ class NodeView:
         self.reload_status: Optional[str] = None
         #: where Pacemaker reads its Remote key on the node (None: not installed there)
         self.pacemaker: Optional[PacemakerFacts] = None
+        #: whether Pacemaker's user and group exist there (None: not asked)
+        self.accounts: Optional[Accounts] = None
 
 
 # ---------------------------------------------------------------------------- reading
@@ -235,6 +238,9 @@ def _conf_from(view: "NodeView", answers: "List[Tuple[Answer, List[str]]]") -> N
     """The node's generation, startup files and corosync.conf (parsed as that generation
     of corosync parses it), and how Pacemaker takes its key."""
     view.pacemaker = from_answers(a for a, _ in answers)
+    for answer, _ in answers:
+        if answer.name == "accounts":
+            view.accounts = Accounts.from_fields(answer.fields)
     startup_texts: Dict[str, Optional[str]] = {}
     conf_text: Optional[List[str]] = None
     for answer, text in answers:
@@ -288,11 +294,14 @@ def look(
     paths: "Sequence[str]",
     live: bool = False,
     effective: int = EFFECTIVE_BYTES,
+    accounts: str = "",
 ) -> "NodeView":
     """corosync.conf, the key at each of ``paths`` and at every keyfile the conf names,
     and with ``live`` how corosync runs; ``sha256`` of each key's first ``effective`` bytes
-    (key.WHOLE_FILE: all of them). Raises NodeFailure."""
-    answers = _one_shot(ssh, node, inspect_script(paths, live=live, effective=effective))
+    (key.WHOLE_FILE: all of them); with ``accounts`` (USER:GROUP) whether they exist there.
+    Raises NodeFailure."""
+    script = inspect_script(paths, live=live, effective=effective, accounts=accounts)
+    answers = _one_shot(ssh, node, script)
     view = NodeView(node)
     _conf_from(view, answers)
     _keys_from(view, answers)
@@ -372,10 +381,12 @@ class PushSession:
     Closing the session before ``commit`` (or the admin dying) makes the node remove
     its staged copy."""
 
-    def __init__(self, ssh: "Ssh", node: str) -> None:
+    def __init__(self, ssh: "Ssh", node: str, accounts: str = "") -> None:
+        """``accounts`` (USER:GROUP): the node says whether they exist (view.accounts)."""
         self.node = node
         self.ssh = ssh
-        self.session = Session(ssh, node, push_script(EFFECTIVE_BYTES), _MARKER)
+        script = push_script(EFFECTIVE_BYTES, accounts=accounts)
+        self.session = Session(ssh, node, script, _MARKER)
         self.view = NodeView(node)
         self.staged: Optional[RemoteKey] = None
         self.staged_name: Optional[str] = None

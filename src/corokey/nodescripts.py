@@ -14,7 +14,8 @@ the script has asked for them.
 
 What a node needs: sshd, /bin/sh (whatever the login shell: :func:`corokey.remote.
 remote_command`), coreutils (base64, cat, chmod, chown, cp, cut, head, ln and mv with
--T, mktemp, rm, sha256sum, stat, sync >= 8.24), sed, grep, id, and
+-T, mktemp, rm, sha256sum, stat, sync >= 8.24), sed, grep, id, getent (the pacemaker
+profile), and
 util-linux's flock (every push, rollback and restore holds a lock on the key's
 directory, so two runs, or two names of one host in one run, never remove each
 other's staged copies).
@@ -207,6 +208,21 @@ if [ -x "$pm" ]; then
 fi
 """
 
+# Whether the user and group a profile gives its key to exist here (acct=USER:GROUP, set
+# for the pacemaker profile only), and the user's login group: corokey.pacemaker_access
+# decides the owner from them (pacemaker-remoted reads the key as root, and a remote node
+# may lack hacluster).
+_ACCOUNTS = r"""
+if [ -n "$acct" ]; then
+  an=${acct%%:*}; au=no; ag=no; lg=
+  if id -u "$an" >/dev/null 2>&1; then
+    au=yes; lg=$(id -gn "$an" 2>/dev/null) || lg=$(id -g "$an" 2>/dev/null) || lg=
+  fi
+  if getent group "${acct#*:}" >/dev/null 2>&1; then ag=yes; fi
+  say accounts "user=$au" "group=$ag" "login-group=$lg"
+fi
+"""
+
 # Inspect what corosync reads: the node's corosync.conf, the key at each candidate
 # path (the admin's, and every keyfile the conf names: the admin parses the conf with
 # corosync's rules and picks), its .old, and whether its directory is safe.
@@ -217,6 +233,7 @@ show_startup
 generation
 """
     + _PACEMAKER
+    + _ACCOUNTS
     + r"""
 inspect_one() {
   facts "$1"; say key $F "path=$1"
@@ -262,6 +279,7 @@ show_text "$conf"
 show_startup
 """
     + _PACEMAKER
+    + _ACCOUNTS
     + r"""
 # Only whether corosync is 2.x (for the report), without running it: 2.x links its totem
 # library, 3.x compiles totem in (corokey.key reads the same mark).
@@ -391,21 +409,27 @@ def _script(body: str, variables: "Mapping[str, str]", args: "Iterable[str]" = (
 
 
 def inspect_script(
-    paths: "Iterable[str]", live: bool = False, conf: str = NODE_CONF_PATH, effective: int = 4096
+    paths: "Iterable[str]",
+    live: bool = False,
+    conf: str = NODE_CONF_PATH,
+    effective: int = 4096,
+    accounts: str = "",
 ) -> str:
     """corosync.conf and the key at ``paths`` (and every keyfile the conf names), with the
     fingerprints of the first ``effective`` bytes and of the bytes the node's corosync uses;
-    with ``live``, how corosync runs too: rotate's preflight in one session."""
+    with ``live``, how corosync runs too: rotate's preflight in one session. ``accounts``
+    (USER:GROUP): whether they exist there."""
     body = _INSPECT + (_LIVE if live else "")
-    return _script(body, {"eff": str(effective), "conf": conf}, paths)
+    return _script(body, {"eff": str(effective), "conf": conf, "acct": accounts}, paths)
 
 
 def live_script() -> str:
     return _script(_LIVE, {"eff": "4096"})
 
 
-def push_script(effective: int, conf: str = NODE_CONF_PATH) -> str:
-    return _script(_PUSH, {"eff": str(effective), "conf": conf, "infix": STAGE_INFIX})
+def push_script(effective: int, conf: str = NODE_CONF_PATH, accounts: str = "") -> str:
+    variables = {"eff": str(effective), "conf": conf, "infix": STAGE_INFIX, "acct": accounts}
+    return _script(_PUSH, variables)
 
 
 def stage_request(path: str, size: int, owner: str, mode: int, sha256: str) -> bytes:

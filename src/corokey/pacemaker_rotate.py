@@ -31,6 +31,7 @@ from corokey.exitcodes import EXIT_INTERRUPTED
 from corokey.key import WHOLE_FILE, fingerprint_hex
 from corokey.nodekey import NodeFailure
 from corokey.nodescripts import maintenance_script, own_script, pacemaker_facts_script
+from corokey.pacemaker_access import owner_for
 from corokey.pacemaker_nodes import Topology, run_script
 from corokey.profiles import Profile
 from corokey.remote import Ssh
@@ -93,6 +94,8 @@ class PacemakerRotateReport:
         #: per remote/guest node: seconds it was seen offline while corokey watched
         self.offline: Dict[str, float] = {}
         self.proved_on: Optional[str] = None
+        #: node -> user:group of the key where it is not the profile's (push's owners)
+        self.owners: Dict[str, str] = {}
 
     def to_json(self) -> "Dict[str, object]":
         return {
@@ -104,6 +107,7 @@ class PacemakerRotateReport:
             "seconds": round(self.seconds, 1),
             "offline_seconds": {n: round(s, 1) for n, s in self.offline.items()},
             "proved_on": self.proved_on,
+            "owners": self.owners,
         }
 
 
@@ -265,7 +269,7 @@ def rotate_pacemaker(
         _maintenance(ssh, cluster_node, True, report)
         report.maintenance_set = True
     try:
-        push(ssh, targets, new_key, profile, key_path, progress=note)
+        report.owners = push(ssh, targets, new_key, profile, key_path, progress=note).owners
     except PushError as error:
         _roll_back(ssh, targets, profile, key_path, roles, old_sha, report, cluster_node, window)
         raise PacemakerRotateError(
@@ -415,16 +419,17 @@ def _roll_back(
 
     path = key_path or profile.path
     now = verify(ssh, targets, profile, key_path, roles)
-    changed = [s.node for s in now.states if s.key is not None and s.key.sha256 != old_sha]
-    for node in changed:
+    changed = {
+        s.node: owner_for(s.view.accounts if s.view else None)
+        for s in now.states
+        if s.key is not None and s.key.sha256 != old_sha
+    }
+    for node, owner in changed.items():
         with contextlib.suppress(NodeFailure):  # every node is read back below
             restore_old(ssh, node, path, old_sha)
-            # .old was kept 0600 (no group bits); pacemaker-controld (hacluster) must read it.
-            run_script(
-                ssh,
-                node,
-                own_script(path, profile.owner_label(), profile.mode, old_sha, WHOLE_FILE),
-            )
+            # .old was kept 0600 (no group bits); pacemaker-controld (hacluster) must read
+            # it; root:root where hacluster does not exist (corokey.pacemaker_access).
+            run_script(ssh, node, own_script(path, owner, profile.mode, old_sha, WHOLE_FILE))
     back = verify(ssh, targets, profile, key_path, roles)
     if changed and report.maintenance_set:
         # A process may have cached the new key while it was there: the window again

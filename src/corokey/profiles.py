@@ -72,6 +72,18 @@ class Profile(Record):
     def owner_label(self) -> str:
         return f"{self.owner}:{self.group}"
 
+    def local_owner(self) -> "Tuple[int, int, str]":
+        """uid, gid and ``user:group`` this host gives the profile's key: the profile's
+        owner and group, except for the pacemaker profile where this host lacks them
+        (corokey.pacemaker_access.owner_for: root:root where user hacluster does not
+        exist, as on a remote node built without Pacemaker's packages)."""
+        if self.name == "pacemaker":
+            from corokey.pacemaker_access import local_owner
+
+            return local_owner()
+        uid, gid = self.owner_ids()
+        return uid, gid, self.owner_label()
+
 
 PROFILES: "Dict[str, Profile]" = {
     "corosync": Profile(

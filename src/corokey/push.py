@@ -3,11 +3,12 @@
 One ssh session per node carries both phases (:class:`corokey.nodekey.PushSession`):
 the node shows its corosync.conf, so the key goes where corosync reads it; then it
 stages a copy next to the key (owner and mode of the profile, fsynced, read back
-by fingerprint) and waits.  Only when every node staged the right copy does each
-get ``commit``: keep the current key as ``.old`` and rename the staged copy over
-it.  If any node fails phase 1, every session is closed, every node removes its
-staged copy, and nothing changes.  A node failing in phase 2 is reported with the
-command that finishes it; rerunning push completes it.
+by fingerprint; the pacemaker profile's owner is the node's own, from its user
+database: corokey.pacemaker_access.owner_for) and waits.  Only when every node
+staged the right copy does each get ``commit``: keep the current key as ``.old``
+and rename the staged copy over it.  If any node fails phase 1, every session is
+closed, every node removes its staged copy, and nothing changes.  A node failing in
+phase 2 is reported with the command that finishes it; rerunning push completes it.
 
 Round trips on a fresh connection (OpenSSH): 7 to connect and authenticate, 2 to
 open the session and start the script (sshd opens the session's window only once
@@ -23,9 +24,10 @@ from typing import Callable, Dict, List, Optional, Tuple
 from corokey.errors import CorokeyError
 from corokey.key import fingerprint_hex
 from corokey.keylocation import locate
-from corokey.nodekey import NodeFailure, PushSession
+from corokey.nodekey import NodeFailure, NodeView, PushSession
 from corokey.pacemaker import REFERENCE as PACEMAKER_REFERENCE
 from corokey.pacemaker import SHARED_MODE, SHARED_OWNER, push_plan, shares_corosync_key
+from corokey.pacemaker_access import accounts_to_ask, owner_for
 from corokey.profiles import Profile
 from corokey.remote import Ssh
 
@@ -51,6 +53,9 @@ class PushReport:
         self.commit_sent: List[str] = []
         #: nodes where Pacemaker reads corosync's key: written root:haclient 0440 there
         self.pacemaker: List[str] = []
+        #: node -> user:group written there where it is not the profile's (the pacemaker
+        #: profile on a node without user hacluster: root:root)
+        self.owners: Dict[str, str] = {}
         self.seconds = 0.0
 
     def set(self, node: str, state: str, failure: "Optional[NodeFailure]" = None) -> None:
@@ -69,6 +74,7 @@ class PushReport:
             "path": self.path,
             "corosync2_nodes": self.corosync2,
             "pacemaker_nodes": self.pacemaker,
+            "owners": self.owners,
             "seconds": round(self.seconds, 3),
             "nodes": {
                 node: {
@@ -115,7 +121,8 @@ def push(
     for node in nodes:  # the report lists nodes in the order given
         report.set(node, "waiting")
 
-    sessions = {node: PushSession(ssh, node) for node in nodes}
+    accounts = accounts_to_ask(profile.name)
+    sessions = {node: PushSession(ssh, node, accounts) for node in nodes}
 
     def conf_of(node: str) -> "Optional[NodeFailure]":
         note(node, "connecting")
@@ -146,10 +153,12 @@ def push(
         report.set(node, "skipped", failures[node])
     if profile.corosync:
         _pacemaker_plan(report, sessions, reachable, path, key, pacemaker_source)
+    if accounts:
+        report.owners = _owners(profile, {n: sessions[n].view for n in reachable})
 
     def stage_one(node: str) -> "Optional[NodeFailure]":
         note(node, "staging")
-        owner, mode = profile.owner_label(), profile.mode
+        owner, mode = report.owners.get(node, profile.owner_label()), profile.mode
         if node in report.pacemaker:
             owner, mode = SHARED_OWNER, SHARED_MODE
         try:
@@ -231,6 +240,13 @@ def _pacemaker_plan(
         error = PushError(f"{message}: nothing was changed on any node", hint, report)
         error.reference = PACEMAKER_REFERENCE
         raise error
+
+
+def _owners(profile: "Profile", views: "Dict[str, NodeView]") -> "Dict[str, str]":
+    """The nodes where the pacemaker profile's key gets another owner than the profile's,
+    from their user database (corokey.pacemaker_access.owner_for)."""
+    owners = {n: owner_for(v.accounts) for n, v in views.items()}
+    return {n: owner for n, owner in owners.items() if owner != profile.owner_label()}
 
 
 def _close_all(sessions: "Dict[str, PushSession]", nodes: "List[str]") -> None:

@@ -11,6 +11,7 @@ from corokey.keylocation import locate
 from corokey.nodekey import EFFECTIVE_BYTES, NodeFailure, NodeView, RemoteKey, look
 from corokey.nodescripts import describe
 from corokey.pacemaker import adjust_findings, shares_corosync_key
+from corokey.pacemaker_access import Accounts, access_findings, accounts_to_ask
 from corokey.profiles import Profile
 from corokey.remote import Ssh
 from corokey.secretfile import FileFacts
@@ -162,10 +163,11 @@ def verify(
     states = {node: NodeState(node) for node in nodes}
     first = key_path or profile.path
     effective = EFFECTIVE_BYTES if profile.corosync else WHOLE_FILE
+    accounts = accounts_to_ask(profile.name)
 
     def view_of(node: str, paths: "List[str]") -> None:
         try:
-            states[node].view = look(ssh, node, paths, effective=effective)
+            states[node].view = look(ssh, node, paths, effective=effective, accounts=accounts)
         except NodeFailure as failure:
             states[node].unreachable = failure.message
 
@@ -203,7 +205,7 @@ def key_findings(
     if key.unreadable:
         message, reference, hint = describe(view.node, key.unreadable_answer(path))
         findings.append(Finding(ERROR, reference, message, hint))
-    file_findings = _file_findings(key, profile, label, role=role)
+    file_findings = _file_findings(key, profile, label, role=role, accounts=view.accounts)
     if profile.corosync:
         reason = shares_corosync_key(view.pacemaker, path)
         file_findings = adjust_findings(file_findings, reason, label, key.mode)
@@ -214,7 +216,7 @@ def key_findings(
     if old is not None and old.kind != "missing":
         findings += [
             Finding(f.severity, "old-" + f.reference, f.message, f.fix)
-            for f in _file_findings(old, profile, label + ".old", old=True)
+            for f in _file_findings(old, profile, label + ".old", old=True, accounts=view.accounts)
         ]
     if path in view.unsafe_dirs:
         # The directory at fault: the key's, one above it, or where its link leads.
@@ -236,13 +238,14 @@ def _file_findings(
     label: str,
     old: bool = False,
     role: "Optional[str]" = None,
+    accounts: "Optional[Accounts]" = None,
 ) -> "List[Finding]":
     if key.kind == "missing":
         return [Finding(ERROR, "missing", f"{label} does not exist")]
     if key.kind != "regular":
         return [Finding(ERROR, "not-regular", f"{label} is a {key.kind}, not a regular file")]
     if profile.name == "pacemaker":
-        return _pacemaker_findings(key, label, old, role)
+        return _pacemaker_findings(key, label, old, role, accounts)
     findings = mode_findings(FileFacts(label, "regular", mode=key.mode), profile)
     if old:
         # .old only has to be as secret as the key: any mode without group/other bits.
@@ -257,12 +260,14 @@ def _file_findings(
 
 
 def _pacemaker_findings(
-    key: "RemoteKey", label: str, old: bool, role: "Optional[str]"
+    key: "RemoteKey",
+    label: str,
+    old: bool,
+    role: "Optional[str]",
+    accounts: "Optional[Accounts]",
 ) -> "List[Finding]":
-    from corokey.pacemaker_access import access_findings
-
     path = label[label.index(":/") + 1 :] if ":/" in label else label  # NODE:PATH
-    findings = access_findings(label, path, key.mode, key.owner, key.group, role)
+    findings = access_findings(label, path, key.mode, key.owner, key.group, role, accounts)
     if old:
         # .old only has to be as secret as the key: nobody but Pacemaker's users reads it.
         findings = [

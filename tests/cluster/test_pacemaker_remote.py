@@ -132,13 +132,62 @@ def _keys(hosts: List[Host]) -> Dict[str, bytes]:
     return {h.name: h.read_key(KEY) for h in hosts}
 
 
+def _owner_and_mode(host: Host) -> tuple[int, int, int]:
+    info = host.path(KEY).stat()
+    return info.st_uid, info.st_gid, info.st_mode & 0o7777
+
+
+def corokey_on(host: Host, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "corokey", *args]
+    return host.run(argv, check=False, env={**os.environ, "PYTHONPATH": _src()})
+
+
+def _a_node_without_hacluster_gets_a_key_only_root_reads(
+    network: Network, bare: Host, hosts: List[Host]
+) -> None:
+    """push, verify, check, install, generate and doctor with the pacemaker profile on a
+    remote node that has no user hacluster and no group haclient: root:root 0400 there,
+    said, and accepted (pacemaker-remoted reads it as root)."""
+    names = ",".join(h.name for h in hosts)
+    before = _keys(hosts)
+    argv = ["push", "--profile", "pacemaker", "--from", "node1", "--cib-from", "node1"]
+    pushed = corokey(network, *argv, "--json")
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    report = json.loads(pushed.stdout)
+    assert report["owners"] == {bare.name: "root:root"}
+    assert report["nodes"][bare.name]["state"] == "committed"  # was 0600: now 0400
+    assert _owner_and_mode(bare) == (0, 0, 0o400) and _keys(hosts) == before
+    said = corokey(network, *argv)
+    assert f"{bare.name}: no user hacluster there, so the key is root:root 0400" in said.stdout
+    # verify without the CIB (no roles known) and with it: no finding about its owner.
+    for where in (["--nodes", names], ["--cib-from", "node1"]):
+        checked = corokey(network, "verify", "--profile", "pacemaker", "--json", *where)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert all(n["findings"] == [] for n in json.loads(checked.stdout)["nodes"]), where
+    local = corokey_on(bare, "check", "--profile", "pacemaker", "--json", KEY)
+    assert local.returncode == 0 and json.loads(local.stdout)["keys"][0]["findings"] == [], (
+        local.stdout
+    )
+    installed = corokey_on(bare, "install", "--profile", "pacemaker", "--json", KEY, KEY)
+    assert installed.returncode == 0, installed.stderr
+    assert json.loads(installed.stdout)["owner"] == "root:root"
+    made = corokey_on(bare, "generate", "--profile", "pacemaker", "--json", "/run/new/authkey")
+    assert made.returncode == 0 and json.loads(made.stdout)["owner"] == "root:root", made.stderr
+    assert doctor(bare)["findings"] == []
+
+
 def test_rotate_online_then_a_new_connection_works(
     pacemaker_available: None, network: Network
 ) -> None:
+    """Two remote nodes, the second without user hacluster or group haclient (built without
+    Pacemaker's packages): push, verify, check and install give it root:root 0400, and the
+    rotation includes it."""
     cluster = network.add_hosts(2, pacemaker=True)
     network.wait_for_pacemaker(cluster)
-    (remote,) = network.add_remote_hosts(1)
-    old = _keys([*cluster, remote])
+    (remote,) = network.add_remote_hosts(1, wait=False)
+    (bare,) = network.add_remote_hosts(1, pacemaker_accounts=False)
+    _a_node_without_hacluster_gets_a_key_only_root_reads(network, bare, [*cluster, remote, bare])
+    old = _keys([*cluster, remote, bare])
     marks = {h.name: len(h.pacemaker_log()) for h in cluster}
     done = corokey(
         network, "rotate", "--profile", "pacemaker", "--cib-from", "node1", "--yes", "--json"
@@ -147,17 +196,20 @@ def test_rotate_online_then_a_new_connection_works(
     report = json.loads(done.stdout)
     assert report["outcome"] == "rotated"
     assert report["window_seconds"] >= 61 and report["maintenance_mode_set"] is True
-    assert report["offline_seconds"] == {remote.name: 0.0}
-    new = _keys([*cluster, remote])
+    assert report["offline_seconds"] == {remote.name: 0.0, bare.name: 0.0}
+    assert report["owners"] == {bare.name: "root:root"}
+    new = _keys([*cluster, remote, bare])
     assert len(set(new.values())) == 1 and set(new.values()).isdisjoint(old.values())
+    assert _owner_and_mode(bare) == (0, 0, 0o400)
     status = network.cluster_status()
-    assert status is not None and remote.name in status.online()
+    assert status is not None and {remote.name, bare.name} <= set(status.online())
     # No connection was attempted with a stale key: not one handshake failed.
     failed = "Disconnecting after TLS handshake"
     assert not any(failed in h.pacemaker_log()[marks[h.name] :] for h in cluster)
     assert not maintenance_mode(cluster[0])
-    # A new TLS handshake with the new key: restart the remote node's pacemaker-remoted.
-    network.restart_pacemaker_remote(remote)
+    # A new TLS handshake with the new key: restart pacemaker-remoted on the node without
+    # hacluster (it reads the root:root key as root).
+    network.restart_pacemaker_remote(bare)
 
 
 def test_rotate_refused_while_a_remote_node_is_down_and_rolled_back_when_its_commit_fails(

@@ -57,8 +57,14 @@ def execute(args: Namespace) -> int:
     if existing and profile.corosync:
         _refuse_pacemaker_remote_key(path)
     key = generate_key(size)
+    owner = _owner(profile)
     result = write_secret(
-        path, key, mode=profile.mode, owner=_owner(profile), keep_old=True, make_parents=True
+        path,
+        key,
+        mode=profile.mode,
+        owner=owner[:2] if owner else None,
+        keep_old=True,
+        make_parents=True,
     )
     report: Dict[str, Any] = {
         "path": path,
@@ -67,7 +73,7 @@ def execute(args: Namespace) -> int:
         "fingerprint": fingerprint(key, corosync2),
         "corosync": ("2.x" if corosync2 else "3.x") if profile.corosync else None,
         "mode": f"{profile.mode:04o}",
-        "owner": profile.owner_label() if os.geteuid() == 0 else None,
+        "owner": owner[2] if owner else None,
         "replaced": result.replaced,
         "old_path": result.old_path,
     }
@@ -102,9 +108,9 @@ def _check_fips(profile: Profile, size: int) -> None:
         )
 
 
-def _owner(profile: Profile) -> Optional[Tuple[int, int]]:
+def _owner(profile: Profile) -> Optional[Tuple[int, int, str]]:
     # Only root can give a file away; others keep their own key files.
-    return profile.owner_ids() if os.geteuid() == 0 else None
+    return profile.local_owner() if os.geteuid() == 0 else None
 
 
 def _confirm_overwrite(path: str) -> bool:

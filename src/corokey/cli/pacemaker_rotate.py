@@ -5,6 +5,7 @@ from typing import Callable, Optional
 
 from corokey.cli.args import ArgumentParser, Namespace
 from corokey.cli.common import print_json
+from corokey.pacemaker_access import why_owner
 
 PROVE_COMMAND = "systemctl restart pacemaker_remote"
 
@@ -94,6 +95,8 @@ def execute(args: "Namespace", key: bytes, confirm: "Callable[[int], bool]") -> 
         for node, seconds in report.offline.items():
             shown = "still offline" if seconds < 0 else f"offline {seconds:.1f} s"
             out.write(f"{node}: {shown}\n")
+        for node, owner in report.owners.items():
+            out.write(f"{node}: {why_owner(owner)}\n")
         out.write(f"{report.outcome}\n")
 
     try:

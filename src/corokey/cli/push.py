@@ -164,3 +164,8 @@ def _show(
             f"Pacemaker reads this key as Pacemaker Remote's key on {', '.join(report.pacemaker)}"
             ": kept root:haclient 0440 there (corokey check explains)\n"
         )
+    if report.owners:
+        from corokey.pacemaker_access import why_owner
+
+        for node, owner in report.owners.items():
+            out.write(printable(f"{node}: {why_owner(owner)}") + "\n")
