@@ -48,6 +48,7 @@ ROOTS = (
     "logscan",
     "cib",
     "pacemaker_window",
+    "pacemaker_doctor",
 )
 
 _IMPORT = re.compile(r"^(\s*)(from|import) corokey\.(\w+)", re.MULTILINE)

@@ -76,7 +76,7 @@ def watch(
     until the monotonic time ``until`` (with ``until_online``: or until every one has been
     online for ``stable`` seconds in a row; then -1 for a node not so at ``until``)."""
     offline = {name: 0.0 for name in watched}
-    online_since: Dict[str, Optional[float]] = {name: None for name in watched}
+    online_since = {name: 0.0 for name in watched}  # 0.0: not online now
     last = time.monotonic()
     while True:
         seen = states()
@@ -85,7 +85,7 @@ def watch(
             if seen.get(name) == ONLINE:
                 online_since[name] = online_since[name] or now
             else:
-                online_since[name] = None
+                online_since[name] = 0.0
                 offline[name] += now - last
         last = now
         settled = [n for n in watched if (online_since[n] or now) <= now - stable]
