@@ -8,6 +8,7 @@ the remote node connected throughout; a rotation whose commit fails on the remot
 rolled back everywhere.
 """
 
+import base64
 import grp
 import os
 import pwd
@@ -134,6 +135,12 @@ def test_a_debian_stock_cluster_and_its_remote_node_get_one_key(fleet: RemoteFle
     status, output = fleet.playbook("distribute_pacemaker.yml")
     assert status == 0, output
     assert all(c["changed"] == 0 for c in recap(output).values()), output
+    # Now Pacemaker runs on one key: another is a rotation, refused without apply=reload.
+    other = base64.b64encode(os.urandom(256)).decode()
+    status, output = fleet.playbook("distribute_pacemaker.yml", "-e", f"corokey_key_b64={other}")
+    assert status != 0 and "Pacemaker runs, and every node holds the key" in output, output
+    assert "corokey_apply=reload" in output
+    assert set(fleet.pacemaker_keys().values()) == {key}
 
 
 def test_the_rotate_role_rotates_online_and_the_remote_node_stays_connected(
@@ -142,6 +149,10 @@ def test_the_rotate_role_rotates_online_and_the_remote_node_stays_connected(
     fleet.net.wait_for_pacemaker()
     old = fleet.controller_pacemaker_key()
     marks = fleet.log_marks()
+    status, output = fleet.playbook("rotate_pacemaker.yml", "--check")
+    assert status == 0 and "would change Pacemaker Remote's key" in output, output
+    assert set(fleet.pacemaker_keys().values()) == {old} and not fleet.maintenance_mode()
+    assert fleet.staged_leftovers() == []
     status, output = fleet.playbook("rotate_pacemaker.yml", "-v")
     assert status == 0, output
     new = fleet.controller_pacemaker_key()
