@@ -38,7 +38,18 @@ COLLECTION_LICENSE = os.path.join(COLLECTION, "LICENSE")
 PACKAGE = "ansible_collections.corokey.corosync.plugins.module_utils._corokey"
 
 #: What the collection's plugins import; their own corokey imports are followed.
-ROOTS = ("key", "secretfile", "profiles", "checks", "doctor", "runtime", "logscan")
+ROOTS = (
+    "key",
+    "secretfile",
+    "profiles",
+    "checks",
+    "doctor",
+    "runtime",
+    "logscan",
+    "cib",
+    "pacemaker_window",
+    "pacemaker_doctor",
+)
 
 _IMPORT = re.compile(r"^(\s*)(from|import) corokey\.(\w+)", re.MULTILINE)
 _HEADER = (

@@ -21,7 +21,7 @@ lib/common/remote.c, daemons/pacemakerd/pcmkd_subdaemons.c):
 import os
 import re
 import shlex
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from corokey.checks import check_key
 from corokey.exitcodes import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
@@ -163,7 +163,7 @@ def _usable(path: str) -> bool:
 
 def diagnose(
     log_lines: "Optional[List[str]]" = None,
-    environment_files: "List[str]" = list(ENVIRONMENT_FILES),  # noqa: B006 - never mutated
+    environment_files: "Sequence[str]" = ENVIRONMENT_FILES,
     role: "Optional[str]" = None,
     version_text: "Optional[str]" = None,
 ) -> "PacemakerDiagnosis":
@@ -196,7 +196,7 @@ def diagnose(
 
 
 def _locate(
-    diagnosis: "PacemakerDiagnosis", environment_files: "List[str]", no_fallback: bool
+    diagnosis: "PacemakerDiagnosis", environment_files: "Sequence[str]", no_fallback: bool
 ) -> None:
     env = environment_location(environment_files)
     diagnosis.env_location = env

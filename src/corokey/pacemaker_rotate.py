@@ -33,19 +33,17 @@ from corokey.nodekey import NodeFailure
 from corokey.nodescripts import maintenance_script, own_script, pacemaker_facts_script
 from corokey.pacemaker_access import owner_for
 from corokey.pacemaker_nodes import Topology, run_script
+from corokey.pacemaker_window import (
+    CACHE_WINDOW_SECONDS,
+    READS_ONCE_FROM,
+    RESTART_PROCEDURE,
+    STABLE_SECONDS,
+    bundle_problem,
+    version_tuple,
+)
+from corokey.pacemaker_window import watch as watch_states
 from corokey.profiles import Profile
 from corokey.remote import Ssh
-
-#: Pacemaker's key cache lives 60 s counted in whole seconds (lib/lrmd/lrmd_client.c,
-#: key_cache_expired); one second more covers the rounding.
-CACHE_WINDOW_SECONDS = 61
-#: From this version on the key is read once per process: an online rotation cannot work.
-READS_ONCE_FROM = (3, 0, 2)
-RESTART_PROCEDURE = (
-    "Pacemaker 3.0.2 and later read the key once per process: push the new key "
-    "(corokey push --profile pacemaker), then restart pacemaker_remote on each remote node "
-    "and pacemaker on each cluster node, one at a time"
-)
 
 Progress = Callable[[str, str], None]
 
@@ -75,12 +73,7 @@ class NodeFacts:
 
     @property
     def version_tuple(self) -> "Optional[tuple[int, ...]]":
-        if not self.version:
-            return None
-        try:
-            return tuple(int(p) for p in self.version.split("."))
-        except ValueError:
-            return None
+        return version_tuple(self.version)
 
 
 class PacemakerRotateReport:
@@ -140,11 +133,7 @@ def topology_problems(topology: "Topology", leave_out: "Sequence[str]") -> "List
         {m.node.resource or m.node.name for m in topology.members if m.node.kind == BUNDLE}
     )
     if bundles:
-        problems.append(
-            f"bundle(s) {', '.join(bundles)}: Pacemaker bind-mounts the host's key file into "
-            "each container, so the committed key (a new file renamed into place) would not "
-            "reach running containers; corokey does not rotate clusters with bundles"
-        )
+        problems.append(bundle_problem(bundles))
     known = {m.node.name for m in topology.members} | {m.ssh_name for m in topology.members}
     unknown = sorted(left - known)
     if unknown:
@@ -463,12 +452,6 @@ def _where(report: "PacemakerRotateReport") -> str:
     return f"rollback incomplete ({by_state}).{kept}"
 
 
-#: crm_mon shows a remote node online while a connection attempt is pending, even one that
-#: fails its handshake (Pacemaker 2.1.5 on the test hosts: "online" for about 2 s in each
-#: ~6.6 s retry cycle); online counts only when it lasts this long.
-STABLE_SECONDS = 15.0
-
-
 def watch(
     ssh: "Ssh",
     topology: "Topology",
@@ -494,32 +477,15 @@ def watch(
         and m.node.name not in left
         and m.ssh_name not in left
     ]
-    offline = {name: 0.0 for name in watched}
-    online_since: Dict[str, Optional[float]] = {name: None for name in watched}
-    last = time.monotonic()
-    while True:
+
+    def states() -> "Dict[str, str]":
         try:
             _, crm_mon = ask_cib(ssh, cluster_node)
-            states = states_from_crm_mon(crm_mon) if crm_mon else {}
+            return states_from_crm_mon(crm_mon) if crm_mon else {}
         except (NodeFailure, ValueError):
-            states = {}
-        now = time.monotonic()
-        for name in watched:
-            if states.get(name) == ONLINE:
-                online_since[name] = online_since[name] or now
-            else:
-                online_since[name] = None
-                offline[name] += now - last
-        last = now
-        settled = [n for n in watched if (online_since[n] or now) <= now - stable]
-        if until_online and len(settled) == len(watched):
-            return offline
-        if now >= until:
-            if until_online:
-                for name in set(watched) - set(settled):
-                    offline[name] = -1.0
-            return offline
-        time.sleep(max(0.0, min(interval, until - now)))
+            return {}
+
+    return watch_states(states, watched, until, until_online, interval, stable)
 
 
 def prove_by_restart(

@@ -69,10 +69,82 @@ def identity_problems(names, infos):
     return problems
 
 
-def cluster_state(names, infos, profile="corosync"):
+def _pacemaker(info):
+    return info.get("pacemaker") or {}
+
+
+def _cib_nodes(infos):
+    """The CIB's nodes as the first cluster node where Pacemaker runs reports them, or None."""
+    for info in infos:
+        pacemaker = _pacemaker(info)
+        if pacemaker.get("role") == "cluster" and pacemaker.get("nodes") is not None:
+            return pacemaker["nodes"]
+    return None
+
+
+def pacemaker_problems(names, infos, pacemaker_names, state):
+    """The pacemaker profile's nodes: cluster nodes (pacemakerd) are the corosync nodelist,
+    each once; remote nodes (pacemaker-remoted only) are the CIB's remote and guest nodes,
+    and every one of those is in the play (the key must reach all of them, or a connection
+    fails)."""
+    problems = []
+    roles = [_pacemaker(info).get("role") for info in infos]
+    neither = [name for name, role in zip(names, roles) if role not in ("cluster", "remote")]
+    if neither:
+        problems.append(
+            "%s %s neither pacemakerd nor pacemaker-remoted installed: install pacemaker (a cluster "
+            "node) or pacemaker-remote (a remote node) first, or take %s out of this corokey_cluster"
+            % (", ".join(neither), "has" if len(neither) == 1 else "have", "it" if len(neither) == 1 else "them")
+        )
+    cluster = [(name, info) for name, info, role in zip(names, infos, roles) if role == "cluster"]
+    state["cluster_nodes"] = [name for name, _info in cluster]
+    state["remote_nodes"] = [name for name, role in zip(names, roles) if role == "remote"]
+    if not cluster:
+        problems.append(
+            "no host of this cluster is a cluster node (pacemakerd): put the cluster nodes in the "
+            "play with the remote nodes, under the same corokey_cluster"
+        )
+    else:
+        # corosync's nodelist identity: cluster nodes only (remote nodes run no corosync).
+        problems.extend(identity_problems([n for n, _i in cluster], [i for _n, i in cluster]))
+    corosyncs = [info.get("corosync") or {} for _name, info in cluster]
+    state["nodeids"] = [_node_id(info) for _name, info in cluster]
+    state["members"] = sorted(corosyncs[0].get("members") or []) if corosyncs else []
+    state["running"] = any(_pacemaker(info).get("running") for _name, info in cluster)
+    state["all_running"] = bool(cluster) and all(_pacemaker(info).get("running") for _name, info in cluster)
+    state["maintenance"] = any(_pacemaker(info).get("maintenance") for _name, info in cluster)
+    cib = _cib_nodes(infos)
+    state["cib_nodes"] = cib
+    if cib is None:
+        return problems  # Pacemaker runs on no cluster node: no CIB to compare with
+    by_name = dict(zip(pacemaker_names, names))
+    remote_kinds = ("remote", "guest")
+    wanted = [node for node in cib if node.get("kind") in remote_kinds]
+    missing = [node["name"] for node in wanted if node["name"] not in by_name]
+    if missing:
+        problems.append(
+            "the CIB's %s %s not in the play: every remote and guest node must get the key with "
+            "the cluster nodes (add it to the inventory with this corokey_cluster; "
+            "corokey_pacemaker_node maps a host to its Pacemaker node name)"
+            % (", ".join("%s (%s)" % (n["name"], n["kind"]) for n in wanted if n["name"] in missing),
+               "is" if len(missing) == 1 else "are")
+        )
+    known = {node["name"] for node in wanted}
+    for name, pname, role in zip(names, pacemaker_names, roles):
+        if role == "remote" and pname not in known:
+            problems.append(
+                "%s runs pacemaker-remoted but the CIB has no remote or guest node %s: add its "
+                "connection resource first, or set corokey_pacemaker_node to its Pacemaker node name"
+                % (name, pname)
+            )
+    return problems
+
+
+def cluster_state(names, infos, profile="corosync", pacemaker_names=None):
     names = list(names)
     infos = list(infos)
     state = {
+        "profile": profile,
         "problems": [],
         "running": False,
         "all_running": False,
@@ -103,6 +175,10 @@ def cluster_state(names, infos, profile="corosync"):
     if len(distinct) == 1 and None not in distinct:
         state["fingerprint"] = state["fingerprints"][0]
     state["sound"] = all(key.get("status") != "error" for key in keys)
+    if profile == "pacemaker":
+        pacemaker_names = list(pacemaker_names) if pacemaker_names else names
+        problems.extend(pacemaker_problems(names, infos, pacemaker_names, state))
+        return state
     if profile != "corosync":
         return state
     inline = [name for name, key in zip(names, keys) if key.get("source") == "inline"]
@@ -126,11 +202,72 @@ def cluster_state(names, infos, profile="corosync"):
     return state
 
 
+def _key_problems(state, names, infos):
+    if state["fingerprint"] is None:
+        return [
+            "the nodes hold different keys (%s): corokey verify / corokey doctor say which is wrong"
+            % ", ".join("%s: %s" % (n, f) for n, f in zip(names, state["fingerprints"]))
+        ]
+    if not state["sound"]:
+        bad = [
+            "%s: %s" % (n, "; ".join(f.get("message", "") for f in i["key"].get("findings", []) if f.get("severity") == "error"))
+            for n, i in zip(names, infos)
+            if i["key"].get("status") == "error"
+        ]
+        return ["the current key is unsound (%s)" % ", ".join(bad)]
+    return []
+
+
+def pacemaker_rotate_problems(state, names, infos):
+    """What stops an online rotation of Pacemaker Remote's key, as corokey rotate --profile
+    pacemaker refuses it (corokey.pacemaker_rotate)."""
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.pacemaker_window import (
+        RESTART_PROCEDURE,
+        bundle_problem,
+    )
+
+    problems = []
+    if state["cib_nodes"] is None:
+        return [
+            "Pacemaker answers on no cluster node (cibadmin -Q): nothing runs on the old key; "
+            "put the key with the authkey role instead"
+        ]
+    for name, info in zip(names, infos):
+        pacemaker = _pacemaker(info)
+        if pacemaker.get("version") is None:
+            problems.append("%s: Pacemaker's version unknown (no pacemakerd or pacemaker-remoted answered)" % name)
+        elif pacemaker.get("reads_once"):
+            problems.append("%s: Pacemaker %s. %s" % (name, pacemaker["version"], RESTART_PROCEDURE))
+        location = pacemaker.get("location")
+        if location and location != info["key"].get("path"):
+            problems.append(
+                "%s: PCMK_authkey_location is %s, not %s: set corokey_key_path when every node uses "
+                "that location" % (name, location, info["key"].get("path"))
+            )
+    bundles = [node.get("resource") or node["name"] for node in state["cib_nodes"] if node.get("kind") == "bundle"]
+    if bundles:
+        problems.append(bundle_problem(set(bundles)))
+    for node in state["cib_nodes"]:
+        if node.get("kind") == "bundle" or node.get("state") == "online":
+            continue
+        if node.get("stopped"):
+            problems.append(
+                "%s (%s) is stopped on purpose (target-role Stopped): the rotate role leaves no node "
+                "out; start it, or rotate with corokey rotate --profile pacemaker --leave-out %s"
+                % (node["name"], node.get("kind"), node["name"])
+            )
+        else:
+            problems.append("%s (%s) is %s: bring it back first" % (node["name"], node.get("kind"), node.get("state")))
+    return problems + _key_problems(state, names, infos)
+
+
 def rotate_problems(state, names, infos):
     """What stops an online rotation of this cluster (besides ``state['problems']``)."""
     problems = list(state["problems"])
     if problems:
         return problems
+    if state.get("profile") == "pacemaker":
+        return pacemaker_rotate_problems(state, names, infos)
     corosyncs = [info.get("corosync") or {} for info in infos]
     stopped = [n for n, c in zip(names, corosyncs) if not c.get("running")]
     if stopped:
@@ -153,19 +290,7 @@ def rotate_problems(state, names, infos):
             problems.append(
                 "%s's last configuration reload failed (%s): fix it first" % (name, corosync["reload_error_message"])
             )
-    if state["fingerprint"] is None:
-        problems.append(
-            "the nodes hold different keys (%s): corokey verify / corokey doctor say which is wrong"
-            % ", ".join("%s: %s" % (n, f) for n, f in zip(names, state["fingerprints"]))
-        )
-    elif not state["sound"]:
-        bad = [
-            "%s: %s" % (n, "; ".join(f.get("message", "") for f in i["key"].get("findings", []) if f.get("severity") == "error"))
-            for n, i in zip(names, infos)
-            if i["key"].get("status") == "error"
-        ]
-        problems.append("the current key is unsound (%s)" % ", ".join(bad))
-    return problems
+    return problems + _key_problems(state, names, infos)
 
 
 class FilterModule(object):

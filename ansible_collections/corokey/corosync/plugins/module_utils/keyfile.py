@@ -204,11 +204,15 @@ def corosync_key_location(conf, conf_path, explicit):
 def profile_key_path(profile):
     """The file a profile's program reads, for the profiles corosync.conf does not name:
     Pacemaker's from PCMK_authkey_location (/etc/default/pacemaker or
-    /etc/sysconfig/pacemaker) as Pacemaker reads it, else the profile's path."""
+    /etc/sysconfig/pacemaker, which pacemaker.service and pacemaker_remote.service both
+    read: remote nodes too) as Pacemaker reads it, else the profile's path."""
     if profile.name == "pacemaker":
-        from ansible_collections.corokey.corosync.plugins.module_utils._corokey.pacemaker import local_facts
+        from ansible_collections.corokey.corosync.plugins.module_utils._corokey.pacemaker import (
+            ENVIRONMENT_FILES,
+            environment_location,
+        )
 
-        facts = local_facts()
-        if facts is not None and facts.location:
-            return facts.location
+        location = environment_location(ENVIRONMENT_FILES)
+        if location:
+            return location
     return profile.path

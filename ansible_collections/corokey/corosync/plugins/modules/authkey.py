@@ -51,7 +51,9 @@ options:
       - Which kind of secret this is. It gives the default path, the owner, the mode and
         the sizes allowed.
       - C(corosync) is C(/etc/corosync/authkey), root:root, 0400, 128 to 4096 bytes;
-        C(pacemaker) is C(/etc/pacemaker/authkey), hacluster:haclient, 0400;
+        C(pacemaker) is C(/etc/pacemaker/authkey), hacluster:haclient, 0400 (a key
+        already there with the same bytes as Debian's root:haclient 0640, or root 0400 on a
+        remote node, is left as it is, by the profile's one owner and mode rule);
         C(fence-xvm) is C(/etc/cluster/fence_xvm.key), root:root, 0600.
     type: str
     default: corosync
@@ -257,6 +259,9 @@ if python_too_old() is None:  # the library does not parse on older Pythons
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey.errors import CorokeyError
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey import pacemaker
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey.key import fingerprint
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey.pacemaker_access import (
+        local_access_findings,
+    )
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey.profiles import PROFILES
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey.runtime import live_state
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey.secretfile import (
@@ -367,6 +372,22 @@ class Run(object):
             "previous_fingerprint": self.before and self.before["fingerprint"],
         }
 
+    def holds(self, data):
+        """Whether the live key is ``data`` as it should be kept: the profile's owner and
+        mode, or for the pacemaker profile any owner and mode its one rule accepts without
+        a remark (Debian's root:haclient 0640, pcs's hacluster:haclient 0400; root 0400 on
+        a remote node), which is left as it is rather than rewritten."""
+        if is_exactly(self.live, data, self.mode, self.owner):
+            return True
+        if self.profile.name != "pacemaker" or self.live is None or self.owner is None:
+            return False
+        facts = self.live.facts
+        return (
+            self.live.data == data
+            and facts.nlink == 1
+            and not local_access_findings(self.path, facts.mode, facts.uid, facts.gid)
+        )
+
     def warn_if_running(self, after):
         """corosync keeps the key it started with: say so when its key file changed
         (unless the caller applies the key itself right after: the roles)."""
@@ -412,13 +433,13 @@ class Run(object):
 
     def present(self, data, backup):
         self.keep_remote_key(data)
-        if not is_exactly(self.live, data, self.mode, self.owner):
+        if not self.holds(data):
             self.write_live(data, backup)
 
     def stage(self, data):
         self.keep_remote_key(data)
         existing = read_if_present(self.staged)
-        if is_exactly(self.live, data, self.mode, self.owner):
+        if self.holds(data):
             # Nothing to stage: a leftover copy of another key would only mislead a commit.
             if existing is not None:
                 self.remove_staged()
@@ -464,7 +485,7 @@ class Run(object):
         if errors:
             raise Refused(errors[0].message, errors[0].reference)
         self.keep_remote_key(staged.data)
-        if not is_exactly(self.live, staged.data, self.mode, self.owner):
+        if not self.holds(staged.data):
             self.write_live(staged.data, backup)
         self.remove_staged()
 
@@ -483,7 +504,7 @@ class Run(object):
                 "nothing restored: put the old key back by hand" % (self.path, fingerprint(backup.data), expected),
                 "old-differs",
             )
-        if not is_exactly(self.live, backup.data, self.mode, self.owner):
+        if not self.holds(backup.data):
             self.write_live(backup.data, False)
 
     def abort(self):

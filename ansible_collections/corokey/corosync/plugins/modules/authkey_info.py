@@ -12,6 +12,9 @@ description:
   - Reads, never writes. Reports what C(corokey check) and C(corokey doctor) know about
     the node, from corosync.conf, the key file (read without following links), the
     running corosync (through C(corosync-cmapctl) and C(corosync-quorumtool)) and its log.
+  - With O(profile=pacemaker), Pacemaker's part on the node (cluster or remote node), its
+    version, C(PCMK_authkey_location), maintenance-mode and, on a cluster node, the nodes
+    of the CIB with their states; its doctor is C(corokey doctor --profile pacemaker)'s.
   - The key's fingerprint, size, owner, mode and every finding of corokey's checks;
     where corosync reads its key and which crypto it uses; corosync's version, whether it
     runs, its members and ring id, whether it can reload its key online (3.1 and later)
@@ -197,9 +200,55 @@ log_source:
   returned: always
   type: str
 doctor:
-  description: C(corokey doctor)'s conclusion, status and findings.
+  description:
+    - C(corokey doctor)'s conclusion, status and findings; for O(profile=pacemaker),
+      C(corokey doctor --profile pacemaker)'s, with C(handshake_failures_by_peer) (failed
+      Pacemaker Remote TLS handshakes in Pacemaker's log, counted per peer).
   returned: always
   type: dict
+pacemaker:
+  description:
+    - Pacemaker on this node, for O(profile=pacemaker) (the C(corokey.corosync.authkey) and
+      C(corokey.corosync.rotate) roles decide from it).
+  returned: when O(profile=pacemaker)
+  type: dict
+  contains:
+    role:
+      description:
+        - V(cluster) where pacemakerd is installed (pacemaker-controld reads the key as user
+          hacluster), V(remote) where only pacemaker-remoted is (it reads the key as root),
+          null where neither is.
+      type: str
+      sample: cluster
+    version:
+      description: The version pacemakerd or pacemaker-remoted reports, null when unknown.
+      type: str
+      sample: 2.1.5
+    reads_once:
+      description:
+        - Whether this Pacemaker reads its key once per process (3.0.2 and later), so that a
+          changed key needs the daemons restarted; before 3.0.2 it is read at each TLS
+          handshake through a cache of 60 seconds.
+      type: bool
+    location:
+      description: C(PCMK_authkey_location) from C(/etc/default/pacemaker) or C(/etc/sysconfig/pacemaker), null when unset.
+      type: str
+    running:
+      description: Whether the cluster's Pacemaker answers here (C(cibadmin -Q)); false on a remote node.
+      type: bool
+    maintenance:
+      description: The cluster option maintenance-mode, on a cluster node where Pacemaker runs; else null.
+      type: bool
+    nodes:
+      description:
+        - On a cluster node where Pacemaker runs, every node of the CIB that needs the key,
+          as C(corokey nodes --profile pacemaker) lists them, else null. Each has C(name)
+          (Pacemaker's node name), C(kind) (C(cluster), C(remote), C(guest), C(bundle)),
+          C(address) and C(port) (where Pacemaker connects), C(resource), C(state) (C(online),
+          C(offline), C(unknown), from C(crm_mon)) and C(stopped) (its resource's target-role
+          is Stopped).
+      type: list
+      elements: dict
 """
 
 import os
@@ -226,6 +275,7 @@ if python_too_old() is None:  # the library does not parse on older Pythons
         read_tail,
         scan,
     )
+    from ansible_collections.corokey.corosync.plugins.module_utils._corokey import pacemaker_doctor
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey.profiles import PROFILES
     from ansible_collections.corokey.corosync.plugins.module_utils._corokey.runtime import (
         cmap_values,
@@ -241,6 +291,7 @@ if python_too_old() is None:  # the library does not parse on older Pythons
         staged_path,
         version_tuple,
     )
+    from ansible_collections.corokey.corosync.plugins.module_utils import pacemaker_node
 
 
 def local_addresses():
@@ -382,6 +433,18 @@ def gather(params):
     }
     lines, result["log_source"] = log_lines(conf)
     result["mismatches"], result["digest_mismatch_lines"] = mismatches(conf, lines)
+    if profile.name == "pacemaker":
+        # Pacemaker's own view: a remote node has no corosync, and its doctor is corokey
+        # doctor --profile pacemaker's (handshake failures per peer, the key's readers).
+        result["pacemaker"] = pacemaker_node.facts()
+        diagnosis = pacemaker_doctor.diagnose()
+        result["doctor"] = {
+            "status": diagnosis.status,
+            "findings": [finding.to_json() for finding in diagnosis.findings],
+            "odd_nodes": [],
+            "handshake_failures_by_peer": diagnosis.peers,
+        }
+        return result
     if conf_error is not None:
         finding = Finding(ERROR, conf_error.reference, conf_error.message, conf_error.hint)
         result["doctor"] = {"status": ERROR, "findings": [finding.to_json()], "odd_nodes": []}

@@ -343,3 +343,27 @@ def test_a_top_level_dotted_keyfile_is_where_the_key_goes(module_runner, keydir)
     result, _output = module_runner("authkey", {"conf_path": str(conf), "content_b64": b64(KEY)})
     assert result.get("changed") is True and result["path"] == str(key), result
     assert key.read_bytes() == KEY and not (keydir / "authkey").exists()
+
+
+def test_a_pacemaker_key_debian_wrote_is_left_as_it_is(module_runner, keydir):
+    """Debian's pacemaker-common writes root:haclient 0640, which the pacemaker profile's one
+    rule accepts: the same bytes there are no change; others-readable bytes are rewritten."""
+    import grp
+
+    try:
+        haclient = grp.getgrnam("haclient").gr_gid
+    except KeyError:
+        pytest.skip("no group haclient (Debian's pacemaker makes it)")
+    path = keydir / "authkey"
+    path.write_bytes(KEY)
+    os.chown(str(path), 0, haclient)
+    os.chmod(str(path), 0o640)
+    args = {"path": str(path), "profile": "pacemaker", "content_b64": b64(KEY)}
+    for state in ("present", "staged"):
+        result, _output = module_runner("authkey", dict(args, state=state))
+        assert result["changed"] is False and not result.get("failed"), result
+        assert mode_of(path) == 0o640 and entries(keydir) == ["authkey"]
+    os.chmod(str(path), 0o644)
+    result, _output = module_runner("authkey", args)
+    assert result["changed"] is True and mode_of(path) == 0o400
+    assert (result["owner"], result["group"]) == ("hacluster", "haclient")
