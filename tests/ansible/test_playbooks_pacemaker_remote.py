@@ -37,6 +37,11 @@ def hacluster_ids() -> "tuple[int, int]":
     return pwd.getpwnam("hacluster").pw_uid, grp.getgrnam("haclient").gr_gid
 
 
+def wanted_owner(fleet: "RemoteFleet", host: Host) -> "tuple[int, int]":
+    """hacluster:haclient on the cluster nodes, root:root on the remote node without them."""
+    return (0, 0) if host is fleet.remote else hacluster_ids()
+
+
 class RemoteFleet(Fleet):
     """Cluster delta: node1 and node2 (corosync + pacemakerd), node3 a remote node."""
 
@@ -46,7 +51,11 @@ class RemoteFleet(Fleet):
         self.bin_dir = VENV_BIN
         self.cluster_hosts = net.add_hosts(2, pacemaker=True, pacemaker_key="per-node")
         net.wait_for_pacemaker(self.cluster_hosts)
-        self.remote_hosts = net.add_remote_hosts(1, key=os.urandom(4096), wait=False)
+        # A remote node built without Pacemaker's packages: no user hacluster, no group
+        # haclient; pacemaker-remoted (root) reads its key as root:root 0400.
+        self.remote_hosts = net.add_remote_hosts(
+            1, key=os.urandom(4096), wait=False, pacemaker_accounts=False
+        )
         self.hosts = [*self.cluster_hosts, *self.remote_hosts]
         self.set_up_controller({"delta": [h.name for h in self.hosts]})
 
@@ -130,7 +139,10 @@ def test_a_debian_stock_cluster_and_its_remote_node_get_one_key(fleet: RemoteFle
     assert set(fleet.pacemaker_keys().values()) == {key}
     for host in fleet.hosts:
         info = os.stat(host.path(KEY))
-        assert (info.st_mode & 0o7777, info.st_uid, info.st_gid) == (0o400, *hacluster_ids())
+        assert (info.st_mode & 0o7777, info.st_uid, info.st_gid) == (
+            0o400,
+            *wanted_owner(fleet, host),
+        )
     fleet.net.wait_for_pacemaker()
     status, output = fleet.playbook("distribute_pacemaker.yml")
     assert status == 0, output
@@ -166,6 +178,12 @@ def test_the_rotate_role_rotates_online_and_the_remote_node_stays_connected(
     assert status_now is not None and status_now.connected(fleet.remote.name)
     assert fleet.fencing_decided(marks) == []
     assert fleet.staged_leftovers() == []
+    for host in fleet.hosts:
+        info = os.stat(host.path(KEY))
+        assert (info.st_mode & 0o7777, info.st_uid, info.st_gid) == (
+            0o400,
+            *wanted_owner(fleet, host),
+        )
     # A new handshake uses the new key.
     fleet.net.restart_pacemaker_remote(fleet.remote)
 
@@ -189,9 +207,12 @@ def test_a_commit_failing_on_the_remote_node_is_rolled_back_everywhere(fleet: Re
     assert "maintenance-mode off again, one key cache window later" in output, output
     assert fleet.pacemaker_keys() == before
     assert fleet.controller_pacemaker_key() == stored
-    for host in fleet.cluster_hosts:  # readable by pacemaker-controld again (not .old's 0600)
+    for host in fleet.hosts:  # readable by Pacemaker again (not .old's 0600)
         info = os.stat(host.path(KEY))
-        assert (info.st_mode & 0o7777, info.st_uid, info.st_gid) == (0o400, *hacluster_ids())
+        assert (info.st_mode & 0o7777, info.st_uid, info.st_gid) == (
+            0o400,
+            *wanted_owner(fleet, host),
+        )
     assert not fleet.maintenance_mode()
     assert fleet.failed_handshakes(marks) == []
     assert fleet.fencing_decided(marks) == []
