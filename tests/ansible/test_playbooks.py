@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -16,6 +17,7 @@ from typing import Callable, Dict, Iterator
 
 import pytest
 
+from tests import faults
 from tests.ansible.fleet import Fleet
 from tests.ansible.helpers import VENV_BIN
 from tests.testhosts import LOG_PATH, Host, Network, unavailable_reason
@@ -23,6 +25,10 @@ from tests.testhosts import LOG_PATH, Host, Network, unavailable_reason
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 RUNNING_WARNING = "corosync runs on this node and still uses the key it started with"
+
+
+#: What the rotate role says when it reloaded node by node after a node switched alone.
+SWITCH_REPAIRED = "the membership changed during the key switch"
 
 
 def warned_running(output: str) -> bool:
@@ -369,9 +375,65 @@ def test_rotate_both_clusters_online(fleet: Fleet) -> None:
         for host in fleet.cluster(cluster):
             assert after[host.name] == new
             assert host.path("/etc/corosync/authkey.old").read_bytes() == before[host.name]
-    assert fleet.net.ring_ids() == rings
+    if SWITCH_REPAIRED in output:
+        # corosync 3.1.7's switch race on a loaded host (docs/rotate.md): the role reloaded
+        # node by node and the ring re-formed whole; its own test is the next one.
+        print("corosync's switch race; the role repaired it:", output)
+        fleet.wait_whole()
+    else:
+        assert fleet.net.ring_ids() == rings
     assert {h.name: h.members() for h in fleet.hosts} == members
     assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}
+
+
+def test_a_node_that_missed_the_reload_is_reloaded_on_its_own(fleet: Fleet) -> None:
+    """corosync 3.1.7 can switch keys with a node left out (a node starved of CPU during
+    -R, docs/rotate.md): the others drop the old key, and the node, which never processed
+    the reload, stays apart on it.  -R reaches only the members of its own node's
+    membership, so the role reloads node by node, waits for the whole membership and goes
+    on (as corokey rotate does).  Made here by freezing node3's corosync at node1's -R for
+    longer than the token: the rotation ends rotated and whole, and says so; before, the
+    rescue reloaded the old key from node1 alone."""
+    alpha = fleet.cluster("alpha")
+    victim = alpha[2]
+    process = victim.corosync_process
+    assert process is not None
+    pid = process.pid
+    faults.shim(
+        alpha[0],
+        "corosync-cfgtool",
+        'if [ "$1" = -R ] && [ -e /run/freeze-peer ]; then\n'
+        f"  rm /run/freeze-peer; kill -STOP {pid}; touch /run/froze\n"
+        'fi\nexec /usr/sbin/corosync-cfgtool "$@"\n',
+    )
+    alpha[0].path("/run/freeze-peer").write_text("")
+    froze = alpha[0].path("/run/froze")
+    done = threading.Event()
+
+    def thaw() -> None:
+        while not done.is_set() and not froze.exists():
+            time.sleep(0.05)
+        done.wait(10)  # past the token (3 s) and consensus: node1 and node2 went on alone
+        os.kill(pid, signal.SIGCONT)
+
+    thawer = threading.Thread(target=thaw)
+    thawer.start()
+    try:
+        status, output = fleet.playbook(
+            "rotate.yml", "-l", "alpha", "-e", "corokey_settle_seconds=10"
+        )
+    finally:
+        done.set()
+        thawer.join()
+        os.kill(pid, signal.SIGCONT)
+        (alpha[0].root / "shims" / "corosync-cfgtool").unlink()
+    assert froze.exists(), output  # the fault fired
+    froze.unlink()
+    assert status == 0, output
+    assert SWITCH_REPAIRED in output, output
+    new = fleet.controller_key("alpha")
+    assert all(fleet.node_keys()[h.name] == new for h in alpha)
+    fleet.wait_whole(timeout=10)
 
 
 def test_a_cluster_with_a_node_down_is_untouched_the_other_rotates(fleet: Fleet) -> None:
@@ -470,7 +532,7 @@ def test_a_failed_commit_puts_the_old_key_back_everywhere(fleet: Fleet) -> None:
 
 def test_a_failure_after_the_reload_reloads_the_old_key(fleet: Fleet) -> None:
     """The rescue's other branch (issue 16's rule): a reload had run, so once every node's
-    file reads back as the old key, the old key is reloaded from a node that answers.
+    file reads back as the old key, the old key is reloaded on every node, one at a time.
     The failure: node3's key file is replaced by a third key right after its corosync
     logged the reload, so the check after the reload fails."""
     alpha = fleet.cluster("alpha")
@@ -481,7 +543,10 @@ def test_a_failure_after_the_reload_reloads_the_old_key(fleet: Fleet) -> None:
     )
     assert "the check after the reload failed on node3" in output, output
     assert "is back in every node's key file" in output, output
-    assert "the old key put back and reloaded from node1" in output, output
+    assert (
+        "the old key put back and reloaded on every node, one at a time; the membership is whole"
+        in output
+    ), output
     after = fleet.node_keys()
     assert {h.name: after[h.name] for h in alpha} == {h.name: before[h.name] for h in alpha}
     assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}

@@ -32,6 +32,16 @@ options:
         the reload.
     type: list
     elements: int
+  node_only:
+    description:
+      - Reload on this node within whatever membership it sees now, without the checks
+        before and the watch after; only the reload's status is checked. For a node that
+        switched keys alone during a cluster-wide reload (it is out of the membership, so
+        only its own reload reaches it) and for a rollback. Run it on every node of the
+        cluster, one at a time (task keyword C(throttle) set to 1), then wait for the whole membership, as
+        C(corokey rotate) does.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - action_common_attributes
 attributes:
@@ -140,11 +150,30 @@ def watch(before, expected, seconds):
         time.sleep(POLL_SECONDS)
 
 
+def reload_node_only(module, result):
+    """corosync-cfgtool -R on this node as it is; fails on a failed reload, else exits."""
+    result["changed"] = True
+    if module.check_mode:
+        module.exit_json(**result)
+    rc, out, err = module.run_command(["corosync-cfgtool", "-R"])
+    if rc != 0:
+        module.fail_json(msg="corosync-cfgtool -R failed (exit %d): %s" % (rc, (err or out).strip()), **result)
+    time.sleep(QUIET_SECONDS)
+    problem = reload_problem()
+    after = live_state()
+    values = cmap_values("config.reload") or {}
+    result.update(members=sorted(after.members), ring_id=after.ring_id, reload_status=values.get("config.reload_status"))
+    if problem is not None:
+        module.fail_json(msg="after corosync-cfgtool -R: %s" % problem, **result)
+    module.exit_json(**result)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             settle_seconds=dict(type="float", default=5),
             expected_members=dict(type="list", elements="int"),
+            node_only=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -166,6 +195,8 @@ def main():
             % before.version,
             **result
         )
+    if module.params["node_only"]:
+        reload_node_only(module, result)
     expected = set(module.params["expected_members"] or before.members)
     if before.members != expected:
         module.fail_json(
