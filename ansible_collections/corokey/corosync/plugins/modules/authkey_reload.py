@@ -150,8 +150,8 @@ def watch(before, expected, seconds):
         time.sleep(POLL_SECONDS)
 
 
-def reload_node_only(module, result):
-    """corosync-cfgtool -R on this node as it is; fails on a failed reload, else exits."""
+def run_reload(module, result):
+    """corosync-cfgtool -R (not in check mode: exits there), then the quiet pause."""
     result["changed"] = True
     if module.check_mode:
         module.exit_json(**result)
@@ -159,6 +159,11 @@ def reload_node_only(module, result):
     if rc != 0:
         module.fail_json(msg="corosync-cfgtool -R failed (exit %d): %s" % (rc, (err or out).strip()), **result)
     time.sleep(QUIET_SECONDS)
+
+
+def reload_node_only(module, result):
+    """corosync-cfgtool -R on this node as it is; fails on a failed reload, else exits."""
+    run_reload(module, result)
     problem = reload_problem()
     after = live_state()
     values = cmap_values("config.reload") or {}
@@ -204,13 +209,7 @@ def main():
             % (sorted(before.members), sorted(expected)),
             **result
         )
-    result["changed"] = True
-    if module.check_mode:
-        module.exit_json(**result)
-    rc, out, err = module.run_command(["corosync-cfgtool", "-R"])
-    if rc != 0:
-        module.fail_json(msg="corosync-cfgtool -R failed (exit %d): %s" % (rc, (err or out).strip()), **result)
-    time.sleep(QUIET_SECONDS)
+    run_reload(module, result)
     problem, after = watch(before, expected, module.params["settle_seconds"])
     result.update(members=sorted(after.members), ring_id=after.ring_id, reload_status=None)
     values = cmap_values("config.reload") or {}
