@@ -31,6 +31,19 @@ RUNNING_WARNING = "corosync runs on this node and still uses the key it started 
 SWITCH_REPAIRED = "the membership changed during the key switch"
 
 
+def assert_same_ring_unless_repaired(
+    fleet: Fleet, output: str, rings: "dict[str, str | None]"
+) -> None:
+    """Ring ids unchanged, unless the role met corosync 3.1.7's switch race and said it
+    reloaded node by node (docs/rotate.md; its own test makes that split on purpose):
+    then the cluster must be whole again."""
+    if SWITCH_REPAIRED in output:
+        print("corosync's switch race; the role repaired it")
+        fleet.wait_whole(timeout=10)
+    else:
+        assert fleet.net.ring_ids() == rings
+
+
 def warned_running(output: str) -> bool:
     """Whether the output holds authkey's warning about a running corosync (Ansible wraps
     a warning at the terminal's width)."""
@@ -228,7 +241,7 @@ def test_a_vault_src_applied_online_is_installed_decrypted_and_never_shown(fleet
             assert after[host.name] == key
         assert_no_key_material(output, key)
     assert_nowhere_on_the_controller(fleet, list(new.values()))
-    assert fleet.net.ring_ids() == rings
+    assert_same_ring_unless_repaired(fleet, output, rings)
     # The role reloads right after its commit: no warning that corosync keeps its key.
     assert not warned_running(output)
     assert leftovers(fleet) == {h.name: [] for h in fleet.hosts}

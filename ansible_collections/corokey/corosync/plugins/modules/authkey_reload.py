@@ -24,6 +24,10 @@ options:
     description:
       - How long membership and ring id must stay unchanged after the reload, counted
         after a quiet period of 2 seconds in which the module does not query corosync.
+      - The watch lasts at least the cluster's token plus consensus timeouts and 2 seconds
+        more (from cmap), whatever is given here - a node that switched keys alone drops out
+        of the membership only after a token timeout and a consensus, seconds after the
+        reload (corosync 3.1.7 under load).
     type: float
     default: 5
   expected_members:
@@ -150,6 +154,18 @@ def watch(before, expected, seconds):
         time.sleep(POLL_SECONDS)
 
 
+def watch_seconds(asked):
+    """``asked``, or longer: until a node that switched alone would have dropped out
+    (token + consensus + 2 s after the reload, less the quiet pause)."""
+    values = cmap_values("runtime.config.totem") or {}
+    try:
+        token = float(values["runtime.config.totem.token"]) / 1000.0
+        consensus = float(values["runtime.config.totem.consensus"]) / 1000.0
+    except (KeyError, ValueError):
+        token, consensus = 3.0, 3.6  # corosync's defaults
+    return max(asked, token + consensus + 2.0 - QUIET_SECONDS)
+
+
 def run_reload(module, result):
     """corosync-cfgtool -R (not in check mode: exits there), then the quiet pause."""
     result["changed"] = True
@@ -210,7 +226,7 @@ def main():
             **result
         )
     run_reload(module, result)
-    problem, after = watch(before, expected, module.params["settle_seconds"])
+    problem, after = watch(before, expected, watch_seconds(module.params["settle_seconds"]))
     result.update(members=sorted(after.members), ring_id=after.ring_id, reload_status=None)
     values = cmap_values("config.reload") or {}
     result["reload_status"] = values.get("config.reload_status")
